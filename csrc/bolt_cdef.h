@@ -1,0 +1,135 @@
+/* Declarations of the public C API in a form both a C compiler and cffi's
+ * cdef parser accept (no preprocessor lines; constants are enums). bolt.h
+ * includes this file, so the two can never disagree. */
+enum {
+    BOLT_OK = 0,
+    BOLT_EINVAL = -1,
+    BOLT_ENOMEM = -2,
+    BOLT_EINTERNAL = -3
+};
+
+enum { BOLT_LOSS_SOFTMAX = 0, BOLT_LOSS_SIGMOID = 1 };
+enum { BOLT_HASH_DWTA = 0, BOLT_HASH_SRP = 1 };
+enum { BOLT_INT32 = 0, BOLT_INT64 = 1 };
+enum { BOLT_FLOAT32 = 0, BOLT_FLOAT64 = 1 };
+enum { BOLT_MAX_HIDDEN = 8, BOLT_N_COUNTERS = 5 };
+typedef struct bolt_network bolt_network;
+
+/* A CSR matrix borrowed from the caller. data may be NULL (all ones). */
+typedef struct {
+    int64_t n_rows;
+    int64_t n_cols;
+    const void *indptr;
+    const void *indices;
+    const void *data;
+    int32_t indptr_type;  /* BOLT_INT32 or BOLT_INT64 */
+    int32_t indices_type; /* BOLT_INT32 or BOLT_INT64 */
+    int32_t data_type;    /* BOLT_FLOAT32 or BOLT_FLOAT64 */
+} bolt_csr;
+
+typedef struct {
+    int32_t n_features;
+    int32_t n_outputs;
+    int32_t n_hidden;        /* hidden layers, 1..BOLT_MAX_HIDDEN */
+    int32_t hidden_sizes[8]; /* BOLT_MAX_HIDDEN widths, first n_hidden used */
+    int32_t loss;            /* BOLT_LOSS_* */
+    int32_t active_size;     /* output neurons per training sample;
+                                >= n_outputs means a dense output layer */
+    int32_t hash_family;     /* BOLT_HASH_*; unused when dense */
+    int32_t hash_K;          /* codes per table key */
+    int32_t hash_L;          /* number of tables */
+    int32_t range_pow;       /* log2 of buckets per table */
+    int32_t reservoir;       /* ids kept per bucket */
+    int32_t rebuild_interval; /* batches between re-insertions; 0 = never */
+    int32_t redraw_interval; /* batches between new hash functions; 0 = never */
+    uint64_t seed;
+    float beta1;
+    float beta2;
+    float epsilon;
+} bolt_config;
+
+const char *bolt_last_error(void);
+
+/* Threads an OpenMP region would use by default in this process (what
+ * OMP_NUM_THREADS or a threadpoolctl limit allows); 1 without OpenMP. */
+int bolt_max_threads(void);
+
+/* Bytes the network and one training call with this batch size, input
+ * nonzeros per row and thread count hold at peak (weights, optimizer state,
+ * tables, buffers). */
+int bolt_estimate_memory(const bolt_config *cfg, int32_t batch_size,
+                         int32_t nnz_per_row, int32_t n_threads,
+                         int64_t *bytes);
+
+int bolt_create(const bolt_config *cfg, bolt_network **out);
+void bolt_free(bolt_network *net);
+
+/* One pass over rows[0..n_rows) of (X, Y) in that order, in batches of
+ * batch_size, with Adam at learning_rate. Y holds the labels of each row as
+ * column indices. *loss_sum receives the summed per-sample loss. */
+int bolt_train(bolt_network *net, const bolt_csr *X, const bolt_csr *Y,
+               const int64_t *rows, int64_t n_rows, int32_t batch_size,
+               float learning_rate, int32_t n_threads, double *loss_sum);
+
+/* Gradient of the mean loss over rows (one batch, no update) with respect to
+ * layer `layer` (0 = input layer, n_hidden = output layer), written densely
+ * into weights-shaped grad_w and bias-shaped grad_b. */
+int bolt_gradient(bolt_network *net, const bolt_csr *X, const bolt_csr *Y,
+                  const int64_t *rows, int64_t n_rows, int32_t layer,
+                  int32_t n_threads, float *grad_w, float *grad_b,
+                  double *loss_sum);
+
+/* Top-k output neurons per row of X: ids (n_rows x k) and scores
+ * (probabilities). sparse != 0 scores only the neurons the hash tables
+ * retrieve; otherwise every neuron is scored exactly. */
+int bolt_predict_topk(const bolt_network *net, const bolt_csr *X, int32_t k,
+                      int32_t sparse, int32_t n_threads, int32_t *ids,
+                      float *scores);
+
+/* Every output, dense (n_rows x n_outputs): logits, or probabilities when
+ * probabilities != 0. */
+int bolt_predict_scores(const bolt_network *net, const bolt_csr *X,
+                        int32_t probabilities, int32_t n_threads, float *out);
+
+/* Activations of the last hidden layer (n_rows x width). */
+int bolt_embed(const bolt_network *net, const bolt_csr *X, int32_t n_threads,
+               float *out);
+
+/* Parameters. Layer 0 has one weight row per input feature and a bias per
+ * hidden unit; the other layers one row per output neuron and a bias each. */
+int bolt_layer_shape(const bolt_network *net, int32_t layer, int64_t *rows,
+                     int64_t *cols, int64_t *bias_len);
+int bolt_get_params(const bolt_network *net, int32_t layer, float *weights,
+                    float *bias);
+int bolt_set_params(bolt_network *net, int32_t layer, const float *weights,
+                    const float *bias);
+
+/* Training counters: [Adam step, batches since rebuild, batches since
+ * redraw, redraws so far, tables frozen]. Setting them regenerates the hash
+ * functions that belong to that redraw count. */
+int bolt_get_counters(const bolt_network *net, int64_t *out);
+int bolt_set_counters(bolt_network *net, const int64_t *in);
+
+/* Freeze (1) or unfreeze (0) the tables; frozen tables are no longer rebuilt
+ * and learn the labels their probes missed. */
+int bolt_set_frozen(bolt_network *net, int32_t frozen);
+
+/* Re-insert every output neuron, first drawing new hash functions when
+ * redraw != 0. */
+int bolt_rebuild_tables(bolt_network *net, int32_t redraw, int32_t n_threads);
+
+/* Table contents, for saving a model: per bucket its insertion count, and
+ * the ids it holds in bucket order (min(count, reservoir) each). */
+int bolt_table_size(const bolt_network *net, int64_t *n_buckets,
+                    int64_t *n_ids);
+int bolt_get_tables(const bolt_network *net, uint32_t *counts, int32_t *ids);
+int bolt_set_tables(bolt_network *net, const uint32_t *counts,
+                    const int32_t *ids, int64_t n_ids);
+
+/* Inspection, for tests: the table keys of n vectors of the last hidden
+ * width (n x L), and the deduplicated ids the tables retrieve for one row
+ * of X (at most cap of them). */
+int bolt_hash_keys(const bolt_network *net, const float *vectors, int64_t n,
+                   uint32_t *keys);
+int bolt_candidates(const bolt_network *net, const bolt_csr *X, int64_t row,
+                    int32_t *out, int64_t cap, int64_t *n_out);

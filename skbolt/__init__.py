@@ -1,0 +1,7 @@
+"""skbolt: LSH-sparse neural networks (BOLT / SLIDE family) on CPUs behind
+the scikit-learn estimator API."""
+from .classifier import BoltClassifier
+
+__version__ = "0.1.0"
+
+__all__ = ["BoltClassifier", "__version__"]

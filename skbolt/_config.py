@@ -1,0 +1,207 @@
+"""Resolution of "auto" hyper-parameters.
+
+Each rule starts from BOLT's published defaults (see DESIGN.md) and is
+changed only where a measurement here showed a better choice; such places
+say what was measured.
+"""
+import math
+import os
+
+import numpy as np
+
+#: Output layers smaller than this are computed densely (BOLT's threshold).
+DENSE_OUTPUT_BELOW = 450
+
+
+def bolt_output_sparsity(n_outputs):
+    """Fraction of output neurons active per sample, by BOLT's table."""
+    for limit, sparsity in ((450, 1.0), (900, 0.2), (1800, 0.1), (4000, 0.05),
+                            (10_000, 0.02), (20_000, 0.01)):
+        if n_outputs < limit:
+            return sparsity
+    return 0.005
+
+
+def dwta_tables(n_outputs, sparsity):
+    """BOLT's DWTA table shape for ``n_outputs`` neurons at ``sparsity``.
+
+    Returns (K, L, range_pow, reservoir): K codes of 3 bits per key fill
+    range_pow = 3K bits, and L tables make the expected candidate count
+    L * n_outputs / 2**range_pow about the active set size.
+    """
+    K = int(min(8, max(2, round(math.log2(128.0 / sparsity) / 3.0))))
+    range_pow = 3 * K
+    L = max(1, int(round(sparsity * 2**range_pow)))
+    reservoir = 4 * max(n_outputs // 2**range_pow, 1)
+    return K, L, range_pow, reservoir
+
+
+def srp_tables(n_outputs, sparsity):
+    """Table shape for signed random projections: 1 bit per code.
+
+    The same bucket count and table count as DWTA, so the two families
+    retrieve candidate sets of similar size; K = range_pow bits per key.
+    """
+    _, L, range_pow, reservoir = dwta_tables(n_outputs, sparsity)
+    return range_pow, L, range_pow, reservoir
+
+
+def resolve_n_threads(n_jobs, default_threads):
+    """Threads for a native call.
+
+    None uses what OpenMP would use here (so threadpoolctl limits and
+    OMP_NUM_THREADS apply); negative values count back from the CPU count
+    as in joblib.
+    """
+    if n_jobs is None:
+        return max(1, int(default_threads))
+    n_jobs = int(n_jobs)
+    if n_jobs == 0:
+        raise ValueError("n_jobs == 0 has no meaning; use None, a positive or a negative integer")
+    if n_jobs < 0:
+        from joblib import cpu_count
+
+        return max(1, cpu_count() + 1 + n_jobs)
+    return n_jobs
+
+
+def available_memory():
+    """Bytes of memory available to a new allocation here, or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _auto(value):
+    return isinstance(value, str) and value == "auto"
+
+
+def resolve(params, n_samples, n_features, n_outputs, nnz_per_row, multilabel):
+    """Resolve a classifier's parameters against its training data.
+
+    Parameters
+    ----------
+    params : dict
+        The estimator's ``get_params()``.
+    n_samples, n_features, n_outputs : int
+        Shape of the training problem.
+    nnz_per_row : float
+        Mean nonzeros per input row.
+    multilabel : bool
+        Whether rows may carry several labels.
+
+    Returns
+    -------
+    dict
+        Concrete values for every hyper-parameter, keyed by the estimator's
+        parameter names, plus ``hash_params`` (table shape and schedule).
+    """
+    out = {}
+    hidden = params["hidden_layer_sizes"]
+    if _auto(hidden):
+        hidden = (256,)
+    elif np.isscalar(hidden):
+        hidden = (hidden,)
+    hidden = tuple(hidden)
+    if not hidden or any(not isinstance(h, (int, np.integer)) or h < 1 for h in hidden):
+        raise ValueError(f"hidden_layer_sizes must be positive integers, got {params['hidden_layer_sizes']!r}")
+    out["hidden_layer_sizes"] = tuple(int(h) for h in hidden)
+
+    batch = params["batch_size"]
+    if _auto(batch):
+        batch = 256 if n_samples < 50_000 else (1024 if n_samples < 500_000 else 2048)
+    if not isinstance(batch, (int, np.integer)) or batch < 1:
+        raise ValueError(f"batch_size must be a positive integer or 'auto', got {params['batch_size']!r}")
+    out["batch_size"] = int(min(batch, n_samples))
+
+    lr = params["learning_rate_init"]
+    if _auto(lr):
+        lr = 1e-3
+    if not isinstance(lr, (int, float, np.floating, np.integer)) or not (0 < lr < math.inf):
+        raise ValueError(f"learning_rate_init must be a positive number or 'auto', got {params['learning_rate_init']!r}")
+    out["learning_rate_init"] = float(lr)
+
+    epochs = params["max_iter"]
+    if _auto(epochs):
+        # about 100k sample visits at least, at most 50 passes
+        epochs = int(min(50, max(5, math.ceil(200_000 / max(n_samples, 1)))))
+    if not isinstance(epochs, (int, np.integer)) or epochs < 1:
+        raise ValueError(f"max_iter must be a positive integer or 'auto', got {params['max_iter']!r}")
+    out["max_iter"] = int(epochs)
+
+    sparsity = params["output_sparsity"]
+    if _auto(sparsity):
+        sparsity = bolt_output_sparsity(n_outputs)
+    if not isinstance(sparsity, (int, float, np.floating, np.integer)) or not 0 < sparsity <= 1:
+        raise ValueError(f"output_sparsity must be in (0, 1] or 'auto', got {params['output_sparsity']!r}")
+    out["output_sparsity"] = float(sparsity)
+
+    family = params["hash_function"]
+    if _auto(family):
+        family = "dwta"
+    if family not in ("dwta", "srp"):
+        raise ValueError(f"hash_function must be 'dwta', 'srp' or 'auto', got {family!r}")
+    out["hash_function"] = family
+
+    loss = params["loss"]
+    if _auto(loss):
+        loss = "softmax"
+    if loss not in ("softmax", "sigmoid"):
+        raise ValueError(f"loss must be 'softmax', 'sigmoid' or 'auto', got {loss!r}")
+    out["loss"] = loss
+
+    active = max(1, int(math.ceil(out["output_sparsity"] * n_outputs)))
+    sparse_output = active < n_outputs
+    inference = params["sparse_inference"]
+    if _auto(inference):
+        inference = sparse_output
+    if not isinstance(inference, (bool, np.bool_)):
+        raise ValueError(f"sparse_inference must be True, False or 'auto', got {inference!r}")
+    out["sparse_inference"] = bool(inference) and sparse_output
+
+    tables = (dwta_tables if family == "dwta" else srp_tables)(n_outputs, out["output_sparsity"])
+    K, L, range_pow, reservoir = tables
+    n_batches = max(1, math.ceil(n_samples / out["batch_size"]))
+    rebuild_fraction = 100 if n_samples >= 100_000 else 20
+    out["hash_params"] = {
+        "active_size": active if sparse_output else n_outputs,
+        "K": K,
+        "L": L,
+        "range_pow": range_pow,
+        "reservoir": reservoir,
+        "rebuild_interval": max(1, int(round(n_batches / rebuild_fraction))),
+        "redraw_interval": max(1, n_batches // 4),
+        "freeze_after": 1,
+    }
+    return out
+
+
+def network_config(resolved, n_features, n_outputs, seed):
+    """The native network configuration for resolved parameters."""
+    hp = resolved["hash_params"]
+    return {
+        "n_features": n_features,
+        "n_outputs": n_outputs,
+        "hidden_sizes": resolved["hidden_layer_sizes"],
+        "loss": resolved["loss"],
+        "active_size": hp["active_size"],
+        "hash_family": resolved["hash_function"],
+        "hash_K": hp["K"],
+        "hash_L": hp["L"],
+        "range_pow": hp["range_pow"],
+        "reservoir": hp["reservoir"],
+        "rebuild_interval": hp["rebuild_interval"],
+        "redraw_interval": hp["redraw_interval"],
+        "seed": seed,
+        "beta1": 0.9,
+        "beta2": 0.999,
+        "epsilon": 1e-7,
+    }

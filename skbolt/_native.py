@@ -1,0 +1,265 @@
+"""The only module that touches cffi.
+
+It owns native handles (freed by ``ffi.gc``), turns numpy and scipy arrays
+into the C structs without copying when their dtypes already match, and
+turns C status codes into Python exceptions carrying the C message. cffi's
+API mode releases the GIL during every call.
+"""
+import numpy as np
+import scipy.sparse as sp
+
+try:
+    from ._bolt_cffi import ffi, lib
+except ImportError as exc:  # pragma: no cover - depends on how skbolt was installed
+    raise ImportError(
+        "skbolt's compiled core (skbolt._bolt_cffi) is missing. If you are in a source "
+        "checkout, either install it (pip install .) and run from another directory, or "
+        "build it in place with: python build_ffi.py"
+    ) from exc
+
+_ERRORS = {lib.BOLT_EINVAL: ValueError, lib.BOLT_ENOMEM: MemoryError}
+_INDEX_TYPES = {np.dtype(np.int32): lib.BOLT_INT32, np.dtype(np.int64): lib.BOLT_INT64}
+_VALUE_TYPES = {np.dtype(np.float32): lib.BOLT_FLOAT32, np.dtype(np.float64): lib.BOLT_FLOAT64}
+_LOSSES = {"softmax": lib.BOLT_LOSS_SOFTMAX, "sigmoid": lib.BOLT_LOSS_SIGMOID}
+_HASHES = {"dwta": lib.BOLT_HASH_DWTA, "srp": lib.BOLT_HASH_SRP}
+MAX_HIDDEN = lib.BOLT_MAX_HIDDEN
+
+
+def _check(status):
+    if status != lib.BOLT_OK:
+        message = ffi.string(lib.bolt_last_error()).decode("utf-8", "replace")
+        raise _ERRORS.get(status, RuntimeError)(message)
+
+
+def max_threads():
+    """Threads OpenMP would use by default here (honours threadpoolctl)."""
+    return int(lib.bolt_max_threads())
+
+
+def _ptr(ctype, array):
+    return ffi.from_buffer(ctype, array) if array.size else ffi.NULL
+
+
+class CSR:
+    """A ``bolt_csr`` view of a CSR matrix, keeping its arrays alive.
+
+    Index arrays of int32 or int64 and values of float32 or float64 pass
+    through as they are; anything else is converted once.
+    """
+
+    def __init__(self, X, with_values=True):
+        if not (sp.issparse(X) and X.format == "csr"):
+            raise TypeError("expected a scipy.sparse CSR matrix")
+        indptr = np.ascontiguousarray(X.indptr)
+        indices = np.ascontiguousarray(X.indices)
+        if indptr.dtype not in _INDEX_TYPES:
+            indptr = indptr.astype(np.int64)
+        if indices.dtype not in _INDEX_TYPES:
+            indices = indices.astype(np.int64)
+        data = None
+        if with_values:
+            data = np.ascontiguousarray(X.data)
+            if data.dtype not in _VALUE_TYPES:
+                data = data.astype(np.float32)
+        self._keep = (indptr, indices, data)
+        self.c = ffi.new(
+            "bolt_csr *",
+            {
+                "n_rows": X.shape[0],
+                "n_cols": X.shape[1],
+                "indptr": _ptr("char[]", indptr),
+                "indices": _ptr("char[]", indices),
+                "data": ffi.NULL if data is None else _ptr("char[]", data),
+                "indptr_type": _INDEX_TYPES[indptr.dtype],
+                "indices_type": _INDEX_TYPES[indices.dtype],
+                "data_type": lib.BOLT_FLOAT32 if data is None else _VALUE_TYPES[data.dtype],
+            },
+        )
+
+
+def make_config(cfg):
+    """A ``bolt_config`` from a dict of plain Python values."""
+    hidden = tuple(int(h) for h in cfg["hidden_sizes"])
+    if not 1 <= len(hidden) <= MAX_HIDDEN:
+        raise ValueError(f"between 1 and {MAX_HIDDEN} hidden layers are supported, got {len(hidden)}")
+    c = ffi.new("bolt_config *")
+    c.n_features = int(cfg["n_features"])
+    c.n_outputs = int(cfg["n_outputs"])
+    c.n_hidden = len(hidden)
+    for i, h in enumerate(hidden):
+        c.hidden_sizes[i] = h
+    c.loss = _LOSSES[cfg["loss"]]
+    c.active_size = int(cfg["active_size"])
+    c.hash_family = _HASHES[cfg["hash_family"]]
+    c.hash_K = int(cfg["hash_K"])
+    c.hash_L = int(cfg["hash_L"])
+    c.range_pow = int(cfg["range_pow"])
+    c.reservoir = int(cfg["reservoir"])
+    c.rebuild_interval = int(cfg["rebuild_interval"])
+    c.redraw_interval = int(cfg["redraw_interval"])
+    c.seed = int(cfg["seed"]) & 0xFFFFFFFFFFFFFFFF
+    c.beta1 = float(cfg["beta1"])
+    c.beta2 = float(cfg["beta2"])
+    c.epsilon = float(cfg["epsilon"])
+    return c
+
+
+def _int32_fits(cfg):
+    for key in ("n_features", "n_outputs", "active_size"):
+        if not 0 < int(cfg[key]) < 2**31:
+            raise ValueError(f"{key}={cfg[key]} is outside what the core supports (1 .. 2**31 - 1)")
+
+
+def estimate_memory(cfg, batch_size, nnz_per_row, n_threads):
+    """Peak bytes of a network with ``cfg`` and one training call."""
+    _int32_fits(cfg)
+    out = ffi.new("int64_t *")
+    _check(lib.bolt_estimate_memory(make_config(cfg), int(batch_size), int(nnz_per_row),
+                                    int(n_threads), out))
+    return int(out[0])
+
+
+def create(cfg):
+    """A new native network, freed when the returned handle is collected."""
+    _int32_fits(cfg)
+    out = ffi.new("bolt_network **")
+    _check(lib.bolt_create(make_config(cfg), out))
+    return ffi.gc(out[0], lib.bolt_free)
+
+
+def train(handle, X, Y, rows, batch_size, learning_rate, n_threads):
+    """One pass over ``rows`` of (X, Y); returns the summed loss."""
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    x, y = CSR(X), CSR(Y, with_values=False)
+    loss = ffi.new("double *")
+    _check(lib.bolt_train(handle, x.c, y.c, _ptr("int64_t[]", rows), rows.size,
+                          int(batch_size), float(learning_rate), int(n_threads), loss))
+    return float(loss[0])
+
+
+def gradient(handle, X, Y, rows, layer, n_threads):
+    """Gradient of the mean loss over ``rows`` for one layer, and the loss."""
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    x, y = CSR(X), CSR(Y, with_values=False)
+    n_rows, n_cols, n_bias = layer_shape(handle, layer)
+    gw = np.empty((n_rows, n_cols), dtype=np.float32)
+    gb = np.empty(n_bias, dtype=np.float32)
+    loss = ffi.new("double *")
+    _check(lib.bolt_gradient(handle, x.c, y.c, _ptr("int64_t[]", rows), rows.size, int(layer),
+                             int(n_threads), _ptr("float[]", gw), _ptr("float[]", gb), loss))
+    return gw, gb, float(loss[0])
+
+
+def predict_topk(handle, X, k, sparse, n_threads):
+    """Best ``k`` output ids and their probabilities for every row of X."""
+    x = CSR(X)
+    ids = np.empty((X.shape[0], k), dtype=np.int32)
+    scores = np.empty((X.shape[0], k), dtype=np.float32)
+    _check(lib.bolt_predict_topk(handle, x.c, int(k), int(bool(sparse)), int(n_threads),
+                                 _ptr("int32_t[]", ids), _ptr("float[]", scores)))
+    return ids, scores
+
+
+def predict_scores(handle, X, n_outputs, probabilities, n_threads):
+    """Every output for every row: logits, or probabilities."""
+    x = CSR(X)
+    out = np.empty((X.shape[0], n_outputs), dtype=np.float32)
+    _check(lib.bolt_predict_scores(handle, x.c, int(bool(probabilities)), int(n_threads),
+                                   _ptr("float[]", out)))
+    return out
+
+
+def embed(handle, X, width, n_threads):
+    """Last hidden layer's activations for every row."""
+    x = CSR(X)
+    out = np.empty((X.shape[0], width), dtype=np.float32)
+    _check(lib.bolt_embed(handle, x.c, int(n_threads), _ptr("float[]", out)))
+    return out
+
+
+def layer_shape(handle, layer):
+    rows, cols, bias = ffi.new("int64_t *"), ffi.new("int64_t *"), ffi.new("int64_t *")
+    _check(lib.bolt_layer_shape(handle, int(layer), rows, cols, bias))
+    return int(rows[0]), int(cols[0]), int(bias[0])
+
+
+def get_params(handle, layer):
+    n_rows, n_cols, n_bias = layer_shape(handle, layer)
+    w = np.empty((n_rows, n_cols), dtype=np.float32)
+    b = np.empty(n_bias, dtype=np.float32)
+    _check(lib.bolt_get_params(handle, int(layer), _ptr("float[]", w), _ptr("float[]", b)))
+    return w, b
+
+
+def set_params(handle, layer, weights, bias):
+    n_rows, n_cols, n_bias = layer_shape(handle, layer)
+    w = np.ascontiguousarray(weights, dtype=np.float32)
+    b = np.ascontiguousarray(bias, dtype=np.float32)
+    if w.shape != (n_rows, n_cols) or b.shape != (n_bias,):
+        raise ValueError(
+            f"layer {layer} expects weights of shape {(n_rows, n_cols)} and bias of shape "
+            f"{(n_bias,)}, got {w.shape} and {b.shape}"
+        )
+    _check(lib.bolt_set_params(handle, int(layer), _ptr("float[]", w), _ptr("float[]", b)))
+
+
+def get_counters(handle):
+    out = np.empty(lib.BOLT_N_COUNTERS, dtype=np.int64)
+    _check(lib.bolt_get_counters(handle, _ptr("int64_t[]", out)))
+    return out
+
+
+def set_counters(handle, counters):
+    c = np.ascontiguousarray(counters, dtype=np.int64)
+    if c.shape != (lib.BOLT_N_COUNTERS,):
+        raise ValueError(f"expected {lib.BOLT_N_COUNTERS} counters, got shape {c.shape}")
+    _check(lib.bolt_set_counters(handle, _ptr("int64_t[]", c)))
+
+
+def set_frozen(handle, frozen):
+    _check(lib.bolt_set_frozen(handle, int(bool(frozen))))
+
+
+def rebuild_tables(handle, redraw, n_threads):
+    _check(lib.bolt_rebuild_tables(handle, int(bool(redraw)), int(n_threads)))
+
+
+def get_tables(handle):
+    """(counts, ids) of every bucket; empty arrays for a dense output layer."""
+    nb, ni = ffi.new("int64_t *"), ffi.new("int64_t *")
+    _check(lib.bolt_table_size(handle, nb, ni))
+    counts = np.empty(nb[0], dtype=np.uint32)
+    ids = np.empty(ni[0], dtype=np.int32)
+    if nb[0]:
+        _check(lib.bolt_get_tables(handle, _ptr("uint32_t[]", counts),
+                                   ffi.from_buffer("int32_t[]", ids)))
+    return counts, ids
+
+
+def set_tables(handle, counts, ids):
+    counts = np.ascontiguousarray(counts, dtype=np.uint32)
+    ids = np.ascontiguousarray(ids, dtype=np.int32)
+    nb, ni = ffi.new("int64_t *"), ffi.new("int64_t *")
+    _check(lib.bolt_table_size(handle, nb, ni))
+    if counts.shape != (nb[0],):
+        raise ValueError(f"expected {nb[0]} bucket counts, got {counts.shape[0]}")
+    _check(lib.bolt_set_tables(handle, _ptr("uint32_t[]", counts), _ptr("int32_t[]", ids),
+                               ids.size))
+
+
+def hash_keys(handle, vectors, n_tables):
+    """Table keys (n x L) of vectors as wide as the last hidden layer."""
+    v = np.ascontiguousarray(vectors, dtype=np.float32)
+    keys = np.empty((v.shape[0], n_tables), dtype=np.uint32)
+    _check(lib.bolt_hash_keys(handle, _ptr("float[]", v), v.shape[0], _ptr("uint32_t[]", keys)))
+    return keys
+
+
+def candidates(handle, X, row, cap):
+    """Deduplicated ids the tables retrieve for one row of X."""
+    x = CSR(X)
+    out = np.empty(cap, dtype=np.int32)
+    n = ffi.new("int64_t *")
+    _check(lib.bolt_candidates(handle, x.c, int(row), ffi.from_buffer("int32_t[]", out),
+                               int(cap), n))
+    return out[: min(int(n[0]), cap)]

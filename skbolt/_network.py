@@ -1,0 +1,153 @@
+"""Python owner of one native network.
+
+``Network`` holds the native handle and the plain-Python configuration it
+was made from, and speaks numpy / scipy to the estimators: train one pass,
+predict, embed, and save or restore its whole state as numpy arrays.
+"""
+import numpy as np
+import scipy.sparse as sp
+
+from . import _native
+
+#: Version of the layout ``Network.get_state`` produces.
+STATE_VERSION = 1
+
+_CONFIG_KEYS = (
+    "n_features", "n_outputs", "hidden_sizes", "loss", "active_size", "hash_family",
+    "hash_K", "hash_L", "range_pow", "reservoir", "rebuild_interval", "redraw_interval",
+    "seed", "beta1", "beta2", "epsilon",
+)
+
+
+def labels_to_csr(y_index, n_outputs):
+    """Label matrix for the core from 1-D class indices or a 2-D indicator."""
+    if sp.issparse(y_index):
+        Y = sp.csr_matrix(y_index)
+    elif np.ndim(y_index) == 2:
+        Y = sp.csr_matrix(np.asarray(y_index) != 0)
+    else:
+        idx = np.asarray(y_index, dtype=np.int64)
+        return sp.csr_matrix(
+            (np.ones(idx.size, dtype=np.float32), idx, np.arange(idx.size + 1)),
+            shape=(idx.size, n_outputs),
+        )
+    Y.eliminate_zeros()
+    return Y
+
+
+class Network:
+    """A native LSH-sparse network.
+
+    Parameters
+    ----------
+    config : dict
+        Resolved configuration: every key of ``_CONFIG_KEYS`` with a plain
+        Python value (see ``skbolt._config``).
+    """
+
+    def __init__(self, config):
+        missing = [k for k in _CONFIG_KEYS if k not in config]
+        if missing:
+            raise ValueError(f"network configuration lacks {missing}")
+        self.config = {k: config[k] for k in _CONFIG_KEYS}
+        self.config["hidden_sizes"] = tuple(int(h) for h in config["hidden_sizes"])
+        self._handle = _native.create(self.config)
+
+    @property
+    def n_layers(self):
+        return len(self.config["hidden_sizes"]) + 1
+
+    @property
+    def embedding_width(self):
+        return self.config["hidden_sizes"][-1]
+
+    @property
+    def sparse_output(self):
+        return self.config["active_size"] < self.config["n_outputs"]
+
+    @staticmethod
+    def estimate_memory(config, batch_size, nnz_per_row, n_threads):
+        """Peak bytes of a network with ``config`` while it trains."""
+        return _native.estimate_memory(config, batch_size, nnz_per_row, n_threads)
+
+    def train(self, X, Y, rows, batch_size, learning_rate, n_threads):
+        """Train on ``rows`` of (X, Y) in that order; returns the summed loss.
+
+        X is CSR (n_samples, n_features); Y is a CSR label indicator
+        (n_samples, n_outputs).
+        """
+        return _native.train(self._handle, X, Y, rows, batch_size, learning_rate, n_threads)
+
+    def gradient(self, X, Y, layer, n_threads=1):
+        """(grad_w, grad_b, loss_sum) of the mean loss over all rows, no update."""
+        rows = np.arange(X.shape[0])
+        return _native.gradient(self._handle, X, Y, rows, layer, n_threads)
+
+    def predict_topk(self, X, k, sparse, n_threads):
+        """(ids, probabilities) of the ``k`` best outputs per row."""
+        return _native.predict_topk(self._handle, X, k, sparse, n_threads)
+
+    def predict_scores(self, X, probabilities, n_threads):
+        """Dense (n_samples, n_outputs) logits or probabilities."""
+        return _native.predict_scores(self._handle, X, self.config["n_outputs"], probabilities,
+                                      n_threads)
+
+    def embed(self, X, n_threads):
+        """Last hidden layer's activations, (n_samples, width)."""
+        return _native.embed(self._handle, X, self.embedding_width, n_threads)
+
+    def set_frozen(self, frozen):
+        _native.set_frozen(self._handle, frozen)
+
+    def rebuild_tables(self, redraw, n_threads):
+        _native.rebuild_tables(self._handle, redraw, n_threads)
+
+    def get_params(self, layer):
+        return _native.get_params(self._handle, layer)
+
+    def set_params(self, layer, weights, bias):
+        _native.set_params(self._handle, layer, weights, bias)
+
+    def hash_keys(self, vectors):
+        return _native.hash_keys(self._handle, vectors, self.config["hash_L"])
+
+    def candidates(self, X, row):
+        cap = min(self.config["hash_L"] * self.config["reservoir"], self.config["n_outputs"])
+        return _native.candidates(self._handle, X, row, cap)
+
+    @property
+    def frozen(self):
+        return bool(_native.get_counters(self._handle)[4])
+
+    def get_state(self):
+        """Everything needed to rebuild this network, as plain values and arrays.
+
+        Adam's moments are not kept: a restored network predicts exactly as
+        this one and continues training with fresh moments.
+        """
+        counts, ids = _native.get_tables(self._handle)
+        return {
+            "version": STATE_VERSION,
+            "config": dict(self.config),
+            "params": [self.get_params(i) for i in range(self.n_layers)],
+            "counters": _native.get_counters(self._handle),
+            "table_counts": counts,
+            "table_ids": ids,
+        }
+
+    @classmethod
+    def from_state(cls, state):
+        """A network restored from ``get_state``'s output."""
+        version = state.get("version")
+        if version != STATE_VERSION:
+            raise ValueError(
+                f"this model was saved with network state version {version}; this skbolt "
+                f"reads version {STATE_VERSION}. Refit it with this version."
+            )
+        net = cls(state["config"])
+        for i, (w, b) in enumerate(state["params"]):
+            net.set_params(i, w, b)
+        _native.set_counters(net._handle, state["counters"])
+        if net.sparse_output:
+            _native.set_tables(net._handle, state["table_counts"], state["table_ids"])
+        return net

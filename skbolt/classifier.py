@@ -1,0 +1,587 @@
+"""BoltClassifier: multi-class and multi-label classification with an
+LSH-sparse output layer, behind the scikit-learn estimator API."""
+import copy
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from tqdm.auto import tqdm
+
+from . import _config, _native
+from ._network import Network, labels_to_csr
+from .metrics import precision_at_k
+
+#: Layout version of what ``__getstate__`` stores.
+PICKLE_VERSION = 1
+
+#: Batches per native call inside an epoch: the estimator regains control
+#: this often for progress, early stopping checks and Ctrl-C.
+_CHUNKS_PER_EPOCH = 20
+
+
+class BoltClassifier(ClassifierMixin, BaseEstimator):
+    """Neural network classifier whose output layer is sampled by LSH.
+
+    A sparse input layer feeds one or more dense ReLU hidden layers and an
+    output layer with a neuron per class. With many classes only a small
+    active set of output neurons is computed per sample: the true labels
+    plus the neurons that locality-sensitive hash tables retrieve for the
+    sample's hidden representation (the BOLT / SLIDE algorithm). Training
+    and top-k inference then cost in proportion to the active set rather
+    than the number of classes.
+
+    Every hyper-parameter defaults to ``"auto"`` where a rule can choose it
+    from the data; the values chosen are stored after ``fit`` in attributes
+    with a trailing underscore.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int or "auto", default="auto"
+        Widths of the hidden layers; "auto" is ``(256,)``.
+    learning_rate_init : float or "auto", default="auto"
+        Adam's step size; "auto" is 1e-3.
+    batch_size : int or "auto", default="auto"
+        Samples per Adam step; "auto" grows from 256 to 2048 with the data.
+    max_iter : int or "auto", default="auto"
+        Maximum passes over the training data (epochs); "auto" aims at about
+        200,000 sample visits, between 5 and 50 epochs.
+    output_sparsity : float in (0, 1] or "auto", default="auto"
+        Fraction of output neurons computed per training sample. "auto"
+        follows BOLT: dense below 450 classes, 0.005 from 20,000.
+    hash_function : {"dwta", "srp", "auto"}, default="auto"
+        LSH family choosing the active output neurons: densified
+        winner-take-all ("dwta", the "auto" choice, suited to ReLU
+        activations) or signed random projections ("srp").
+    loss : {"softmax", "sigmoid", "auto"}, default="auto"
+        Softmax cross-entropy (multi-label rows spread the target evenly
+        over their labels) or per-class sigmoid binary cross-entropy. "auto"
+        is softmax.
+    sparse_inference : bool or "auto", default="auto"
+        Whether ``predict`` and ``predict_topk`` score only the classes the
+        hash tables retrieve (much faster with many classes, approximate)
+        instead of every class. "auto" is True when the output layer is
+        sparse. ``predict_proba`` and ``decision_function`` are always exact.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data, stop when its
+        score has not improved by ``tol`` for ``n_iter_no_change`` epochs,
+        and keep the best epoch's weights. Without it, training stops when
+        the training loss has not improved by ``tol`` for that many epochs.
+    validation_fraction : float, default=0.1
+        Share of the training data held out when ``early_stopping``.
+    n_iter_no_change : int, default=5
+        Epochs without improvement before stopping.
+    tol : float, default=1e-4
+        Least improvement that counts.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weights, hash functions, shuffling and the validation split.
+        With an int, results are identical on every run and for any
+        ``n_jobs``.
+    n_jobs : int or None, default=None
+        Threads for training and prediction. None uses what OpenMP would
+        use (all cores unless ``OMP_NUM_THREADS`` or threadpoolctl limit
+        it); -1 uses every core.
+    verbose : int, default=0
+        Show a progress bar per epoch and the loss after each.
+    warm_start : bool, default=False
+        Continue from the previous fit's weights when the problem has the
+        same shape.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels; for multi-label ``y`` the column indices
+        ``0 .. n_labels - 1``.
+    n_features_in_ : int
+        Number of input features.
+    n_outputs_ : int
+        Number of output neurons (classes or labels).
+    multilabel_ : bool
+        Whether ``y`` was a multi-label indicator matrix.
+    hidden_layer_sizes_, learning_rate_init_, batch_size_, max_iter_, \
+output_sparsity_, hash_function_, loss_, sparse_inference_ :
+        The resolved values of the corresponding parameters.
+    hash_params_ : dict
+        Resolved hash table shape and schedule: active set size, K, L,
+        range_pow, reservoir, rebuild and redraw intervals (in batches),
+        and the epoch after which the tables are frozen.
+    n_iter_ : int
+        Epochs run by the last ``fit``.
+    loss_curve_ : list of float
+        Mean training loss of each epoch.
+    validation_scores_ : list of float or None
+        Validation score of each epoch with ``early_stopping``.
+    best_validation_score_ : float or None
+        Best of ``validation_scores_``.
+
+    Examples
+    --------
+    >>> from skbolt import BoltClassifier
+    >>> from skbolt.datasets import make_extreme_classification
+    >>> X, y = make_extreme_classification(2000, 500, 100, random_state=0)
+    >>> clf = BoltClassifier(max_iter=10, random_state=0).fit(X, y)
+    >>> labels, scores = clf.predict_topk(X[:3], k=5)
+    >>> labels.shape
+    (3, 5)
+    """
+
+    def __init__(
+        self,
+        hidden_layer_sizes="auto",
+        learning_rate_init="auto",
+        batch_size="auto",
+        max_iter="auto",
+        output_sparsity="auto",
+        hash_function="auto",
+        loss="auto",
+        sparse_inference="auto",
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        tol=1e-4,
+        random_state=None,
+        n_jobs=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.learning_rate_init = learning_rate_init
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.output_sparsity = output_sparsity
+        self.hash_function = hash_function
+        self.loss = loss
+        self.sparse_inference = sparse_inference
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.classifier_tags.multi_label = True
+        return tags
+
+    # ------------------------------------------------------------------
+    # input handling
+
+    def _validate_X(self, X, reset):
+        X = validate_data(self, X, accept_sparse="csr", dtype=(np.float32, np.float64),
+                          reset=reset)
+        if not sp.issparse(X):
+            X = sp.csr_matrix(X)
+        return X
+
+    def _encode_y(self, y, classes=None):
+        """Labels as a CSR indicator over output neurons; sets classes_ and
+        multilabel_ when fitting from scratch (classes is None)."""
+        if sp.issparse(y) or (np.ndim(y) == 2 and np.shape(y)[1] > 1):
+            if sp.issparse(y):
+                y = sp.csr_matrix(y)
+                target = type_of_target(y)
+            else:
+                y = np.asarray(y)
+                target = type_of_target(y)
+            if target != "multilabel-indicator":
+                raise ValueError(
+                    f"a 2-D y must be a binary multi-label indicator matrix; got y of type {target!r}. "
+                    "Pass 1-D class labels for multi-class problems."
+                )
+            if classes is None:
+                self.multilabel_ = True
+                self.classes_ = np.arange(y.shape[1])
+                self._sparse_y = sp.issparse(y)
+            elif not self.multilabel_ or y.shape[1] != len(self.classes_):
+                raise ValueError(
+                    f"y has {y.shape[1]} label columns; this model was fit with "
+                    f"{len(self.classes_) if self.multilabel_ else 'multi-class'} labels"
+                )
+            return labels_to_csr(y, len(self.classes_))
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if classes is None:
+            classes = np.unique(y)
+            if len(classes) < 2:
+                raise ValueError(
+                    "BoltClassifier needs samples of at least 2 classes to learn from; "
+                    f"y holds only the class {classes[0]!r}"
+                )
+            self.multilabel_ = False
+            self.classes_ = classes
+            self._sparse_y = False
+        elif self.multilabel_:
+            raise ValueError("this model was fit on multi-label y; pass a 2-D indicator matrix")
+        idx = np.searchsorted(self.classes_, y)
+        idx = np.minimum(idx, len(self.classes_) - 1)
+        unseen = self.classes_[idx] != y
+        if np.any(unseen):
+            raise ValueError(
+                f"y contains labels not among the classes this model knows: "
+                f"{np.unique(y[unseen])[:5].tolist()}; pass every class to the first "
+                "partial_fit through `classes`, or refit"
+            )
+        return labels_to_csr(idx, len(self.classes_))
+
+    def _n_threads(self):
+        return _config.resolve_n_threads(self.n_jobs, _native.max_threads())
+
+    # ------------------------------------------------------------------
+    # fitting
+
+    def fit(self, X, y):
+        """Train on X and y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; CSR is used as is, without densifying.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or a binary indicator matrix (dense or sparse)
+            for multi-label problems.
+
+        Returns
+        -------
+        self : BoltClassifier
+            The fitted estimator.
+        """
+        keep = self.warm_start and hasattr(self, "_network")
+        previous = (self.n_features_in_, self.classes_, self.multilabel_) if keep else None
+        X = self._validate_X(X, reset=True)
+        Y = self._encode_y(y)
+        if keep and (previous[0] != self.n_features_in_ or previous[2] != self.multilabel_
+                     or not np.array_equal(previous[1], self.classes_)):
+            keep = False
+        if not keep:
+            self._setup(X, Y)
+        self._train(X, Y, self.max_iter_, early_stopping=self.early_stopping)
+        return self
+
+    def partial_fit(self, X, y, classes=None):
+        """One pass over X and y, continuing from the current weights.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or a multi-label indicator matrix.
+        classes : array-like of shape (n_classes,), default=None
+            Every class that will ever appear; required on the first call
+            for multi-class y (as in scikit-learn), ignored afterwards.
+
+        Returns
+        -------
+        self : BoltClassifier
+            The updated estimator.
+        """
+        first = not hasattr(self, "_network")
+        X = self._validate_X(X, reset=first)
+        if first:
+            if classes is None and not (sp.issparse(y) or (np.ndim(y) == 2 and np.shape(y)[1] > 1)):
+                raise ValueError("classes must be passed on the first call to partial_fit")
+            if classes is not None:
+                classes = np.unique(np.asarray(classes))
+                if len(classes) < 2:
+                    raise ValueError("classes must hold at least 2 classes")
+                self.classes_ = classes
+                self.multilabel_ = False
+                self._sparse_y = False
+                Y = self._encode_y(y, classes=classes)
+            else:
+                Y = self._encode_y(y)
+            self._setup(X, Y)
+        else:
+            Y = self._encode_y(y, classes=self.classes_)
+        self._train(X, Y, 1, early_stopping=False)
+        return self
+
+    def _setup(self, X, Y):
+        """Resolve hyper-parameters for this data and create the network."""
+        n, d = X.shape
+        C = len(self.classes_)
+        self.n_outputs_ = C
+        resolved = _config.resolve(self.get_params(), n, d, C, X.nnz / max(n, 1),
+                                   self.multilabel_)
+        for key, value in resolved.items():
+            setattr(self, key + "_", value)
+        rng = check_random_state(self.random_state)
+        self._seed = int(rng.randint(np.iinfo(np.int32).max))
+        cfg = _config.network_config(resolved, d, C, self._seed)
+        threads = self._n_threads()
+        need = Network.estimate_memory(cfg, self.batch_size_, int(np.ceil(X.nnz / max(n, 1))),
+                                       threads)
+        avail = _config.available_memory()
+        if avail is not None and need > avail:
+            raise MemoryError(
+                f"this configuration needs about {need / 1e9:.2f} GB (weights, Adam state, hash "
+                f"tables and training buffers) but only {avail / 1e9:.2f} GB is available; "
+                "reduce hidden_layer_sizes, output_sparsity or batch_size"
+            )
+        self._network = Network(cfg)
+        self._epochs_done = 0
+        self.loss_curve_ = []
+        self.validation_scores_ = None
+        self.best_validation_score_ = None
+        self._mean_labels = max(1.0, Y.nnz / max(n, 1))
+        self._max_labels = int(max(1, np.diff(Y.indptr).max(initial=1)))
+
+    def _split(self, n, rng):
+        """Train and validation row indices for early stopping."""
+        n_val = int(round(self.validation_fraction * n))
+        if not 0 < self.validation_fraction < 1 or n_val < 1 or n_val >= n:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} leaves no training or no "
+                f"validation samples out of {n}; use a value in (0, 1) or more data"
+            )
+        perm = rng.permutation(n)
+        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+    def _train(self, X, Y, epochs, early_stopping):
+        net, threads = self._network, self._n_threads()
+        rng = np.random.RandomState(self._seed + self._epochs_done)
+        n = X.shape[0]
+        if early_stopping:
+            train_rows, val_rows = self._split(n, rng)
+            X_val, Y_val = X[val_rows], Y[val_rows]
+            self.validation_scores_ = []
+            best_state, best = None, -np.inf
+        else:
+            train_rows = np.arange(n)
+        chunk = self.batch_size_ * max(1, -(-len(train_rows) // (self.batch_size_ * _CHUNKS_PER_EPOCH)))
+        stall, best_loss = 0, np.inf
+        self.n_iter_ = 0
+        for _ in range(epochs):
+            order = rng.permutation(train_rows)
+            total = 0.0
+            with tqdm(total=len(order), disable=not self.verbose, leave=False,
+                      desc=f"epoch {self._epochs_done + 1}", unit="sample") as bar:
+                for start in range(0, len(order), chunk):
+                    rows = order[start:start + chunk]
+                    total += net.train(X, Y, rows, self.batch_size_, self.learning_rate_init_,
+                                       threads)
+                    bar.update(len(rows))
+            self._epochs_done += 1
+            self.n_iter_ += 1
+            loss = total / len(order)
+            if not np.isfinite(loss):
+                raise RuntimeError(
+                    "training diverged (the loss is not finite); lower learning_rate_init"
+                )
+            self.loss_curve_.append(loss)
+            freeze = self.hash_params_["freeze_after"]
+            if net.sparse_output and freeze and self._epochs_done >= freeze and not net.frozen:
+                net.set_frozen(True)
+            message = f"epoch {self._epochs_done}: loss {loss:.5f}"
+            if early_stopping:
+                score = self._validation_score(X_val, Y_val)
+                self.validation_scores_.append(score)
+                message += f", validation score {score:.5f}"
+                stall = 0 if score > best + self.tol else stall + 1
+                if score > best:
+                    best, best_state = score, net.get_state()
+                self.best_validation_score_ = best
+            else:
+                stall = 0 if loss < best_loss - self.tol else stall + 1
+                best_loss = min(best_loss, loss)
+            if self.verbose:
+                tqdm.write(message)
+            if stall >= self.n_iter_no_change:
+                break
+        if early_stopping and best_state is not None:
+            self._network = Network.from_state(best_state)
+
+    def _validation_score(self, X, Y):
+        """Precision@1 on held-out rows (accuracy for multi-class y)."""
+        ids, _ = self._network.predict_topk(X, 1, self.sparse_inference_, self._n_threads())
+        return precision_at_k(Y, ids, k=1)
+
+    # ------------------------------------------------------------------
+    # prediction
+
+    def _check_k(self, k):
+        if not isinstance(k, numbers.Integral) or isinstance(k, bool) or not 1 <= k <= len(self.classes_):
+            raise ValueError(f"k must be an integer in [1, {len(self.classes_)}] (the number of "
+                             f"classes), got {k!r}")
+        return int(k)
+
+    def predict_topk(self, X, k=5):
+        """The ``k`` most probable classes of each sample, best first.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+        k : int, default=5
+            How many classes per sample.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples, k)
+            Class labels (column indices for multi-label models).
+        scores : ndarray of float32 of shape (n_samples, k)
+            Their probabilities. With sparse inference they are normalised
+            over the retrieved classes only.
+        """
+        check_is_fitted(self, "_network")
+        k = self._check_k(k)
+        X = self._validate_X(X, reset=False)
+        ids, scores = self._network.predict_topk(X, k, self.sparse_inference_, self._n_threads())
+        return self.classes_[ids], scores
+
+    def predict(self, X):
+        """Predicted class of each sample, or label set for multi-label models.
+
+        A multi-label model predicts the labels whose probability is at least
+        0.5 for the sigmoid loss; for the softmax loss, at least half of what
+        a label gets when probability is shared evenly among the mean number
+        of labels per training row, and always the most probable label.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_labels)
+            Class labels; for multi-label models a 0/1 indicator matrix,
+            sparse CSR if the model was fit on a sparse ``y``.
+        """
+        check_is_fitted(self, "_network")
+        X = self._validate_X(X, reset=False)
+        threads = self._n_threads()
+        if not self.multilabel_:
+            ids, _ = self._network.predict_topk(X, 1, self.sparse_inference_, threads)
+            return self.classes_[ids[:, 0]]
+        m = min(self._max_labels, len(self.classes_))
+        ids, probs = self._network.predict_topk(X, m, self.sparse_inference_, threads)
+        if self.loss_ == "sigmoid":
+            keep = probs >= 0.5
+        else:
+            keep = probs >= 0.5 / self._mean_labels
+            keep[:, 0] = True
+        rows = np.repeat(np.arange(X.shape[0]), keep.sum(axis=1))
+        out = sp.csr_matrix((np.ones(rows.size, dtype=np.int64), (rows, ids[keep])),
+                            shape=(X.shape[0], len(self.classes_)))
+        return out if self._sparse_y else out.toarray()
+
+    def predict_proba(self, X):
+        """Probability of every class for each sample, computed exactly.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Softmax probabilities (rows sum to 1), or independent per-label
+            probabilities for the sigmoid loss.
+        """
+        check_is_fitted(self, "_network")
+        X = self._validate_X(X, reset=False)
+        return self._network.predict_scores(X, True, self._n_threads())
+
+    def decision_function(self, X):
+        """Raw scores (logits) of every class for each sample.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples, n_classes) or (n_samples,)
+            Logits; for two classes, as in scikit-learn, the logit of the
+            second class minus that of the first.
+        """
+        check_is_fitted(self, "_network")
+        X = self._validate_X(X, reset=False)
+        z = self._network.predict_scores(X, False, self._n_threads())
+        if len(self.classes_) == 2 and not self.multilabel_:
+            return z[:, 1] - z[:, 0]
+        return z
+
+    def embed(self, X):
+        """The last hidden layer's activations for each sample.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        H : ndarray of float32 of shape (n_samples, hidden_layer_sizes_[-1])
+            Non-negative ReLU activations, usable as learned features.
+        """
+        check_is_fitted(self, "_network")
+        X = self._validate_X(X, reset=False)
+        return self._network.embed(X, self._n_threads())
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy for multi-class y; precision@1 for multi-label y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            True labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights (multi-class accuracy only).
+
+        Returns
+        -------
+        score : float
+            Accuracy, or the share of samples whose top label is true.
+        """
+        check_is_fitted(self, "_network")
+        if not self.multilabel_:
+            return super().score(X, y, sample_weight=sample_weight)
+        if sample_weight is not None:
+            raise ValueError("sample_weight is not supported for multi-label scores")
+        ids, _ = self.predict_topk(X, 1)
+        return precision_at_k(y, ids, k=1)
+
+    # ------------------------------------------------------------------
+    # pickling
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state = dict(state)
+        network = state.pop("_network", None)
+        if network is not None:
+            state["_network_state"] = network.get_state()
+        state["_skbolt_pickle_version"] = PICKLE_VERSION
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        version = state.pop("_skbolt_pickle_version", None)
+        if version != PICKLE_VERSION:
+            raise ValueError(
+                f"this BoltClassifier was saved in pickle format {version}; this skbolt reads "
+                f"format {PICKLE_VERSION}. Refit the model with this version."
+            )
+        network_state = state.pop("_network_state", None)
+        super().__setstate__(state)
+        if network_state is not None:
+            self._network = Network.from_state(network_state)
+
+    def __deepcopy__(self, memo):
+        # the native handle cannot be copied; its saved state can
+        clone = self.__class__.__new__(self.__class__)
+        memo[id(self)] = clone
+        clone.__setstate__(copy.deepcopy(self.__getstate__(), memo))
+        return clone

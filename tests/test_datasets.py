@@ -1,0 +1,328 @@
+"""Tests for skbolt.datasets."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.stats import spearmanr
+from sklearn.neighbors import NearestCentroid
+
+from skbolt import datasets
+from skbolt.datasets import (
+    data_home,
+    load_bibtex,
+    load_xc,
+    make_extreme_classification,
+)
+
+# ---------------------------------------------------------------------------
+# load_xc
+# ---------------------------------------------------------------------------
+
+SMALL_XC = (
+    "4 6 5\n"
+    "0,2 0:1 3:2.5\n"  # multi-label line
+    " 1:1 5:0.5\n"  # empty label list
+    "4 2:3\n"
+    "3\n"  # labels but no features
+)
+SMALL_X = np.array(
+    [
+        [1, 0, 0, 2.5, 0, 0],
+        [0, 1, 0, 0, 0, 0.5],
+        [0, 0, 3, 0, 0, 0],
+        [0, 0, 0, 0, 0, 0],
+    ]
+)
+SMALL_Y = np.array(
+    [
+        [1, 0, 1, 0, 0],
+        [0, 0, 0, 0, 0],
+        [0, 0, 0, 0, 1],
+        [0, 0, 0, 1, 0],
+    ]
+)
+
+
+def _write(tmp_path, text, name="data.txt"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_load_xc_exact_values(tmp_path):
+    path = _write(tmp_path, SMALL_XC)
+    X, Y = load_xc(path)
+    assert sp.isspmatrix_csr(X) and sp.isspmatrix_csr(Y)
+    assert X.dtype == np.float32 and Y.dtype == np.float32
+    assert X.shape == (4, 6) and Y.shape == (4, 5)
+    np.testing.assert_array_equal(X.toarray(), SMALL_X)
+    np.testing.assert_array_equal(Y.toarray(), SMALL_Y)
+    np.testing.assert_array_equal(Y.data, 1)
+
+
+def test_load_xc_str_path_dtype_and_explicit_dims(tmp_path):
+    path = _write(tmp_path, SMALL_XC)
+    X, Y = load_xc(str(path), n_features=6, n_labels=5, dtype=np.float64)
+    assert X.dtype == np.float64
+    np.testing.assert_array_equal(X.toarray(), SMALL_X)
+    np.testing.assert_array_equal(Y.toarray(), SMALL_Y)
+
+
+def test_load_xc_repeated_label_stays_binary(tmp_path):
+    path = _write(tmp_path, "1 3 4\n1,3,1 0:1\n")
+    _, Y = load_xc(path)
+    np.testing.assert_array_equal(Y.toarray(), [[0, 1, 0, 1]])
+    np.testing.assert_array_equal(Y.data, 1)
+
+
+@pytest.mark.parametrize("declared", [3, 5])
+def test_load_xc_row_count_mismatch(tmp_path, declared):
+    path = _write(tmp_path, SMALL_XC.replace("4 6 5", f"{declared} 6 5", 1))
+    with pytest.raises(ValueError, match=rf"{declared}.*\b4\b"):
+        load_xc(path)
+
+
+@pytest.mark.parametrize("label", ["5", "-1", "1.5"])
+def test_load_xc_bad_label_index(tmp_path, label):
+    path = _write(tmp_path, f"2 6 5\n0 0:1\n{label} 1:1\n")
+    with pytest.raises(ValueError, match="label index"):
+        load_xc(path)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0,2 0:1 3:2.5\n",  # no header at all
+        "4 6\n0 0:1\n",  # header with two fields
+        "a b c\n0 0:1\n",  # non-numeric header
+    ],
+)
+def test_load_xc_bad_header(tmp_path, text):
+    with pytest.raises(ValueError, match="header"):
+        load_xc(_write(tmp_path, text))
+
+
+def test_load_xc_feature_out_of_range(tmp_path):
+    with pytest.raises(ValueError):
+        load_xc(_write(tmp_path, "1 3 2\n0 7:1\n"))
+
+
+@pytest.mark.parametrize("kwargs", [{"n_features": 7}, {"n_labels": 4}])
+def test_load_xc_dims_disagree_with_header(tmp_path, kwargs):
+    with pytest.raises(ValueError, match="header"):
+        load_xc(_write(tmp_path, SMALL_XC), **kwargs)
+
+
+# ---------------------------------------------------------------------------
+# data_home / load_bibtex
+# ---------------------------------------------------------------------------
+
+
+def test_data_home_env_override(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKBOLT_DATA", str(tmp_path))
+    assert data_home() == tmp_path
+    monkeypatch.setenv("SKBOLT_DATA", str(tmp_path / "missing"))
+    assert data_home() is None
+    monkeypatch.setenv("MY_DATA_VAR", str(tmp_path))
+    assert data_home(env="MY_DATA_VAR") == tmp_path
+
+
+def test_data_home_default_is_beside_checkout(monkeypatch):
+    monkeypatch.delenv("SKBOLT_DATA", raising=False)
+    expected = Path(datasets.__file__).resolve().parents[2] / "shared" / "data"
+    assert data_home() == (expected if expected.is_dir() else None)
+
+
+def test_load_bibtex_missing_files_message(tmp_path):
+    with pytest.raises(FileNotFoundError, match="SKBOLT_DATA"):
+        load_bibtex(data_dir=tmp_path)
+
+
+def _bibtex_or_skip():
+    home = data_home()
+    if home is None:
+        pytest.skip("shared data folder not found; set SKBOLT_DATA to run")
+    folder = home / "xc_bibtex" / "xc_format"
+    if not all((folder / f"bibtex_{s}.txt").is_file() for s in ("train", "test")):
+        pytest.skip(f"Bibtex files not present under {folder}")
+    return load_bibtex()
+
+
+def test_load_bibtex_real_data():
+    X_train, Y_train, X_test, Y_test = _bibtex_or_skip()
+    assert X_train.shape == (4880, 1836) and X_test.shape == (2515, 1836)
+    assert Y_train.shape == (4880, 159) and Y_test.shape == (2515, 159)
+    for Y in (Y_train, Y_test):
+        assert np.diff(Y.indptr).min() >= 1
+        np.testing.assert_array_equal(Y.data, 1)
+    # Reference figures from xc_bibtex/SOURCE.md.
+    assert np.diff(Y_train.indptr).mean() == pytest.approx(2.38, abs=0.02)
+    assert np.diff(X_train.indptr).mean() == pytest.approx(68.5, abs=0.5)
+    # SOURCE.md: every label occurs in both splits.
+    assert (np.diff(Y_train.tocsc().indptr) > 0).all()
+    assert (np.diff(Y_test.tocsc().indptr) > 0).all()
+
+
+# ---------------------------------------------------------------------------
+# make_extreme_classification
+# ---------------------------------------------------------------------------
+
+
+def _row_norms(X):
+    return np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+
+
+def test_make_shapes_dtypes_norms():
+    X, y = make_extreme_classification(
+        n_samples=500, n_features=300, n_classes=40, random_state=0
+    )
+    assert sp.isspmatrix_csr(X) and X.dtype == np.float32
+    assert X.shape == (500, 300) and X.has_canonical_format
+    assert y.shape == (500,) and y.dtype == np.int64
+    assert y.min() >= 0 and y.max() < 40
+    assert (X.data > 0).all()
+    np.testing.assert_allclose(_row_norms(X), 1.0, rtol=1e-5)
+
+
+def test_make_determinism():
+    kw = dict(n_samples=300, n_features=200, n_classes=30, n_labels=3, multilabel=True)
+    X1, Y1 = make_extreme_classification(random_state=7, **kw)
+    X2, Y2 = make_extreme_classification(random_state=7, **kw)
+    X3, Y3 = make_extreme_classification(random_state=8, **kw)
+    for a, b in ((X1, X2), (Y1, Y2)):
+        np.testing.assert_array_equal(a.indptr, b.indptr)
+        np.testing.assert_array_equal(a.indices, b.indices)
+        np.testing.assert_array_equal(a.data, b.data)
+    assert (X1 != X3).nnz > 0
+    assert (Y1 != Y3).nnz > 0
+    _, y1 = make_extreme_classification(n_samples=300, random_state=7)
+    _, y2 = make_extreme_classification(n_samples=300, random_state=7)
+    _, y3 = make_extreme_classification(n_samples=300, random_state=8)
+    np.testing.assert_array_equal(y1, y2)
+    assert not np.array_equal(y1, y3)
+
+
+def test_make_power_law_frequencies():
+    n_classes = 1000
+    _, y = make_extreme_classification(
+        n_samples=100_000, n_features=500, n_classes=n_classes, random_state=0
+    )
+    counts = np.bincount(y, minlength=n_classes)
+    ranked = np.sort(counts)[::-1]
+    # Head/median ratio is ~500 in expectation for power=1.
+    assert ranked[0] > 100 * np.median(counts)
+    # log-count vs log-rank slope over the well-sampled head must be -power.
+    ranks = np.arange(1, 101)
+    slope = np.polyfit(np.log(ranks), np.log(ranked[:100]), 1)[0]
+    assert slope == pytest.approx(-1.0, abs=0.1)
+    # Ranks go through a random permutation, so frequency is unrelated to id.
+    assert abs(spearmanr(np.arange(n_classes), counts)[0]) < 0.1
+
+    _, y0 = make_extreme_classification(
+        n_samples=100_000,
+        n_features=500,
+        n_classes=n_classes,
+        power=0.0,
+        random_state=0,
+    )
+    counts0 = np.bincount(y0, minlength=n_classes)
+    assert counts0.max() < 2 * np.median(counts0)
+
+
+def test_make_multilabel():
+    X, Y = make_extreme_classification(
+        n_samples=4000,
+        n_features=2000,
+        n_classes=50,
+        n_labels=3,
+        multilabel=True,
+        random_state=0,
+    )
+    assert sp.isspmatrix_csr(Y) and Y.dtype == np.float32
+    assert Y.shape == (4000, 50) and Y.has_canonical_format
+    np.testing.assert_array_equal(Y.data, 1)
+    per_row = np.diff(Y.indptr)
+    assert per_row.min() >= 1 and per_row.max() <= 3
+    # Both full rows and rows shrunk by duplicate draws must occur.
+    assert (per_row == 3).any() and (per_row < 3).any()
+    np.testing.assert_allclose(_row_norms(X), 1.0, rtol=1e-5)
+
+    # Every label of a row must leave a trace in X: rank classes by cosine
+    # to label centroids and check that a row's k labels are its top k.
+    C = (Y[:3000].T @ X[:3000]).toarray()
+    C /= np.linalg.norm(C, axis=1, keepdims=True) + 1e-12
+    scores = X[3000:] @ C.T
+    Yt = Y[3000:].toarray()
+    k = Yt.sum(axis=1).astype(int)
+    order = np.argsort(-scores, axis=1)
+    r_prec = np.mean([Yt[i, order[i, : k[i]]].sum() / k[i] for i in range(1000)])
+    assert r_prec > 0.8
+
+
+def test_make_learnable():
+    X, y = make_extreme_classification(
+        n_samples=3000, n_features=2000, n_classes=50, random_state=0
+    )
+    clf = NearestCentroid().fit(X[:2000], y[:2000])
+    acc = clf.score(X[2000:], y[2000:])
+    majority = np.bincount(y[:2000]).max() / 2000
+    assert majority < 0.3
+    assert acc > 0.8
+    # Control: with labels decoupled from features the same model stays far
+    # below the bar, so passing it requires real feature/label structure.
+    y_shuf = np.random.default_rng(1).permutation(y)
+    clf_shuf = NearestCentroid().fit(X[:2000], y_shuf[:2000])
+    assert clf_shuf.score(X[2000:], y_shuf[2000:]) < 0.4
+
+
+def test_make_large_scale_shapes():
+    n, c = 200_000, 100_000
+    X, y = make_extreme_classification(
+        n_samples=n, n_features=100_000, n_classes=c, random_state=0
+    )
+    assert X.shape == (n, 100_000) and y.shape == (n,)
+    assert y.min() >= 0 and y.max() < c
+    # Each row holds 1..8 signature entries plus up to 20 noise entries.
+    nnz = np.diff(X.indptr)
+    assert nnz.min() >= 1 and nnz.max() <= 28
+    # A heavy tail means many distinct classes show up even at 2 rows/class.
+    assert np.unique(y).size > 20_000
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"n_samples": 0},
+        {"n_features": -1},
+        {"n_classes": 0},
+        {"n_classes": 2.5},
+        {"n_labels": 0, "multilabel": True},
+        {"signature_size": 0},
+        {"signature_size": 11, "n_features": 10},
+        {"noise_features": -1},
+        {"power": -0.5},
+        {"power": float("inf")},
+        {"power": "1"},
+        {"n_samples": True},
+        {"n_labels": 2, "multilabel": False},
+    ],
+)
+def test_make_invalid_arguments(kwargs):
+    with pytest.raises(ValueError):
+        make_extreme_classification(random_state=0, **kwargs)
+
+
+def test_make_signature_equals_n_features():
+    # Distinct signatures must still be drawable when they cover every feature.
+    X, _ = make_extreme_classification(
+        n_samples=50,
+        n_features=6,
+        n_classes=20,
+        signature_size=6,
+        noise_features=0,
+        random_state=0,
+    )
+    assert X.shape == (50, 6)
+    np.testing.assert_allclose(_row_norms(X), 1.0, rtol=1e-5)
