@@ -13,7 +13,8 @@ from .metrics import precision_at_k
 
 
 def main(argv=None):
-    """Run the demo; ``argv`` as for the command line."""
+    """Run the demo; ``argv`` as for the command line. Returns None, so the
+    console script exits with status 0."""
     parser = argparse.ArgumentParser(prog="skbolt-demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=30_000, help="training + test rows")
     parser.add_argument("--classes", type=int, default=10_000, help="number of classes")
@@ -48,7 +49,6 @@ def main(argv=None):
     print(f"top-5 prediction: {predict_s:.3f} s for {n_test} rows "
           f"({1e6 * predict_s / n_test:.0f} us per row)")
     print(f"precision@1 = {p1:.3f}   precision@5 = {p5:.3f}")
-    return p1
 
 
 if __name__ == "__main__":
