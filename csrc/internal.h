@@ -14,11 +14,13 @@
 #define THREAD_ID() 0
 #endif
 
-/* Hot kernels get an AVX2+FMA clone chosen at load time (GCC, x86-64,
- * glibc): what ships is built for the baseline ISA yet runs wide. */
+/* Hot kernels get an AVX2+FMA (x86-64-v3) clone, chosen at load time by the
+ * CPU's features (GCC, x86-64, glibc): what ships is built for the baseline
+ * ISA yet runs wide. ("arch=haswell" would dispatch on the CPU model and
+ * miss AMD processors with the same features.) */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
     defined(__GLIBC__) && !defined(SKBOLT_NO_CLONES)
-#define KERNEL __attribute__((target_clones("arch=haswell", "default")))
+#define KERNEL __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define KERNEL
 #endif

@@ -1241,14 +1241,14 @@ int bolt_predict_topk(const bolt_network *net, const bolt_csr *X, int32_t k,
                       int32_t sparse, int32_t n_threads, int32_t *ids,
                       float *scores)
 {
+    if (net && (k < 1 || k > net->cfg.n_outputs))
+        return bolt_fail(BOLT_EINVAL, "k must be in [1, %d] (the number of outputs), got %d",
+                         net->cfg.n_outputs, k);
     int rc = check_inference(net, X, n_threads, ids);
     if (rc)
         return rc;
     if (!scores && X->n_rows > 0)
         return bolt_fail(BOLT_EINVAL, "missing output array");
-    if (k < 1 || k > net->cfg.n_outputs)
-        return bolt_fail(BOLT_EINVAL, "k must be in [1, %d] (the number of outputs), got %d",
-                         net->cfg.n_outputs, k);
     if (X->n_rows == 0)
         return BOLT_OK;
     if (sparse && net->sparse)

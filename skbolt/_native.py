@@ -153,9 +153,10 @@ def gradient(handle, X, Y, rows, layer, n_threads):
 def predict_topk(handle, X, k, sparse, n_threads):
     """Best ``k`` output ids and their probabilities for every row of X."""
     x = CSR(X)
-    ids = np.empty((X.shape[0], k), dtype=np.int32)
-    scores = np.empty((X.shape[0], k), dtype=np.float32)
-    _check(lib.bolt_predict_topk(handle, x.c, int(k), int(bool(sparse)), int(n_threads),
+    k = int(k)
+    ids = np.empty((X.shape[0], max(k, 0)), dtype=np.int32)
+    scores = np.empty(ids.shape, dtype=np.float32)
+    _check(lib.bolt_predict_topk(handle, x.c, k, int(bool(sparse)), int(n_threads),
                                  _ptr("int32_t[]", ids), _ptr("float[]", scores)))
     return ids, scores
 
@@ -247,9 +248,11 @@ def set_tables(handle, counts, ids):
                                ids.size))
 
 
-def hash_keys(handle, vectors, n_tables):
+def hash_keys(handle, vectors, width, n_tables):
     """Table keys (n x L) of vectors as wide as the last hidden layer."""
     v = np.ascontiguousarray(vectors, dtype=np.float32)
+    if v.ndim != 2 or v.shape[1] != width:
+        raise ValueError(f"expected vectors of shape (n, {width}), got {v.shape}")
     keys = np.empty((v.shape[0], n_tables), dtype=np.uint32)
     _check(lib.bolt_hash_keys(handle, _ptr("float[]", v), v.shape[0], _ptr("uint32_t[]", keys)))
     return keys

@@ -109,7 +109,7 @@ class Network:
         _native.set_params(self._handle, layer, weights, bias)
 
     def hash_keys(self, vectors):
-        return _native.hash_keys(self._handle, vectors, self.config["hash_L"])
+        return _native.hash_keys(self._handle, vectors, self.embedding_width, self.config["hash_L"])
 
     def candidates(self, X, row):
         cap = min(self.config["hash_L"] * self.config["reservoir"], self.config["n_outputs"])

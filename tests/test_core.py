@@ -1,0 +1,887 @@
+"""Tests of the native core (csrc/) through skbolt._network.Network.
+
+Every expected value comes from an independent float64 numpy reference
+written here from the documented semantics (forward pass, loss, analytic
+backprop, lazy Adam), from central finite differences, or from invariants
+(determinism, hash invariances, recall against a random baseline). Nothing
+is copied from a run of the code.
+"""
+import zlib
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from skbolt import _native
+from skbolt._network import STATE_VERSION, Network, labels_to_csr
+
+
+# ---------------------------------------------------------------------------
+# helpers
+
+
+def make_config(**kw):
+    cfg = dict(
+        n_features=30,
+        n_outputs=7,
+        hidden_sizes=(8,),
+        loss="softmax",
+        active_size=7,
+        hash_family="dwta",
+        hash_K=3,
+        hash_L=8,
+        range_pow=9,
+        reservoir=8,
+        rebuild_interval=0,
+        redraw_interval=0,
+        seed=0,
+        beta1=0.9,
+        beta2=0.999,
+        epsilon=1e-8,
+    )
+    cfg.update(kw)
+    if "active_size" not in kw:
+        cfg["active_size"] = cfg["n_outputs"]  # dense output by default
+    return cfg
+
+
+def random_csr(rng, n_rows, n_features, max_nnz=6, min_nnz=0, positive=False,
+               index_dtype=np.int32, data_dtype=np.float32, empty_row=None,
+               exclude=()):
+    """CSR with distinct, sorted column indices per row."""
+    allowed = np.setdiff1d(np.arange(n_features), np.asarray(exclude, dtype=np.int64))
+    indptr, indices, data = [0], [], []
+    for i in range(n_rows):
+        nnz = 0 if i == empty_row else int(rng.integers(min_nnz, max_nnz + 1))
+        cols = np.sort(rng.choice(allowed, size=nnz, replace=False))
+        vals = rng.uniform(0.2, 1.5, nnz) if positive else rng.normal(0, 1, nnz)
+        indices.extend(cols.tolist())
+        data.extend(vals.tolist())
+        indptr.append(len(indices))
+    X = sp.csr_matrix(
+        (np.asarray(data, dtype=data_dtype), np.asarray(indices, dtype=np.int32),
+         np.asarray(indptr, dtype=np.int32)),
+        shape=(n_rows, n_features),
+    )
+    if index_dtype == np.int64:
+        # assign after construction: scipy's constructor may downcast
+        X.indices = X.indices.astype(np.int64)
+        X.indptr = X.indptr.astype(np.int64)
+        assert X.indices.dtype == np.int64 and X.indptr.dtype == np.int64
+    return X
+
+
+def labels_csr(label_lists, n_outputs):
+    """Label CSR built as given: duplicates are kept (no sum_duplicates)."""
+    indptr = np.cumsum([0] + [len(l) for l in label_lists]).astype(np.int32)
+    indices = np.asarray([j for l in label_lists for j in l], dtype=np.int32)
+    Y = sp.csr_matrix(
+        (np.ones(indices.size, dtype=np.float32), indices, indptr),
+        shape=(len(label_lists), n_outputs),
+    )
+    # scipy must not have merged anything
+    assert Y.indices.size == indices.size
+    return Y
+
+
+def randomize_params(net, rng, w_scale=0.5, b_scale=0.3):
+    """Random weights and (non-zero) biases for every layer."""
+    for layer in range(net.n_layers):
+        w, b = net.get_params(layer)
+        net.set_params(layer, rng.normal(0, w_scale, w.shape).astype(np.float32),
+                       rng.normal(0, b_scale, b.shape).astype(np.float32))
+
+
+def all_params(net):
+    return [tuple(np.array(p, dtype=np.float64) for p in net.get_params(i))
+            for i in range(net.n_layers)]
+
+
+def np_forward(params, X):
+    """float64 forward: activations per layer (a[0] = dense X) and logits."""
+    A = X.toarray().astype(np.float64)
+    W0, b0 = params[0]
+    acts, pre = [A], []
+    z = A @ W0 + b0
+    pre.append(z)
+    a = np.maximum(z, 0.0)
+    acts.append(a)
+    for W, b in params[1:-1]:
+        z = a @ W.T + b
+        pre.append(z)
+        a = np.maximum(z, 0.0)
+        acts.append(a)
+    W, b = params[-1]
+    logits = a @ W.T + b
+    return acts, pre, logits
+
+
+def np_softmax(z):
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def np_sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def label_sets(Y):
+    return [sorted(set(Y.indices[Y.indptr[i]:Y.indptr[i + 1]].tolist()))
+            for i in range(Y.shape[0])]
+
+
+def np_loss_and_dlogits(logits, labels, loss):
+    """Per-sample losses and d(sum loss)/d logits (not yet divided by B)."""
+    n, C = logits.shape
+    T = np.zeros((n, C))
+    for i, ls in enumerate(labels):
+        T[i, ls] = 1.0
+    if loss == "softmax":
+        m = T.sum(axis=1)
+        lse = np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1)) + logits.max(1)
+        P = np_softmax(logits)
+        per = np.zeros(n)
+        d = np.zeros_like(logits)
+        has = m > 0
+        per[has] = -((T[has] * (logits[has] - lse[has, None])).sum(1) / m[has])
+        d[has] = P[has] - T[has] / m[has, None]
+        return per, d
+    per = (np.logaddexp(0.0, logits) - T * logits).sum(1)
+    return per, np_sigmoid(logits) - T
+
+
+def np_gradients(params, X, labels, loss):
+    """Gradients of the MEAN loss for every layer, and the summed loss."""
+    acts, pre, logits = np_forward(params, X)
+    per, d = np_loss_and_dlogits(logits, labels, loss)
+    B = X.shape[0]
+    d = d / B
+    grads = [None] * len(params)
+    W, _ = params[-1]
+    grads[-1] = (d.T @ acts[-1], d.sum(0))
+    delta = (d @ W) * (pre[-1] > 0)
+    for li in range(len(params) - 2, 0, -1):
+        W, _ = params[li]
+        grads[li] = (delta.T @ acts[li], delta.sum(0))
+        delta = (delta @ W) * (pre[li - 1] > 0)
+    grads[0] = (acts[0].T @ delta, delta.sum(0))
+    return grads, per.sum()
+
+
+def np_loss_sum(params, X, labels, loss):
+    _, _, logits = np_forward(params, X)
+    return np_loss_and_dlogits(logits, labels, loss)[0].sum()
+
+
+def assert_topk_matches(ids, scores, ref_logits, ref_scores, k, tol=1e-5):
+    """ids are the k best of ref_logits in descending order (swaps allowed
+    only between values closer than tol) and scores the reference ones."""
+    n = ref_logits.shape[0]
+    assert ids.shape == (n, k) and scores.shape == (n, k)
+    exact = np.argsort(-ref_logits, axis=1, kind="stable")[:, :k]
+    for i in range(n):
+        if np.array_equal(ids[i], exact[i]):
+            continue
+        got = ref_logits[i, ids[i]]
+        assert len(set(ids[i].tolist())) == k
+        assert np.all(np.diff(got) <= tol), (i, ids[i], exact[i])
+        rest = np.setdiff1d(np.arange(ref_logits.shape[1]), ids[i])
+        if rest.size:
+            assert got[-1] >= ref_logits[i, rest].max() - tol
+    np.testing.assert_allclose(scores, np.take_along_axis(ref_scores, ids.astype(np.int64), 1),
+                               rtol=1e-4, atol=1e-6)
+
+
+def sparse_config(**kw):
+    base = dict(n_features=60, n_outputs=600, hidden_sizes=(32,), active_size=40,
+                hash_family="dwta", hash_K=3, hash_L=8, range_pow=9, reservoir=8,
+                rebuild_interval=2, redraw_interval=5, seed=11)
+    base.update(kw)
+    return make_config(**base)
+
+
+# ---------------------------------------------------------------------------
+# 1. forward pass
+
+
+@pytest.mark.parametrize("hidden", [(8,), (8, 6)])
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("data_dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("loss", ["softmax", "sigmoid"])
+def test_forward_matches_numpy(hidden, index_dtype, data_dtype, loss):
+    rng = np.random.default_rng(zlib.crc32(repr((hidden, index_dtype, data_dtype, loss)).encode()))
+    net = Network(make_config(hidden_sizes=hidden, loss=loss, seed=int(rng.integers(1000))))
+    randomize_params(net, rng)
+    X = random_csr(rng, 37, 30, index_dtype=index_dtype, data_dtype=data_dtype, empty_row=3)
+    params = all_params(net)
+    acts, _, ref = np_forward(params, X)
+
+    logits = net.predict_scores(X, False, 1)
+    assert logits.dtype == np.float32 and logits.shape == (37, 7)
+    np.testing.assert_allclose(logits, ref, rtol=1e-5, atol=1e-5)
+
+    probs = net.predict_scores(X, True, 1)
+    ref_p = np_softmax(ref) if loss == "softmax" else np_sigmoid(ref)
+    np.testing.assert_allclose(probs, ref_p, rtol=1e-5, atol=1e-6)
+    if loss == "softmax":
+        np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
+
+    emb = net.embed(X, 1)
+    assert emb.shape == (37, hidden[-1])
+    np.testing.assert_allclose(emb, acts[-1], rtol=1e-5, atol=1e-5)
+    # the empty row's hidden activations are relu(bias) chained through layers
+    assert np.all(emb >= 0)
+
+    for k in (1, 3, 7):
+        ids, scores = net.predict_topk(X, k, True, 1)  # dense net: sparse is ignored
+        assert ids.dtype == np.int32 and scores.dtype == np.float32
+        assert_topk_matches(ids, scores, ref, ref_p, k)
+
+    # threads do not change inference
+    np.testing.assert_array_equal(net.predict_scores(X, False, 2), logits)
+    np.testing.assert_array_equal(net.embed(X, 2), emb)
+
+
+def test_forward_mixed_index_types():
+    rng = np.random.default_rng(5)
+    net = Network(make_config(hidden_sizes=(8, 6)))
+    randomize_params(net, rng)
+    X = random_csr(rng, 20, 30)
+    X.indices = X.indices.astype(np.int64)  # int32 indptr, int64 indices
+    _, _, ref = np_forward(all_params(net), X)
+    np.testing.assert_allclose(net.predict_scores(X, False, 1), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_forward_and_gradient_duplicate_columns_and_empty_input():
+    """A row with a repeated column index acts as the sum (as scipy's
+    toarray does), and zero-row inputs give empty outputs."""
+    rng = np.random.default_rng(13)
+    net = Network(make_config(hidden_sizes=(8, 6)))
+    randomize_params(net, rng)
+    X = sp.csr_matrix((np.array([1.0, 2.0, 0.5, -1.0], np.float32), np.array([3, 3, 5, 7]),
+                       np.array([0, 3, 4])), shape=(2, 30))
+    assert X.indices.size == 4  # the duplicate is kept
+    params = all_params(net)
+    _, _, ref = np_forward(params, X)
+    np.testing.assert_allclose(net.predict_scores(X, False, 1), ref, rtol=1e-5, atol=1e-5)
+    labels = [[1], [4]]
+    ref_g, _ = np_gradients(params, X, labels, "softmax")
+    gw, gb, _ = net.gradient(X, labels_csr(labels, 7), 0, 1)
+    np.testing.assert_allclose(gw, ref_g[0][0], rtol=1e-4, atol=1e-6)
+
+    X0 = sp.csr_matrix((0, 30), dtype=np.float32)
+    ids, scores = net.predict_topk(X0, 3, True, 1)
+    assert ids.shape == (0, 3) and scores.shape == (0, 3)
+    assert net.predict_scores(X0, True, 1).shape == (0, 7)
+    assert net.embed(X0, 1).shape == (0, 6)
+
+
+@pytest.mark.parametrize("loss", ["softmax", "sigmoid"])
+def test_sparse_output_dense_topk_is_exact(loss):
+    rng = np.random.default_rng(21)
+    net = Network(sparse_config(loss=loss))
+    assert net.sparse_output
+    randomize_params(net, rng, w_scale=0.3)
+    X = random_csr(rng, 40, 60, min_nnz=2, max_nnz=8, empty_row=0)
+    _, _, ref = np_forward(all_params(net), X)
+    ref_p = np_softmax(ref) if loss == "softmax" else np_sigmoid(ref)
+    np.testing.assert_allclose(net.predict_scores(X, False, 1), ref, rtol=1e-5, atol=1e-5)
+    for k in (1, 10, 600):
+        ids, scores = net.predict_topk(X, k, False, 1)
+        assert_topk_matches(ids, scores, ref, ref_p, k)
+    # the sparse path scores only candidates, but the scores it gives are the
+    # candidates' probabilities normalised over the candidate set: each id it
+    # returns is valid, distinct, and ordered by its exact logit
+    ids, scores = net.predict_topk(X, 5, True, 1)
+    assert np.all((ids >= 0) & (ids < 600))
+    for i in range(ids.shape[0]):
+        assert len(set(ids[i].tolist())) == 5
+        assert np.all(np.diff(ref[i, ids[i]]) <= 1e-5)
+        assert np.all(np.diff(scores[i]) <= 1e-7)
+
+
+# ---------------------------------------------------------------------------
+# 2. gradients
+
+
+def _gradient_problem(hidden, loss, seed):
+    rng = np.random.default_rng(seed)
+    cfg = make_config(hidden_sizes=hidden, loss=loss, seed=seed)
+    net = Network(cfg)
+    randomize_params(net, rng, w_scale=0.6, b_scale=0.3)
+    n = 9
+    X = random_csr(rng, n, 30, min_nnz=1, max_nnz=6, data_dtype=np.float64)
+    labels = [[2], [0, 5], [6, 6, 1], [], [3], [4, 1, 0], [5], [1], [6]]
+    Y = labels_csr(labels, 7)
+    return rng, net, X, Y
+
+
+@pytest.mark.parametrize("hidden", [(8,), (8, 6)])
+@pytest.mark.parametrize("loss", ["softmax", "sigmoid"])
+def test_gradient_matches_numpy_backprop(hidden, loss):
+    rng, net, X, Y = _gradient_problem(hidden, loss, seed=3 + len(hidden))
+    params = all_params(net)
+    ref, ref_loss = np_gradients(params, X, label_sets(Y), loss)
+    touched = np.zeros(30, bool)
+    touched[X.indices] = True
+    for layer in range(net.n_layers):
+        gw, gb, loss_sum = net.gradient(X, Y, layer, 1)
+        assert gw.shape == params[layer][0].shape and gb.shape == params[layer][1].shape
+        np.testing.assert_allclose(gw, ref[layer][0], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(gb, ref[layer][1], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(loss_sum, ref_loss, rtol=1e-5)
+        assert np.abs(gw).max() > 1e-3  # the comparison is not vacuous
+        if layer == 0:
+            assert np.all(gw[~touched] == 0)
+        # thread count does not change the result
+        gw2, gb2, loss2 = net.gradient(X, Y, layer, 2)
+        np.testing.assert_array_equal(gw2, gw)
+        np.testing.assert_array_equal(gb2, gb)
+        assert loss2 == loss_sum
+
+
+def test_gradient_label_conventions():
+    """Duplicate labels count once, an unlabelled softmax row adds nothing."""
+    rng, net, X, _ = _gradient_problem((8,), "softmax", seed=17)
+    dup = labels_csr([[2], [0, 5], [6, 6, 1], [], [3], [4, 1, 0], [5], [1], [6]], 7)
+    dedup = labels_csr([[2], [0, 5], [6, 1], [], [3], [4, 1, 0], [5], [1], [6]], 7)
+    for layer in range(net.n_layers):
+        a, b = net.gradient(X, dup, layer, 1), net.gradient(X, dedup, layer, 1)
+        np.testing.assert_allclose(a[0], b[0], rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(a[2], b[2], rtol=1e-7)
+    # the unlabelled row alone: zero loss and zero gradient
+    only = sp.csr_matrix(X[3:4])
+    empty = labels_csr([[]], 7)
+    for layer in range(net.n_layers):
+        gw, gb, loss_sum = net.gradient(only, empty, layer, 1)
+        assert loss_sum == 0.0
+        assert not gw.any() and not gb.any()
+
+
+@pytest.mark.parametrize("hidden", [(8,), (8, 6)])
+@pytest.mark.parametrize("loss", ["softmax", "sigmoid"])
+def test_gradient_matches_finite_differences(hidden, loss):
+    rng, net, X, Y = _gradient_problem(hidden, loss, seed=40 + len(hidden))
+    labels = label_sets(Y)
+    n = X.shape[0]
+    base = [tuple(p.copy() for p in net.get_params(i)) for i in range(net.n_layers)]
+    eps = 1e-3
+    touched = np.zeros(30, bool)
+    touched[X.indices] = True
+
+    def c_loss(layer, which, idx, value):
+        w, b = (p.copy() for p in base[layer])
+        (w if which == "w" else b)[idx] = value
+        net.set_params(layer, w, b)
+        out = net.gradient(X, Y, layer, 1)[2] / n
+        net.set_params(layer, *base[layer])
+        return out
+
+    def np_loss(layer, which, idx, value):
+        params = [tuple(np.array(p, np.float64) for p in lb) for lb in base]
+        w, b = params[layer]
+        (w if which == "w" else b)[idx] = value
+        return np_loss_sum(params, X, labels, loss) / n
+
+    for layer in range(net.n_layers):
+        gw, gb, _ = net.gradient(X, Y, layer, 1)
+        picks = []
+        flat = np.abs(gw).ravel()
+        big = np.flatnonzero(flat > 0.1 * flat.max())
+        for f in rng.choice(big, size=min(6, big.size), replace=False):
+            picks.append(("w", np.unravel_index(f, gw.shape), gw.ravel()[f]))
+        bbig = np.flatnonzero(np.abs(gb) > 0.1 * np.abs(gb).max())
+        for j in rng.choice(bbig, size=min(3, bbig.size), replace=False):
+            picks.append(("b", (j,), gb[j]))
+        checked = 0
+        for which, idx, g in picks:
+            v0 = float(base[layer][0 if which == "w" else 1][idx])
+            hi, lo = np.float32(v0 + eps), np.float32(v0 - eps)
+            h = float(hi) - float(lo)
+            fd_np = (np_loss(layer, which, idx, hi) - np_loss(layer, which, idx, lo)) / h
+            ref_g = np_gradients([tuple(np.array(p, np.float64) for p in lb) for lb in base],
+                                 X, labels, loss)[0][layer][0 if which == "w" else 1][idx]
+            if abs(fd_np - ref_g) > 1e-3 * abs(ref_g) + 1e-7:
+                continue  # a ReLU kink lies within eps: finite differences mean nothing
+            fd = (c_loss(layer, which, idx, hi) - c_loss(layer, which, idx, lo)) / h
+            assert abs(fd - g) <= 2e-2 * abs(g) + 2e-4, (layer, which, idx, fd, g)
+            checked += 1
+        assert checked >= 4, f"too few parameters checked in layer {layer}"
+        if layer == 0:
+            # an input feature no row uses: the loss does not depend on its row
+            j = int(np.flatnonzero(~touched)[0])
+            v0 = float(base[0][0][j, 0])
+            assert c_loss(0, "w", (j, 0), v0 + 0.5) == c_loss(0, "w", (j, 0), v0 - 0.5)
+            assert gw[j, 0] == 0.0
+
+
+# ---------------------------------------------------------------------------
+# 3. Adam
+
+
+def _np_adam(w, m, v, g, t, lr, b1, b2, eps):
+    b1, b2, eps = float(np.float32(b1)), float(np.float32(b2)), float(np.float32(eps))
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g * g
+    lr_t = lr * np.sqrt(1 - b2**t) / (1 - b1**t)
+    return w - lr_t * m / (np.sqrt(v) + eps), m, v
+
+
+@pytest.mark.parametrize("loss", ["softmax", "sigmoid"])
+def test_adam_two_lazy_steps(loss):
+    rng = np.random.default_rng(99)
+    b1, b2, eps, lr = 0.8, 0.95, 1e-6, 0.01
+    cfg = make_config(hidden_sizes=(8, 6), loss=loss, beta1=b1, beta2=b2, epsilon=eps)
+    net = Network(cfg)
+    randomize_params(net, rng)
+    n = 12
+    # features 25.. are never used; feature 24 only by rows 6.. (not in step 2)
+    X = random_csr(rng, n, 30, min_nnz=2, max_nnz=5, exclude=range(24, 30))
+    dense = X.toarray()
+    dense[6, 24] = 0.7
+    X = sp.csr_matrix(dense.astype(np.float32))
+    Y = labels_csr([[int(rng.integers(7))] for _ in range(n)], 7)
+    L = net.n_layers
+
+    # ---- step 1: every row of the batch
+    before = [tuple(p.copy() for p in net.get_params(i)) for i in range(L)]
+    grads = [net.gradient(X, Y, i, 1)[:2] for i in range(L)]
+    loss_before = np_loss_sum(all_params(net), X, label_sets(Y), loss)
+    # the loss train returns is the summed loss at the pre-step parameters
+    np.testing.assert_allclose(net.train(X, Y, np.arange(n), n, lr, 1), loss_before, rtol=1e-5)
+    touched1 = np.zeros(30, bool)
+    touched1[X.indices] = True
+    moments = []
+    for i in range(L):
+        w0, bias0 = (p.astype(np.float64) for p in before[i])
+        gw, gb = (g.astype(np.float64) for g in grads[i])
+        rows = touched1 if i == 0 else np.ones(w0.shape[0], bool)
+        zw, zb = np.zeros_like(w0), np.zeros_like(bias0)
+        w_ref, mw, vw = w0.copy(), zw.copy(), zw.copy()
+        w_ref[rows], mw[rows], vw[rows] = _np_adam(w0[rows], zw[rows], zw[rows], gw[rows],
+                                                   1, lr, b1, b2, eps)
+        b_ref, mb, vb = _np_adam(bias0, zb, zb, gb, 1, lr, b1, b2, eps)
+        moments.append((mw, vw, mb, vb))
+        w_new, b_new = net.get_params(i)
+        np.testing.assert_allclose(w_new, w_ref, rtol=1e-5, atol=2e-7)
+        np.testing.assert_allclose(b_new, b_ref, rtol=1e-5, atol=2e-7)
+        moved = np.abs(w_new - before[i][0]) > 0.5 * lr
+        assert moved[rows].mean() > 0.5  # Adam's first step moves by about lr
+        if i == 0:
+            np.testing.assert_array_equal(w_new[~touched1], before[0][0][~touched1])
+
+    # ---- step 2: a subset of rows that leaves touched features untouched
+    sub = np.arange(6)
+    Xs, Ys = sp.csr_matrix(X[sub]), sp.csr_matrix(Y[sub])
+    touched2 = np.zeros(30, bool)
+    touched2[Xs.indices] = True
+    assert np.any(touched1 & ~touched2)  # rows the lazy rule must leave alone
+    before = [tuple(p.copy() for p in net.get_params(i)) for i in range(L)]
+    grads = [net.gradient(Xs, Ys, i, 1)[:2] for i in range(L)]
+    net.train(X, Y, sub, len(sub), lr, 1)
+    for i in range(L):
+        w0, bias0 = (p.astype(np.float64) for p in before[i])
+        gw, gb = (g.astype(np.float64) for g in grads[i])
+        mw, vw, mb, vb = moments[i]
+        rows = touched2 if i == 0 else np.ones(w0.shape[0], bool)
+        w_ref = w0.copy()
+        w_ref[rows] = _np_adam(w0[rows], mw[rows], vw[rows], gw[rows], 2, lr, b1, b2, eps)[0]
+        b_ref = _np_adam(bias0, mb, vb, gb, 2, lr, b1, b2, eps)[0]
+        w_new, b_new = net.get_params(i)
+        np.testing.assert_allclose(w_new, w_ref, rtol=1e-5, atol=2e-7)
+        np.testing.assert_allclose(b_new, b_ref, rtol=1e-5, atol=2e-7)
+        if i == 0:
+            # untouched input rows: bit-identical, although their moments
+            # from step 1 are non-zero (eager Adam would move them)
+            np.testing.assert_array_equal(w_new[~touched2], before[0][0][~touched2])
+            assert np.abs(moments[0][0][touched1 & ~touched2]).max() > 0
+
+
+def test_adam_step_counter_is_global():
+    """The bias correction uses the number of batches over the network's
+    life: two one-batch train calls equal one call with two batches."""
+    rng = np.random.default_rng(7)
+    cfg = make_config(hidden_sizes=(8,))
+    X = random_csr(rng, 16, 30, min_nnz=1)
+    Y = labels_to_csr(rng.integers(0, 7, 16), 7)
+    a, b = Network(cfg), Network(cfg)
+    a.train(X, Y, np.arange(8), 8, 0.01, 1)
+    a.train(X, Y, np.arange(8, 16), 8, 0.01, 1)
+    b.train(X, Y, np.arange(16), 8, 0.01, 1)
+    for i in range(2):
+        for p, q in zip(a.get_params(i), b.get_params(i)):
+            np.testing.assert_array_equal(p, q)
+
+
+# ---------------------------------------------------------------------------
+# 4. determinism
+
+
+def _sparse_problem(seed=0, n=256, n_features=60, n_outputs=600):
+    rng = np.random.default_rng(seed)
+    X = random_csr(rng, n, n_features, min_nnz=2, max_nnz=8, positive=True)
+    labels = [rng.choice(n_outputs, size=int(rng.integers(1, 4)), replace=False).tolist()
+              for _ in range(n)]
+    return X, labels_csr(labels, n_outputs)
+
+
+def _train_sparse(cfg, n_threads, epochs=3, freeze_after=2):
+    X, Y = _sparse_problem(n_features=cfg["n_features"], n_outputs=cfg["n_outputs"])
+    net = Network(cfg)
+    rng = np.random.default_rng(123)
+    losses = []
+    for epoch in range(epochs):
+        if epoch == freeze_after:
+            net.set_frozen(True)
+        losses.append(net.train(X, Y, rng.permutation(X.shape[0]), 32, 0.01, n_threads))
+    return net, losses, X
+
+
+def _snapshot(net):
+    params = [net.get_params(i) for i in range(net.n_layers)]
+    counts, ids = _native.get_tables(net._handle)
+    return params, counts, ids, _native.get_counters(net._handle)
+
+
+def _assert_same(s1, s2):
+    for (w1, b1), (w2, b2) in zip(s1[0], s2[0]):
+        np.testing.assert_array_equal(w1, w2)
+        np.testing.assert_array_equal(b1, b2)
+    for a, b in zip(s1[1:], s2[1:]):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_training_is_deterministic_and_thread_independent(sparse):
+    cfg = sparse_config() if sparse else sparse_config(n_outputs=50, active_size=50)
+    net1, loss1, X = _train_sparse(cfg, 1)
+    net1b, loss1b, _ = _train_sparse(cfg, 1)
+    net2, loss2, _ = _train_sparse(cfg, 2)
+    assert loss1 == loss1b == loss2
+    s1 = _snapshot(net1)
+    _assert_same(s1, _snapshot(net1b))
+    _assert_same(s1, _snapshot(net2))
+    if sparse:
+        assert net1.frozen
+        counters = s1[3]
+        assert counters[0] == 24 and counters[3] >= 2  # redraws happened
+        assert s1[2].size > 0
+    # training learned something
+    assert loss1[-1] < loss1[0]
+    for sparse_pred in (True, False):
+        i1, p1 = net1.predict_topk(X, 5, sparse_pred, 1)
+        i2, p2 = net1.predict_topk(X, 5, sparse_pred, 2)
+        np.testing.assert_array_equal(i1, i2)
+        np.testing.assert_array_equal(p1, p2)
+    # another seed: other weights
+    other, _, _ = _train_sparse(dict(cfg, seed=cfg["seed"] + 1), 1)
+    for i in range(net1.n_layers):
+        assert not np.array_equal(net1.get_params(i)[0], other.get_params(i)[0])
+
+
+# ---------------------------------------------------------------------------
+# 5. hashing
+
+
+def _hash_net(family, K, range_pow, L=16, H=32, seed=3):
+    return Network(sparse_config(hidden_sizes=(H,), hash_family=family, hash_K=K,
+                                 hash_L=L, range_pow=range_pow, reservoir=8, seed=seed))
+
+
+HASH_CASES = [("dwta", 3, 9), ("dwta", 4, 9), ("dwta", 2, 9), ("srp", 6, 9), ("srp", 12, 9)]
+
+
+def _relu_like(rng, n, H):
+    v = rng.normal(0, 1, (n, H))
+    return np.maximum(v, 0).astype(np.float32)
+
+
+@pytest.mark.parametrize("family,K,range_pow", HASH_CASES)
+def test_hash_keys_properties(family, K, range_pow):
+    rng = np.random.default_rng(K * 7 + len(family))
+    net = _hash_net(family, K, range_pow)
+    L, H = 16, 32
+    V = _relu_like(rng, 200, H)
+    keys = net.hash_keys(V)
+    assert keys.shape == (200, L) and keys.dtype == np.uint32
+    assert keys.max() < 2**range_pow
+    # the keys use the table range (not a constant)
+    assert len(np.unique(keys)) > 20
+    # identical vectors, identical keys (also inside one call)
+    np.testing.assert_array_equal(net.hash_keys(V), keys)
+    np.testing.assert_array_equal(net.hash_keys(np.vstack([V[:5], V[:5]]))[5:], keys[:5])
+    # positive scaling (powers of two are exact in float32)
+    for c in (2.0, 0.25, 64.0):
+        np.testing.assert_array_equal(net.hash_keys(V * np.float32(c)), keys)
+    if family == "dwta":
+        np.testing.assert_array_equal(net.hash_keys(V * np.float32(3.0)), keys)
+    # signed vectors too
+    S = rng.normal(0, 1, (50, H)).astype(np.float32)
+    np.testing.assert_array_equal(net.hash_keys(S * np.float32(4.0)), net.hash_keys(S))
+    # the zero vector and a one-hot vector do not crash and stay in range
+    special = np.zeros((3, H), np.float32)
+    special[1, 5] = 1.0
+    special[2, :] = -1.0
+    k0 = net.hash_keys(special)
+    assert k0.shape == (3, L) and k0.max() < 2**range_pow
+
+
+@pytest.mark.parametrize("family,K,range_pow", HASH_CASES)
+def test_similar_vectors_collide_more(family, K, range_pow):
+    rng = np.random.default_rng(1000 + K)
+    net = _hash_net(family, K, range_pow)
+    V = _relu_like(rng, 300, 32)
+    near = V + np.float32(0.05) * rng.normal(0, 1, V.shape).astype(np.float32)
+    far = _relu_like(rng, 300, 32)
+    kv, kn, kf = net.hash_keys(V), net.hash_keys(near), net.hash_keys(far)
+    p_near = (kv == kn).mean()
+    p_far = (kv == kf).mean()
+    assert p_near > p_far + 0.2, (p_near, p_far)
+    assert p_near > 2 * p_far
+
+
+# ---------------------------------------------------------------------------
+# 6. candidate recall
+
+
+def _recall_problem(family, K, noise, seed, reservoir=32):
+    """A sparse-output network whose output rows are noisy copies of the
+    (normalised) hidden vectors of anchor inputs, 10 copies per anchor, the
+    other rows random; tables rebuilt from those weights."""
+    rng = np.random.default_rng(seed)
+    H, C, n_anchor, per = 32, 2000, 30, 10
+    net = Network(sparse_config(n_features=50, hidden_sizes=(H,), n_outputs=C, active_size=100,
+                                hash_family=family, hash_K=K, hash_L=16, range_pow=9,
+                                reservoir=reservoir, seed=seed % 1000))
+    X = random_csr(rng, n_anchor, 50, min_nnz=4, max_nnz=10, positive=True)
+    h = net.embed(X, 1)
+    assert np.all(np.linalg.norm(h, axis=1) > 0)
+    W = rng.normal(0, 1, (C, H)) / np.sqrt(H)
+    owners = rng.permutation(C)[: n_anchor * per].reshape(n_anchor, per)
+    for r in range(n_anchor):
+        u = h[r] / np.linalg.norm(h[r])
+        W[owners[r]] = u + noise * rng.normal(0, 1, (per, H)) / np.sqrt(H)
+    W = W.astype(np.float32)
+    net.set_params(1, W, np.zeros(C, np.float32))
+    net.rebuild_tables(False, 1)
+    return rng, net, X, h, W
+
+
+@pytest.mark.parametrize("family,K", [("dwta", 3), ("srp", 9)])
+def test_candidates_recall_true_top10(family, K):
+    # noise 0.5: one table alone finds well under half of the true top 10,
+    # so a high recall needs all 16 tables to be probed
+    rng, net, X, _, _ = _recall_problem(family, K, noise=0.5, seed=2024 + K)
+    C = 2000
+    logits = net.predict_scores(X, False, 1)
+    recalls, baselines, random_recalls = [], [], []
+    for r in range(X.shape[0]):
+        top = np.argsort(-logits[r], kind="stable")[:10]
+        cand = net.candidates(X, r)
+        assert cand.size == len(set(cand.tolist()))  # deduplicated
+        assert np.all((cand >= 0) & (cand < C))
+        assert cand.size <= 16 * 32
+        recalls.append(np.isin(top, cand).mean())
+        baselines.append(cand.size / C)
+        random_recalls.append(np.isin(top, rng.choice(C, size=cand.size, replace=False)).mean())
+    recall, baseline = np.mean(recalls), np.mean(baselines)
+    assert recall > max(3 * baseline, baseline + 0.3), (recall, baseline)
+    assert recall > np.mean(random_recalls) + 0.3
+    assert recall >= 0.8, recall
+    assert baseline < 0.25  # the candidate sets are really a small subset
+
+    # sparse prediction, restricted to those candidates, finds the true best
+    ids, _ = net.predict_topk(X, 1, True, 1)
+    hit = ids[:, 0] == np.argmax(logits, axis=1)
+    assert hit.mean() >= recall - 0.2
+
+
+@pytest.mark.parametrize("family,K", [("dwta", 3), ("srp", 9)])
+def test_candidates_are_the_colliding_buckets(family, K):
+    """candidates() returns exactly the ids whose key collides with the
+    row's key in some table (when no bucket overflowed its reservoir),
+    and never anything else."""
+    reservoir = 64
+    _, net, X, h, W = _recall_problem(family, K, noise=0.5, seed=77 + K, reservoir=reservoir)
+    kw, kh = net.hash_keys(W), net.hash_keys(h)
+    cap = 16 * reservoir
+    exact_rows = 0
+    for r in range(X.shape[0]):
+        cand = net.candidates(X, r)
+        cset = set(cand.tolist())
+        hits = kw == kh[r]  # (C, L)
+        colliding = set(np.flatnonzero(hits.any(axis=1)).tolist())
+        assert cset <= colliding
+        if len(colliding) <= cap:
+            # each probed bucket holds min(count, reservoir) colliding ids
+            for l in range(hits.shape[1]):
+                members = np.flatnonzero(hits[:, l])
+                assert np.isin(members, cand).sum() >= min(members.size, reservoir)
+            if hits.sum(axis=0).max() <= reservoir:
+                assert cset == colliding
+                exact_rows += 1
+    assert exact_rows >= 20
+
+
+# ---------------------------------------------------------------------------
+# 7. state
+
+
+def test_state_roundtrip_sparse_frozen():
+    net, _, X = _train_sparse(sparse_config(), 1)
+    assert net.frozen
+    state = net.get_state()
+    assert state["version"] == STATE_VERSION
+    assert state["counters"][3] >= 2  # the hash functions were redrawn
+    clone = Network.from_state(state)
+    _assert_same(_snapshot(net), _snapshot(clone))
+    assert clone.frozen
+    for sparse_pred in (True, False):
+        a = net.predict_topk(X, 7, sparse_pred, 1)
+        b = clone.predict_topk(X, 7, sparse_pred, 1)
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+    # the same hash functions, not just the same tables
+    V = _relu_like(np.random.default_rng(0), 20, 32)
+    np.testing.assert_array_equal(net.hash_keys(V), clone.hash_keys(V))
+    for r in range(5):
+        np.testing.assert_array_equal(net.candidates(X, r), clone.candidates(X, r))
+
+    bad = dict(state, version=STATE_VERSION + 1)
+    with pytest.raises(ValueError, match="version"):
+        Network.from_state(bad)
+    bad = {k: v for k, v in state.items() if k != "version"}
+    with pytest.raises(ValueError, match="version"):
+        Network.from_state(bad)
+
+
+def test_state_roundtrip_dense():
+    rng = np.random.default_rng(8)
+    net = Network(make_config(hidden_sizes=(8, 6)))
+    X = random_csr(rng, 30, 30, min_nnz=1)
+    Y = labels_to_csr(rng.integers(0, 7, 30), 7)
+    net.train(X, Y, np.arange(30), 10, 0.01, 1)
+    clone = Network.from_state(net.get_state())
+    np.testing.assert_array_equal(net.predict_scores(X, True, 1), clone.predict_scores(X, True, 1))
+
+
+# ---------------------------------------------------------------------------
+# 8. native validation
+
+
+def test_native_validation_errors():
+    rng = np.random.default_rng(4)
+    net = Network(make_config())
+    X = random_csr(rng, 10, 30, min_nnz=1)
+    Y = labels_to_csr(rng.integers(0, 7, 10), 7)
+    rows = np.arange(10)
+    expected = net.predict_scores(X, True, 1)
+
+    X_wide = sp.csr_matrix((X.data, X.indices, X.indptr), shape=(10, 31))
+    with pytest.raises(ValueError, match="columns"):
+        net.train(X_wide, Y, rows, 5, 0.01, 1)
+    with pytest.raises(ValueError, match="columns"):
+        net.predict_topk(X_wide, 2, False, 1)
+    with pytest.raises(ValueError, match="columns"):
+        net.predict_scores(X_wide, False, 1)
+    with pytest.raises(ValueError, match="columns"):
+        net.embed(X_wide, 1)
+    with pytest.raises(ValueError, match="columns"):
+        net.gradient(X_wide, Y, 0, 1)
+
+    for bad_rows in ([0, 10], [-1], [3, 2**40]):
+        with pytest.raises(ValueError, match="outside"):
+            net.train(X, Y, np.asarray(bad_rows), 5, 0.01, 1)
+    with pytest.raises(ValueError, match="rows"):
+        net.train(X, Y, np.arange(0), 5, 0.01, 1)
+
+    Y_wide = sp.csr_matrix((Y.data, Y.indices, Y.indptr), shape=(10, 8))
+    with pytest.raises(ValueError, match="columns"):
+        net.train(X, Y_wide, rows, 5, 0.01, 1)
+    with pytest.raises(ValueError, match="columns"):
+        net.gradient(X, Y_wide, 1, 1)
+    with pytest.raises(ValueError, match="rows"):
+        net.train(X, sp.csr_matrix(Y[:9]), np.arange(9), 5, 0.01, 1)
+
+    X_nan = X.copy()
+    X_nan.data[3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        net.train(X_nan, Y, rows, 5, 0.01, 1)
+    with pytest.raises(ValueError, match="NaN"):
+        net.predict_topk(X_nan, 2, False, 1)
+    X_inf = X.astype(np.float64)
+    X_inf.data[0] = 1e39  # finite in float64, infinite in float32
+    with pytest.raises(ValueError, match="infinity"):
+        net.predict_scores(X_inf, False, 1)
+
+    for k in (8, 100):
+        for sparse_pred in (False, True):
+            with pytest.raises(ValueError, match="k must"):
+                net.predict_topk(X, k, sparse_pred, 1)
+    # k < 1 at the C level, with output buffers that exist
+    x = _native.CSR(X)
+    ids = _native.ffi.new("int32_t[]", 100)
+    scores = _native.ffi.new("float[]", 100)
+    for k in (0, -1):
+        with pytest.raises(ValueError, match="k must"):
+            _native._check(_native.lib.bolt_predict_topk(net._handle, x.c, k, 0, 1, ids, scores))
+    with pytest.raises(ValueError):
+        net.predict_topk(X, 0, False, 1)
+
+    with pytest.raises(ValueError, match="n_threads"):
+        net.train(X, Y, rows, 5, 0.01, 0)
+    with pytest.raises(ValueError, match="n_threads"):
+        net.predict_topk(X, 2, False, 0)
+    with pytest.raises(ValueError, match="n_threads"):
+        net.predict_scores(X, False, 0)
+    with pytest.raises(ValueError, match="n_threads"):
+        net.embed(X, 0)
+    with pytest.raises(ValueError, match="n_threads"):
+        net.gradient(X, Y, 0, 0)
+
+    with pytest.raises(ValueError, match="batch_size"):
+        net.train(X, Y, rows, 0, 0.01, 1)
+    for lr in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="learning_rate"):
+            net.train(X, Y, rows, 5, lr, 1)
+    with pytest.raises(ValueError, match="layer"):
+        net.gradient(X, Y, 2, 1)
+
+    bad_w = net.get_params(1)[0].copy()
+    bad_w[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        net.set_params(1, bad_w, net.get_params(1)[1])
+
+    with pytest.raises(ValueError, match="hash L"):
+        Network(sparse_config(hash_L=0))
+    with pytest.raises(ValueError, match="K"):
+        Network(sparse_config(hash_K=0))
+    # a dense output ignores hashing parameters
+    Network(make_config(hash_L=0))
+
+    # nothing above changed the network, and it still works
+    np.testing.assert_array_equal(net.predict_scores(X, True, 1), expected)
+    assert np.isfinite(net.train(X, Y, rows, 5, 0.01, 1))
+
+    sparse_net = Network(sparse_config())
+    Xs = random_csr(rng, 4, 60, min_nnz=1)
+    for row in (-1, 4):
+        with pytest.raises(ValueError, match="outside"):
+            sparse_net.candidates(Xs, row)
+    with pytest.raises(ValueError, match="dense"):
+        net.hash_keys(np.zeros((1, 8), np.float32))
+
+
+def test_predict_topk_k0_error_names_k():
+    rng = np.random.default_rng(4)
+    net = Network(make_config())
+    X = random_csr(rng, 10, 30, min_nnz=1)
+    with pytest.raises(ValueError, match="k must"):
+        net.predict_topk(X, 0, False, 1)
+
+
+def test_hash_keys_rejects_wrong_width():
+    net = Network(sparse_config())  # last hidden width 32
+    with pytest.raises(ValueError):
+        net.hash_keys(np.ones((2, 64), np.float32))
