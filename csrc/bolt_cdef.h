@@ -43,6 +43,8 @@ typedef struct {
     int32_t rebuild_interval; /* batches between re-insertions; 0 = never */
     int32_t redraw_interval; /* batches between new hash functions; 0 = never */
     uint64_t seed;
+    float dropout;           /* share of hidden units dropped per training
+                                sample, in [0, 1) */
     float beta1;
     float beta2;
     float epsilon;

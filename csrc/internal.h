@@ -159,6 +159,22 @@ static inline int64_t tables_bucket(const bolt_tables *t, int32_t l,
     return ((int64_t)l << t->range_pow) + (int64_t)key;
 }
 
+/* Starts loading the L buckets a query will read, so that their cache
+ * misses overlap instead of queuing one after another. */
+static inline void tables_prefetch(const bolt_tables *t, const uint32_t *keys)
+{
+#if defined(__GNUC__)
+    for (int32_t l = 0; l < t->L; l++) {
+        const int64_t b = tables_bucket(t, l, keys[l]);
+        __builtin_prefetch(t->counts + b);
+        __builtin_prefetch(t->ids + b * t->R);
+    }
+#else
+    (void)t;
+    (void)keys;
+#endif
+}
+
 /* Reservoir insertion; one writer per table at a time. */
 void tables_insert(bolt_tables *t, int32_t l, uint32_t key, int32_t id);
 

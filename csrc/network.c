@@ -129,6 +129,8 @@ static int check_config(const bolt_config *c)
         return bolt_fail(BOLT_EINVAL, "Adam betas must be in [0, 1)");
     if (!(c->epsilon > 0.0f))
         return bolt_fail(BOLT_EINVAL, "Adam epsilon must be positive");
+    if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
+        return bolt_fail(BOLT_EINVAL, "dropout must be in [0, 1), got %g", (double)c->dropout);
     if (c->active_size >= c->n_outputs)
         return BOLT_OK; /* dense output: no hashing parameters are used */
     if (c->hash_family != BOLT_HASH_DWTA && c->hash_family != BOLT_HASH_SRP)
@@ -619,6 +621,27 @@ static int32_t choose_active(const bolt_network *net, workspace *ws, int64_t s,
     return fill_active(net, keys, mark, lab, seen, ids, n, k);
 }
 
+/* Inverted dropout on a training sample's hidden layer: a unit survives
+ * with probability 1 - p and is scaled by 1 / (1 - p). The mask is a pure
+ * function of (seed, step, layer, row), so it does not depend on which
+ * thread runs the sample. */
+static void dropout(const bolt_network *net, float *a, int64_t n, int layer,
+                    int64_t row)
+{
+    const float p = net->cfg.dropout;
+    if (p <= 0.0f)
+        return;
+    const uint32_t cut = (uint32_t)(p * 256.0f);
+    const float keep = 1.0f / (1.0f - p);
+    const uint64_t base = rng_at(net->cfg.seed, 0x6000u + (uint64_t)layer, (uint64_t)net->step);
+    uint64_t r = 0;
+    for (int64_t j = 0; j < n; j++) {
+        if ((j & 7) == 0)
+            r = rng_at(base, (uint64_t)row, (uint64_t)j >> 3);
+        a[j] = (uint32_t)((r >> (8 * (j & 7))) & 0xFFu) < cut ? 0.0f : a[j] * keep;
+    }
+}
+
 /* Phase 1 for one sample: forward, loss over the active set, backward. */
 static void sample_pass(const bolt_network *net, workspace *ws,
                         const bolt_csr *X, const bolt_csr *Y, int64_t row,
@@ -633,10 +656,12 @@ static void sample_pass(const bolt_network *net, workspace *ws,
     float *a = ws->act[0] + s * net->width[1];
     layer_input_forward(&net->layer[0], X, row, a);
     relu(a, net->width[1]);
+    dropout(net, a, net->width[1], 0, row);
     for (int i = 1; i < nh; i++) {
         float *o = ws->act[i] + s * net->width[i + 1];
         layer_dense_forward(&net->layer[i], a, o);
         relu(o, net->width[i + 1]);
+        dropout(net, o, net->width[i + 1], i, row);
         a = o;
     }
     const float *h = a;
@@ -654,6 +679,7 @@ static void sample_pass(const bolt_network *net, workspace *ws,
         int32_t *ids = ws->out_ids + s * ws->kmax;
         z = ws->out_val + s * ws->kmax;
         hash_keys(&net->hash, h, ws->keys + s * c->hash_L, ws->codes + (int64_t)tid * net->hash.n_codes);
+        tables_prefetch(&net->tables, ws->keys + s * c->hash_L);
         int32_t nd;
         n = choose_active(net, ws, s, tid, lp, nl, ids, &nd);
         for (int32_t j = 0; j < n; j++)
@@ -693,12 +719,15 @@ static void sample_pass(const bolt_network *net, workspace *ws,
             if (z[j] != 0.0f)
                 simd_axpy(z[j], out->w + j * H, da, H);
     }
+    /* a surviving unit's activation was scaled by 1 / (1 - p); so is its
+     * derivative */
+    const float keep = 1.0f / (1.0f - c->dropout);
     for (int i = nh - 1; i >= 0; i--) {
         const int64_t w = net->width[i + 1];
         const float *act = ws->act[i] + s * w;
         float *dz = ws->delta[i] + s * w;
         for (int64_t j = 0; j < w; j++)
-            dz[j] = act[j] > 0.0f ? da[j] : 0.0f;
+            dz[j] = act[j] > 0.0f ? da[j] * keep : 0.0f;
         if (i > 0) {
             const bolt_layer *l = &net->layer[i];
             memset(db, 0, (size_t)l->cols * sizeof(float));
@@ -1086,6 +1115,7 @@ static int32_t sparse_candidates(const bolt_network *net, const float *h,
     const int64_t C = net->cfg.n_outputs;
     const uint32_t lab = next_stamp(mark, C, stamp), seen = lab + 1;
     hash_keys(&net->hash, h, keys, codes);
+    tables_prefetch(&net->tables, keys);
     int32_t n = 0;
     for (int32_t l = 0; l < net->cfg.hash_L; l++) {
         const int32_t *bucket;

@@ -201,6 +201,7 @@ def network_config(resolved, n_features, n_outputs, seed):
         "rebuild_interval": hp["rebuild_interval"],
         "redraw_interval": hp["redraw_interval"],
         "seed": seed,
+        "dropout": resolved.get("dropout", 0.0),
         "beta1": 0.9,
         "beta2": 0.999,
         "epsilon": 1e-7,

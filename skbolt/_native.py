@@ -50,6 +50,15 @@ class CSR:
     def __init__(self, X, with_values=True):
         if not (sp.issparse(X) and X.format == "csr"):
             raise TypeError("expected a scipy.sparse CSR matrix")
+        # the core reads indptr[n_rows] entries of indices and data and checks
+        # order and bounds itself, but it cannot know the arrays' lengths
+        n_rows = X.shape[0]
+        if X.indptr.shape != (n_rows + 1,) or (n_rows and X.indptr[-1] > min(X.indices.size, X.data.size)):
+            raise ValueError(
+                f"not a valid CSR matrix: indptr has {X.indptr.size} entries for {n_rows} rows "
+                f"and ends at {X.indptr[-1] if X.indptr.size else None}, but indices and data "
+                f"hold {X.indices.size} and {X.data.size} entries"
+            )
         indptr = np.ascontiguousarray(X.indptr)
         indices = np.ascontiguousarray(X.indices)
         if indptr.dtype not in _INDEX_TYPES:
@@ -98,6 +107,7 @@ def make_config(cfg):
     c.rebuild_interval = int(cfg["rebuild_interval"])
     c.redraw_interval = int(cfg["redraw_interval"])
     c.seed = int(cfg["seed"]) & 0xFFFFFFFFFFFFFFFF
+    c.dropout = float(cfg["dropout"])
     c.beta1 = float(cfg["beta1"])
     c.beta2 = float(cfg["beta2"])
     c.epsilon = float(cfg["epsilon"])

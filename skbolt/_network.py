@@ -15,7 +15,7 @@ STATE_VERSION = 1
 _CONFIG_KEYS = (
     "n_features", "n_outputs", "hidden_sizes", "loss", "active_size", "hash_family",
     "hash_K", "hash_L", "range_pow", "reservoir", "rebuild_interval", "redraw_interval",
-    "seed", "beta1", "beta2", "epsilon",
+    "seed", "dropout", "beta1", "beta2", "epsilon",
 )
 
 

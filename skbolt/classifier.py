@@ -5,8 +5,9 @@ import numbers
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils import check_random_state
+from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 from tqdm.auto import tqdm
@@ -183,9 +184,16 @@ output_sparsity_, hash_function_, loss_, sparse_inference_ :
     def _encode_y(self, y, classes=None):
         """Labels as a CSR indicator over output neurons; sets classes_ and
         multilabel_ when fitting from scratch (classes is None)."""
-        if sp.issparse(y) or (np.ndim(y) == 2 and np.shape(y)[1] > 1):
+        if not sp.issparse(y):
+            # array-likes (lists, pandas, objects with __array__) become arrays
+            # once, so the shape tests below work on any of them
+            y = np.asarray(y)
+        if sp.issparse(y) or (y.ndim == 2 and y.shape[1] > 1):
             if sp.issparse(y):
                 y = sp.csr_matrix(y)
+                # a malformed hand-built matrix would crash scipy's own routines
+                # (eliminate_zeros) below; the full check raises a ValueError instead
+                y.check_format(full_check=True)
                 target = type_of_target(y)
             else:
                 y = np.asarray(y)
@@ -197,8 +205,10 @@ output_sparsity_, hash_function_, loss_, sparse_inference_ :
                 )
             if classes is None:
                 self.multilabel_ = True
-                self.classes_ = np.arange(y.shape[1])
                 self._sparse_y = sp.issparse(y)
+                # classes_ (arange over the labels) is made by _setup after the
+                # memory check: with a huge label space it is itself gigabytes
+                return labels_to_csr(y, y.shape[1])
             elif not self.multilabel_ or y.shape[1] != len(self.classes_):
                 raise ValueError(
                     f"y has {y.shape[1]} label columns; this model was fit with "
@@ -206,13 +216,16 @@ output_sparsity_, hash_function_, loss_, sparse_inference_ :
                 )
             return labels_to_csr(y, len(self.classes_))
         y = column_or_1d(y, warn=True)
+        # NaN / inf get a clear "Input y contains ..." error here; type_of_target
+        # would first cast them to int with a RuntimeWarning
+        assert_all_finite(y, input_name="y")
         check_classification_targets(y)
         if classes is None:
             classes = np.unique(y)
             if len(classes) < 2:
                 raise ValueError(
                     "BoltClassifier needs samples of at least 2 classes to learn from; "
-                    f"y holds only the class {classes[0]!r}"
+                    f"y holds only one class: {classes[0]!r}"
                 )
             self.multilabel_ = False
             self.classes_ = classes
@@ -257,9 +270,19 @@ output_sparsity_, hash_function_, loss_, sparse_inference_ :
         X = self._validate_X(X, reset=True)
         Y = self._encode_y(y)
         if keep and (previous[0] != self.n_features_in_ or previous[2] != self.multilabel_
-                     or not np.array_equal(previous[1], self.classes_)):
+                     or Y.shape[1] != len(previous[1])
+                     or not (self.multilabel_ or np.array_equal(previous[1], self.classes_))):
             keep = False
-        if not keep:
+        if keep:
+            # The network (architecture and hash tables) is kept, but the training
+            # schedule follows the current parameters, so that e.g.
+            # set_params(max_iter=...) before a warm fit is honoured.
+            n, d = X.shape
+            resolved = _config.resolve(self.get_params(), n, d, Y.shape[1],
+                                       X.nnz / max(n, 1), self.multilabel_)
+            for key in ("max_iter", "learning_rate_init", "batch_size"):
+                setattr(self, key + "_", resolved[key])
+        else:
             self._setup(X, Y)
         self._train(X, Y, self.max_iter_, early_stopping=self.early_stopping)
         return self
@@ -285,7 +308,9 @@ output_sparsity_, hash_function_, loss_, sparse_inference_ :
         first = not hasattr(self, "_network")
         X = self._validate_X(X, reset=first)
         if first:
-            if classes is None and not (sp.issparse(y) or (np.ndim(y) == 2 and np.shape(y)[1] > 1)):
+            if not sp.issparse(y):
+                y = np.asarray(y)
+            if classes is None and not (sp.issparse(y) or (y.ndim == 2 and y.shape[1] > 1)):
                 raise ValueError("classes must be passed on the first call to partial_fit")
             if classes is not None:
                 classes = np.unique(np.asarray(classes))
@@ -306,7 +331,7 @@ output_sparsity_, hash_function_, loss_, sparse_inference_ :
     def _setup(self, X, Y):
         """Resolve hyper-parameters for this data and create the network."""
         n, d = X.shape
-        C = len(self.classes_)
+        C = Y.shape[1]
         self.n_outputs_ = C
         resolved = _config.resolve(self.get_params(), n, d, C, X.nnz / max(n, 1),
                                    self.multilabel_)
@@ -325,6 +350,8 @@ output_sparsity_, hash_function_, loss_, sparse_inference_ :
                 f"tables and training buffers) but only {avail / 1e9:.2f} GB is available; "
                 "reduce hidden_layer_sizes, output_sparsity or batch_size"
             )
+        if self.multilabel_:
+            self.classes_ = np.arange(C)
         self._network = Network(cfg)
         self._epochs_done = 0
         self.loss_curve_ = []
@@ -484,11 +511,20 @@ output_sparsity_, hash_function_, loss_, sparse_inference_ :
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
-            Softmax probabilities (rows sum to 1), or independent per-label
-            probabilities for the sigmoid loss.
+            Class probabilities: rows sum to 1 for multi-class models (with
+            the sigmoid loss, the per-class sigmoids normalised over the
+            classes, as scikit-learn's one-vs-rest does). For multi-label
+            models, softmax probabilities, or independent per-label
+            probabilities with the sigmoid loss.
         """
         check_is_fitted(self, "_network")
         X = self._validate_X(X, reset=False)
+        if self.loss_ == "sigmoid" and not self.multilabel_:
+            # One class per sample: scikit-learn's contract is a distribution
+            # over the classes, which independent sigmoids are not. Normalised
+            # in log space, so rows whose sigmoids all underflow still sum to 1.
+            z = self._network.predict_scores(X, False, self._n_threads())
+            return softmax(-np.logaddexp(0, -z), axis=1)
         return self._network.predict_scores(X, True, self._n_threads())
 
     def decision_function(self, X):

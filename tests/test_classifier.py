@@ -1,0 +1,711 @@
+"""Behaviour of BoltClassifier.
+
+Expected values come from independent references (a numpy forward pass over
+the model's own weights, scikit-learn's LogisticRegression and metrics,
+scipy's softmax) or from properties every correct implementation has (rows
+of probabilities sum to 1, predict agrees with the most probable class,
+identical seeds give identical models, a saved model predicts like the
+original). Nothing here compares against numbers copied from a run.
+"""
+import copy
+import pickle
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import joblib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.special import expit, softmax
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils.validation import check_is_fitted
+
+from skbolt import BoltClassifier
+from skbolt.datasets import load_bibtex, make_extreme_classification
+from skbolt.metrics import precision_at_k
+
+# Small, fast configuration shared by most tests; the synthetic problems are
+# easy enough for it to learn them within a few epochs.
+SMALL = dict(hidden_layer_sizes=(32,), learning_rate_init=0.01, random_state=0, n_jobs=1)
+
+
+def _split(X, y, frac=0.8):
+    n = int(X.shape[0] * frac)
+    return X[:n], y[:n], X[n:], y[n:]
+
+
+def _majority_rate(y_train, y_test):
+    """Accuracy of always predicting the most frequent training class."""
+    label = Counter(np.asarray(y_train).tolist()).most_common(1)[0][0]
+    return float(np.mean(np.asarray(y_test) == label))
+
+
+def _reference_logits(clf, X):
+    """Forward pass in numpy over the model's weights.
+
+    Layer 0 stores one weight row per input feature (n_features, width);
+    later layers one row per neuron (width_out, width_in). Hidden layers are
+    ReLU, the output layer linear.
+    """
+    X = sp.csr_matrix(X, dtype=np.float64)
+    n_layers = len(clf.hidden_layer_sizes_) + 1
+    w, b = clf._network.get_params(0)
+    h = np.maximum(X @ w.astype(np.float64) + b, 0.0)
+    for layer in range(1, n_layers):
+        w, b = clf._network.get_params(layer)
+        h = h @ w.T.astype(np.float64) + b
+        if layer < n_layers - 1:
+            h = np.maximum(h, 0.0)
+    return h
+
+
+# --------------------------------------------------------------------------
+# fitted models shared by several tests (module scope: fit once)
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dense_problem():
+    """50 classes: below 450, so the output layer is dense."""
+    X, y = make_extreme_classification(2000, 500, 50, random_state=0)
+    return _split(X, y)
+
+
+@pytest.fixture(scope="module")
+def dense_model(dense_problem):
+    X, y, _, _ = dense_problem
+    return BoltClassifier(max_iter=10, **SMALL).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def sparse_problem():
+    """2000 classes: the output layer is LSH-sampled."""
+    X, y = make_extreme_classification(10_000, 2000, 2000, power=0.0, random_state=0)
+    return _split(X, y)
+
+
+@pytest.fixture(scope="module")
+def sparse_model(sparse_problem):
+    X, y, _, _ = sparse_problem
+    return BoltClassifier(hidden_layer_sizes=(64,), max_iter=5, learning_rate_init=0.01,
+                          random_state=0, n_jobs=1).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def multilabel_problem():
+    X, Y = make_extreme_classification(3000, 600, 40, n_labels=3, multilabel=True,
+                                       random_state=1)
+    return _split(X, Y)
+
+
+# --------------------------------------------------------------------------
+# multi-class, dense output
+# --------------------------------------------------------------------------
+
+
+def test_dense_output_accuracy_close_to_logistic_regression(dense_problem, dense_model):
+    X, y, Xt, yt = dense_problem
+    assert dense_model.output_sparsity_ == 1.0  # "auto" is dense below 450 classes
+    assert dense_model.sparse_inference_ is False
+    acc = dense_model.score(Xt, yt)
+    ref = LogisticRegression(max_iter=300).fit(X, y).score(Xt, yt)
+    chance = _majority_rate(y, yt)
+    assert acc > chance + 0.4
+    assert acc >= ref - 0.05, (acc, ref)
+    # score is accuracy of predict
+    assert acc == pytest.approx(np.mean(dense_model.predict(Xt) == yt))
+
+
+def test_dense_output_training_loss_decreases(dense_model):
+    curve = dense_model.loss_curve_
+    assert len(curve) == dense_model.n_iter_ >= 2
+    assert all(np.isfinite(curve))
+    assert curve[-1] < 0.5 * curve[0]
+
+
+def test_predict_proba_matches_numpy_forward_pass(dense_problem, dense_model):
+    _, _, Xt, _ = dense_problem
+    z = _reference_logits(dense_model, Xt[:200])
+    np.testing.assert_allclose(dense_model.decision_function(Xt[:200]), z, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dense_model.predict_proba(Xt[:200]), softmax(z, axis=1),
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_predict_proba_rows_sum_to_one_and_predict_is_argmax(dense_problem, dense_model):
+    _, _, Xt, _ = dense_problem
+    proba = dense_model.predict_proba(Xt)
+    assert proba.shape == (Xt.shape[0], len(dense_model.classes_))
+    assert np.all(proba >= 0) and np.all(proba <= 1)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(dense_model.predict(Xt),
+                                  dense_model.classes_[np.argmax(proba, axis=1)])
+    scores = dense_model.decision_function(Xt)
+    assert scores.shape == proba.shape
+    np.testing.assert_array_equal(np.argmax(scores, axis=1), np.argmax(proba, axis=1))
+    np.testing.assert_allclose(softmax(scores.astype(np.float64), axis=1), proba,
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_dense_input_gives_same_results_as_csr(dense_problem, dense_model):
+    _, _, Xt, _ = dense_problem
+    Xs = Xt[:100]
+    np.testing.assert_allclose(dense_model.predict_proba(Xs.toarray()),
+                               dense_model.predict_proba(Xs), rtol=1e-6)
+    np.testing.assert_allclose(dense_model.predict_proba(Xs.astype(np.float64)),
+                               dense_model.predict_proba(Xs), rtol=1e-6)
+
+
+def test_predict_topk_dense_inference(dense_problem, dense_model):
+    _, _, Xt, _ = dense_problem
+    k = 7
+    labels, scores = dense_model.predict_topk(Xt, k=k)
+    assert labels.shape == scores.shape == (Xt.shape[0], k)
+    assert np.isin(labels, dense_model.classes_).all()
+    assert np.all(np.diff(scores, axis=1) <= 0)
+    np.testing.assert_array_equal(labels[:, 0], dense_model.predict(Xt))
+    # labels are distinct per row and their scores are their probabilities
+    assert all(len(set(row)) == k for row in labels.tolist())
+    proba = dense_model.predict_proba(Xt)
+    cols = np.searchsorted(dense_model.classes_, labels)
+    np.testing.assert_allclose(np.take_along_axis(proba, cols, axis=1), scores, rtol=1e-5)
+    # and they are the k largest probabilities
+    np.testing.assert_allclose(-np.sort(-proba, axis=1)[:, :k], scores, rtol=1e-5)
+
+
+@pytest.mark.parametrize("k", [0, -1, 51, 2.0, True, "3"])
+def test_predict_topk_rejects_bad_k(dense_problem, dense_model, k):
+    _, _, Xt, _ = dense_problem
+    with pytest.raises(ValueError, match="k must be"):
+        dense_model.predict_topk(Xt[:5], k=k)
+
+
+def test_predict_topk_k_bounds(dense_problem, dense_model):
+    _, _, Xt, _ = dense_problem
+    n_classes = len(dense_model.classes_)
+    labels, scores = dense_model.predict_topk(Xt[:5], k=n_classes)
+    # every class exactly once, probabilities summing to 1
+    np.testing.assert_array_equal(np.sort(labels, axis=1),
+                                  np.tile(dense_model.classes_, (5, 1)))
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0, rtol=1e-5)
+    labels, _ = dense_model.predict_topk(Xt[:5], k=1)
+    assert labels.shape == (5, 1)
+
+
+def test_embed_shape_non_negative_and_consistent(dense_problem, dense_model):
+    _, _, Xt, _ = dense_problem
+    H = dense_model.embed(Xt)
+    assert H.shape == (Xt.shape[0], dense_model.hidden_layer_sizes_[-1])
+    assert H.dtype == np.float32
+    assert np.all(H >= 0)
+    assert np.any(H > 0)
+    # the output layer applied to the embedding gives the logits
+    w, b = dense_model._network.get_params(len(dense_model.hidden_layer_sizes_))
+    np.testing.assert_allclose(H @ w.T + b, dense_model.decision_function(Xt),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_embed_last_hidden_layer_of_deeper_network(dense_problem):
+    X, y, Xt, _ = dense_problem
+    clf = BoltClassifier(hidden_layer_sizes=(24, 12), max_iter=3, **{
+        k: v for k, v in SMALL.items() if k != "hidden_layer_sizes"}).fit(X, y)
+    H = clf.embed(Xt[:50])
+    assert H.shape == (50, 12) and np.all(H >= 0)
+    np.testing.assert_allclose(clf.decision_function(Xt[:50]), _reference_logits(clf, Xt[:50]),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_binary_decision_function(dense_problem):
+    X, y, Xt, yt = dense_problem
+    # two classes: the odd and even class ids
+    yb, ytb = y % 2, yt % 2
+    clf = BoltClassifier(max_iter=5, **SMALL).fit(X, yb)
+    np.testing.assert_array_equal(clf.classes_, [0, 1])
+    df = clf.decision_function(Xt)
+    assert df.shape == (Xt.shape[0],)
+    z = _reference_logits(clf, Xt)
+    np.testing.assert_allclose(df, z[:, 1] - z[:, 0], rtol=1e-4, atol=1e-4)
+    pred = clf.predict(Xt)
+    np.testing.assert_array_equal(pred[df > 1e-5], 1)
+    np.testing.assert_array_equal(pred[df < -1e-5], 0)
+    proba = clf.predict_proba(Xt)
+    assert proba.shape == (Xt.shape[0], 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    assert clf.score(Xt, ytb) > _majority_rate(yb, ytb) + 0.1
+
+
+def test_string_labels(dense_problem):
+    X, y, Xt, yt = dense_problem
+    names = np.array([f"class_{i:02d}" for i in range(50)], dtype=object)
+    ys, yts = names[y], names[yt]
+    clf = BoltClassifier(max_iter=10, **SMALL).fit(X, ys)
+    np.testing.assert_array_equal(clf.classes_, np.unique(ys))
+    pred = clf.predict(Xt)
+    assert set(pred.tolist()) <= set(ys.tolist())
+    # the same model as with the integer labels: names sort as the ids do
+    ref = BoltClassifier(max_iter=10, **SMALL).fit(X, y)
+    np.testing.assert_array_equal(pred, names[ref.predict(Xt)])
+    labels, _ = clf.predict_topk(Xt[:20], k=3)
+    assert np.isin(labels, clf.classes_).all()
+    np.testing.assert_array_equal(labels[:, 0], pred[:20])
+    assert clf.score(Xt, yts) == pytest.approx(ref.score(Xt, yt))
+
+
+def test_sigmoid_loss_multiclass(dense_problem):
+    X, y, Xt, yt = dense_problem
+    clf = BoltClassifier(max_iter=20, loss="sigmoid", **SMALL).fit(X, y)
+    assert clf.loss_ == "sigmoid"
+    proba = clf.predict_proba(Xt)
+    # a multi-class predict_proba is a distribution over the classes whatever the loss
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    # ... here the per-class sigmoids of the logits, normalised
+    ref = expit(clf.decision_function(Xt).astype(np.float64))
+    np.testing.assert_allclose(proba, ref / ref.sum(axis=1, keepdims=True), rtol=1e-4, atol=1e-7)
+    np.testing.assert_array_equal(clf.predict(Xt), clf.classes_[np.argmax(proba, axis=1)])
+    assert clf.score(Xt, yt) > _majority_rate(y, yt) + 0.3
+
+
+# --------------------------------------------------------------------------
+# multi-class, LSH-sparse output
+# --------------------------------------------------------------------------
+
+
+def test_sparse_output_resolved_and_learns(sparse_problem, sparse_model):
+    X, y, Xt, yt = sparse_problem
+    clf = sparse_model
+    assert len(clf.classes_) > 1000
+    assert 0 < clf.output_sparsity_ < 1
+    assert clf.hash_params_["active_size"] < len(clf.classes_)
+    assert clf.sparse_inference_ is True  # "auto" follows the sparse output layer
+    curve = clf.loss_curve_
+    assert len(curve) == clf.n_iter_ and all(np.isfinite(curve))
+    assert curve[-1] < 0.5 * curve[0]
+    chance = _majority_rate(y, yt)
+    assert chance < 0.01
+    acc_sparse = clf.score(Xt, yt)
+    assert acc_sparse > 0.5, acc_sparse
+    # exact (dense) scoring of the same weights
+    acc_dense = np.mean(clf.classes_[np.argmax(clf.predict_proba(Xt), axis=1)] == yt)
+    assert acc_dense > 0.5, acc_dense
+
+
+def test_sparse_output_dense_inference_predict_is_argmax(sparse_problem, sparse_model):
+    _, _, Xt, _ = sparse_problem
+    clf = copy.deepcopy(sparse_model)
+    clf.sparse_inference_ = False
+    Xs = Xt[:300]
+    proba = clf.predict_proba(Xs)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-4)
+    np.testing.assert_array_equal(clf.predict(Xs), clf.classes_[np.argmax(proba, axis=1)])
+    np.testing.assert_array_equal(np.argmax(clf.decision_function(Xs), axis=1),
+                                  np.argmax(proba, axis=1))
+    np.testing.assert_allclose(clf.decision_function(Xs), _reference_logits(clf, Xs),
+                               rtol=1e-4, atol=1e-4)
+    labels, scores = clf.predict_topk(Xs, k=5)
+    np.testing.assert_array_equal(labels[:, 0], clf.predict(Xs))
+    np.testing.assert_allclose(-np.sort(-proba, axis=1)[:, :5], scores, rtol=1e-4)
+
+
+def test_sparse_inference_topk(sparse_problem, sparse_model):
+    _, _, Xt, _ = sparse_problem
+    clf = sparse_model
+    k = 10
+    labels, scores = clf.predict_topk(Xt, k=k)
+    assert labels.shape == scores.shape == (Xt.shape[0], k)
+    assert np.isin(labels, clf.classes_).all()
+    assert all(len(set(row)) == k for row in labels.tolist())
+    assert np.all(np.diff(scores, axis=1) <= 0)
+    assert np.all(scores >= 0) and np.all(scores.sum(axis=1) <= 1 + 1e-5)
+    np.testing.assert_array_equal(labels[:, 0], clf.predict(Xt))
+    # predict_proba stays exact: its rows still sum to 1 over every class
+    np.testing.assert_allclose(clf.predict_proba(Xt[:100]).sum(axis=1), 1.0, rtol=1e-4)
+
+
+# --------------------------------------------------------------------------
+# multi-label
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["dense", "sparse"])
+def test_multilabel_indicator(multilabel_problem, kind):
+    X, Y, Xt, Yt = multilabel_problem
+    Y_in = Y.toarray().astype(np.int64) if kind == "dense" else Y
+    clf = BoltClassifier(max_iter=10, **SMALL).fit(X, Y_in)
+    assert clf.multilabel_
+    np.testing.assert_array_equal(clf.classes_, np.arange(Y.shape[1]))
+    pred = clf.predict(Xt)
+    assert pred.shape == Yt.shape
+    assert sp.issparse(pred) == (kind == "sparse")
+    P = pred.toarray() if sp.issparse(pred) else pred
+    assert set(np.unique(P).tolist()) <= {0, 1}
+    # every row predicts its most probable label, and only labels above the
+    # documented softmax threshold (half the share of the mean label count)
+    proba = clf.predict_proba(Xt)
+    top = np.argmax(proba, axis=1)
+    assert np.all(P[np.arange(len(top)), top] == 1)
+    mean_labels = Y.nnz / Y.shape[0]
+    chosen = P.astype(bool)
+    chosen[np.arange(len(top)), top] = False
+    assert np.all(proba[chosen] >= 0.5 / mean_labels - 1e-6)
+    # score is precision@1 of the top-1 ranking
+    ids, _ = clf.predict_topk(Xt, k=1)
+    Yt_in = Yt.toarray() if kind == "dense" else Yt
+    s = clf.score(Xt, Yt_in)
+    assert s == pytest.approx(precision_at_k(Yt, ids, k=1))
+    assert s == pytest.approx(np.mean(Yt.toarray()[np.arange(len(top)), top]))
+    freq = np.asarray(Y.sum(axis=0)).ravel().argmax()
+    baseline = Yt.toarray()[:, freq].mean()
+    assert s > baseline + 0.3, (s, baseline)
+
+
+def test_multilabel_dense_and_sparse_y_train_the_same_model(multilabel_problem):
+    X, Y, Xt, _ = multilabel_problem
+    a = BoltClassifier(max_iter=3, **SMALL).fit(X, Y)
+    b = BoltClassifier(max_iter=3, **SMALL).fit(X, Y.toarray())
+    np.testing.assert_array_equal(a.predict_proba(Xt), b.predict_proba(Xt))
+    np.testing.assert_array_equal(a.predict(Xt).toarray(), b.predict(Xt))
+
+
+def test_bibtex_precision_at_1(data_dir):
+    X_train, Y_train, X_test, Y_test = load_bibtex(data_dir)
+    clf = BoltClassifier(random_state=0).fit(X_train, Y_train)
+    ids, _ = clf.predict_topk(X_test, k=5)
+    p1 = precision_at_k(Y_test, ids, k=1)
+    print(f"Bibtex P@1 = {p1:.4f}, P@5 = {precision_at_k(Y_test, ids, k=5):.4f}")
+    assert p1 >= 0.60, p1
+    assert clf.score(X_test, Y_test) == pytest.approx(p1)
+
+
+# --------------------------------------------------------------------------
+# 20 Newsgroups through a Pipeline and GridSearchCV
+# --------------------------------------------------------------------------
+
+NEWS_CATEGORIES = ["comp.graphics", "rec.sport.hockey", "sci.space", "talk.politics.mideast"]
+
+
+@pytest.fixture(scope="module")
+def newsgroups(data_dir):
+    from sklearn.datasets import load_files
+
+    base = data_dir / "text_20newsgroups"
+    if not (base / "20news-bydate-train").is_dir():
+        pytest.skip("20 Newsgroups not found in the shared data")
+    train = load_files(base / "20news-bydate-train", categories=NEWS_CATEGORIES,
+                       encoding="latin-1")
+    test = load_files(base / "20news-bydate-test", categories=NEWS_CATEGORIES,
+                      encoding="latin-1")
+    return train, test
+
+
+def _news_pipeline(**params):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline([
+        ("tfidf", TfidfVectorizer(min_df=2, sublinear_tf=True)),
+        ("clf", BoltClassifier(**params)),
+    ])
+
+
+def test_pipeline_tfidf_newsgroups(newsgroups):
+    train, test = newsgroups
+    pipe = _news_pipeline(hidden_layer_sizes=(32,), max_iter=10, random_state=0, n_jobs=1)
+    pipe.fit(train.data, train.target)
+    acc = pipe.score(test.data, test.target)
+    chance = _majority_rate(train.target, test.target)
+    assert chance < 0.3
+    assert acc > 0.85, acc
+    np.testing.assert_array_equal(pipe.classes_, np.arange(len(NEWS_CATEGORIES)))
+
+
+def test_grid_search_in_pipeline(newsgroups):
+    from sklearn.model_selection import GridSearchCV
+
+    train, _ = newsgroups
+    rows = slice(0, 1200)
+    grid = {"clf__learning_rate_init": [1e-3, 1e-2], "clf__hidden_layer_sizes": [(16,)]}
+    search = GridSearchCV(_news_pipeline(max_iter=3, random_state=0), grid, cv=2, n_jobs=2)
+    search.fit(train.data[rows], train.target[rows])
+    assert search.best_params_["clf__learning_rate_init"] in grid["clf__learning_rate_init"]
+    assert search.best_params_["clf__hidden_layer_sizes"] == (16,)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.all(np.isfinite(scores)) and len(scores) == 2
+    assert search.best_score_ == pytest.approx(scores.max())
+    best = search.best_estimator_.named_steps["clf"]
+    assert best.learning_rate_init == search.best_params_["clf__learning_rate_init"]
+    assert best.learning_rate_init_ == best.learning_rate_init
+
+
+# --------------------------------------------------------------------------
+# persistence, clone, copy
+# --------------------------------------------------------------------------
+
+
+def _assert_same_predictions(a, b, X, k=5):
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    la, sa = a.predict_topk(X, k=k)
+    lb, sb = b.predict_topk(X, k=k)
+    np.testing.assert_array_equal(la, lb)
+    np.testing.assert_array_equal(sa, sb)
+
+
+@pytest.mark.parametrize("which", ["dense", "sparse"])
+def test_joblib_and_pickle_round_trip(tmp_path, which, dense_problem, dense_model,
+                                      sparse_problem, sparse_model):
+    clf, Xt = (dense_model, dense_problem[2]) if which == "dense" else \
+        (sparse_model, sparse_problem[2][:500])
+    if which == "sparse":
+        assert clf.sparse_inference_ and clf._network.frozen
+    path = tmp_path / "model.joblib"
+    joblib.dump(clf, path)
+    loaded = joblib.load(path)
+    assert type(loaded) is BoltClassifier
+    assert loaded.get_params() == clf.get_params()
+    assert loaded.sparse_inference_ == clf.sparse_inference_
+    assert loaded.hash_params_ == clf.hash_params_
+    _assert_same_predictions(clf, loaded, Xt)
+    np.testing.assert_array_equal(clf.embed(Xt), loaded.embed(Xt))
+    if which == "sparse":
+        assert loaded._network.frozen
+        for row in range(5):  # the hash tables themselves came back
+            np.testing.assert_array_equal(np.sort(clf._network.candidates(Xt, row)),
+                                          np.sort(loaded._network.candidates(Xt, row)))
+    unpickled = pickle.loads(pickle.dumps(clf))
+    _assert_same_predictions(clf, unpickled, Xt)
+
+
+def test_clone_gives_unfitted_estimator_with_same_params(dense_model, dense_problem):
+    c = clone(dense_model)
+    assert c.get_params() == dense_model.get_params()
+    with pytest.raises(NotFittedError):
+        check_is_fitted(c)
+    with pytest.raises(NotFittedError):
+        c.predict(dense_problem[2])
+    assert not hasattr(c, "classes_") and not hasattr(c, "loss_curve_")
+
+
+def test_deepcopy_of_fitted_model_is_independent(dense_problem, dense_model):
+    X, y, Xt, _ = dense_problem
+    before = dense_model.predict_proba(Xt)
+    twin = copy.deepcopy(dense_model)
+    _assert_same_predictions(dense_model, twin, Xt)
+    twin.partial_fit(X, y)  # training the copy must not touch the original
+    assert not np.array_equal(twin.predict_proba(Xt), before)
+    np.testing.assert_array_equal(dense_model.predict_proba(Xt), before)
+
+
+# --------------------------------------------------------------------------
+# determinism
+# --------------------------------------------------------------------------
+
+
+def test_same_random_state_same_model(dense_problem):
+    X, y, Xt, _ = dense_problem
+    a = BoltClassifier(max_iter=3, **SMALL).fit(X, y)
+    b = BoltClassifier(max_iter=3, **SMALL).fit(X, y)
+    np.testing.assert_array_equal(a.predict_proba(Xt), b.predict_proba(Xt))
+    assert a.loss_curve_ == b.loss_curve_
+    other = BoltClassifier(max_iter=3, **{**SMALL, "random_state": 1}).fit(X, y)
+    assert not np.array_equal(a.predict_proba(Xt), other.predict_proba(Xt))
+
+
+@pytest.mark.parametrize("which", ["dense", "sparse"])
+def test_thread_count_does_not_change_the_model(which, dense_problem, sparse_problem):
+    if which == "dense":
+        X, y, Xt, _ = dense_problem
+        params = dict(hidden_layer_sizes=(32,), max_iter=3, learning_rate_init=0.01)
+    else:
+        X, y, Xt, _ = sparse_problem
+        X, y, Xt = X[:4000], y[:4000], Xt[:500]
+        params = dict(hidden_layer_sizes=(32,), max_iter=2, learning_rate_init=0.01)
+    one = BoltClassifier(n_jobs=1, random_state=0, **params).fit(X, y)
+    two = BoltClassifier(n_jobs=2, random_state=0, **params).fit(X, y)
+    assert one.loss_curve_ == two.loss_curve_
+    np.testing.assert_array_equal(one.predict_proba(Xt), two.predict_proba(Xt))
+    np.testing.assert_array_equal(one.predict_topk(Xt, 5)[0], two.predict_topk(Xt, 5)[0])
+
+
+# --------------------------------------------------------------------------
+# incremental training
+# --------------------------------------------------------------------------
+
+
+def test_partial_fit(dense_problem):
+    X, y, Xt, yt = dense_problem
+    classes = np.unique(y)
+    clf = BoltClassifier(**SMALL)
+    # the first batch lacks some classes; classes= declares them all
+    first = np.isin(y, classes[:25])
+    clf.partial_fit(X[first], y[first], classes=classes)
+    np.testing.assert_array_equal(clf.classes_, classes)
+    assert clf.n_iter_ == 1 and len(clf.loss_curve_) == 1
+    for _ in range(6):
+        clf.partial_fit(X, y)
+    assert len(clf.loss_curve_) == 7
+    assert clf.score(Xt, yt) > _majority_rate(y, yt) + 0.4
+    with pytest.raises(ValueError, match="not among the classes"):
+        clf.partial_fit(X[:10], np.full(10, 999))
+    with pytest.raises(ValueError, match="features"):
+        clf.partial_fit(X[:10, :100], y[:10])
+    # a failed call leaves the model usable and unchanged
+    p = clf.predict_proba(Xt)
+    with pytest.raises(ValueError):
+        clf.partial_fit(X[:10], np.full(10, 999))
+    np.testing.assert_array_equal(clf.predict_proba(Xt), p)
+
+
+def test_partial_fit_first_call_needs_classes(dense_problem):
+    X, y, _, _ = dense_problem
+    with pytest.raises(ValueError, match="classes"):
+        BoltClassifier(**SMALL).partial_fit(X, y)
+
+
+def test_partial_fit_multilabel_without_classes(multilabel_problem):
+    X, Y, Xt, Yt = multilabel_problem
+    clf = BoltClassifier(**SMALL)
+    for _ in range(5):
+        clf.partial_fit(X, Y)
+    assert clf.multilabel_ and len(clf.loss_curve_) == 5
+    assert clf.predict(Xt).shape == Yt.shape
+    with pytest.raises(ValueError, match="label columns"):
+        clf.partial_fit(X, Y[:, :10])
+
+
+def test_warm_start_continues_training(dense_problem):
+    X, y, _, _ = dense_problem
+    params = dict(hidden_layer_sizes=(32,), learning_rate_init=1e-3, random_state=0, n_jobs=1,
+                  n_iter_no_change=100)
+    clf = BoltClassifier(max_iter=3, **params).fit(X, y)
+    first = list(clf.loss_curve_)
+    clf.set_params(warm_start=True, max_iter=2)
+    clf.fit(X, y)
+    assert clf.n_iter_ == 2
+    assert clf.max_iter_ == 2
+    assert len(clf.loss_curve_) == 5 and clf.loss_curve_[:3] == first
+    # it continued from the trained weights: a fresh start's first epochs are worse
+    fresh = BoltClassifier(max_iter=2, **params).fit(X, y)
+    assert clf.loss_curve_[3] < fresh.loss_curve_[0]
+    assert clf.loss_curve_[3] < first[0]
+    # without warm_start, fit starts over
+    clf.set_params(warm_start=False)
+    clf.fit(X, y)
+    assert clf.loss_curve_ == fresh.loss_curve_
+
+
+def test_warm_start_with_a_different_problem_starts_over(dense_problem):
+    X, y, _, _ = dense_problem
+    clf = BoltClassifier(max_iter=2, warm_start=True, **SMALL).fit(X, y)
+    clf.fit(X, y % 3)
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+    assert clf.predict_proba(X[:5]).shape == (5, 3)
+    assert len(clf.loss_curve_) == clf.n_iter_
+
+
+def test_early_stopping_keeps_the_best_epoch(dense_problem):
+    X, y, Xt, _ = dense_problem
+    # a high learning rate makes the validation score fluctuate
+    params = dict(hidden_layer_sizes=(32,), learning_rate_init=0.05, early_stopping=True,
+                  validation_fraction=0.2, tol=0.0, random_state=0, n_jobs=1)
+    clf = BoltClassifier(max_iter=30, n_iter_no_change=3, **params).fit(X, y)
+    scores = clf.validation_scores_
+    assert isinstance(scores, list) and len(scores) == clf.n_iter_
+    assert all(0 <= s <= 1 for s in scores)
+    assert clf.best_validation_score_ == max(scores)
+    best_epoch = int(np.argmax(scores))
+    assert clf.n_iter_ < 30  # it stopped early ...
+    assert clf.n_iter_ - 1 - best_epoch >= 3  # ... n_iter_no_change epochs after the best
+    # Same seed: the same split and epochs. A model trained exactly up to the
+    # best epoch must equal the restored one.
+    ref = BoltClassifier(max_iter=best_epoch + 1, n_iter_no_change=1000, **params).fit(X, y)
+    assert ref.validation_scores_ == scores[:best_epoch + 1]
+    np.testing.assert_array_equal(clf.predict_proba(Xt), ref.predict_proba(Xt))
+
+
+def test_no_early_stopping_has_no_validation_scores(dense_model):
+    assert dense_model.validation_scores_ is None
+    assert dense_model.best_validation_score_ is None
+
+
+def test_verbose_prints_progress(dense_problem, capsys):
+    X, y, _, _ = dense_problem
+    BoltClassifier(max_iter=2, verbose=1, **SMALL).fit(X, y)
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
+    assert "epoch 1" in text and "loss" in text
+    BoltClassifier(max_iter=2, verbose=0, **SMALL).fit(X, y)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+# --------------------------------------------------------------------------
+# parameters and resolved attributes
+# --------------------------------------------------------------------------
+
+
+def test_resolved_attributes_and_params_unchanged(dense_problem):
+    X, y, _, _ = dense_problem
+    clf = BoltClassifier(random_state=0, max_iter=2, n_jobs=1)
+    before = clf.get_params()
+    clf.fit(X, y)
+    assert clf.get_params() == before
+    assert isinstance(clf.hidden_layer_sizes_, tuple)
+    assert len(clf.hidden_layer_sizes_) >= 1 and all(h >= 1 for h in clf.hidden_layer_sizes_)
+    assert clf.learning_rate_init_ > 0
+    assert 1 <= clf.batch_size_ <= X.shape[0]
+    assert clf.max_iter_ == 2 and clf.n_iter_ <= 2
+    assert 0 < clf.output_sparsity_ <= 1
+    assert clf.hash_function_ in ("dwta", "srp")
+    assert clf.loss_ in ("softmax", "sigmoid")
+    assert isinstance(clf.sparse_inference_, bool)
+    assert {"active_size", "K", "L", "range_pow", "reservoir", "rebuild_interval",
+            "redraw_interval", "freeze_after"} <= set(clf.hash_params_)
+    assert clf.n_features_in_ == X.shape[1]
+    assert clf.n_outputs_ == len(clf.classes_) == len(np.unique(y))
+    assert clf.multilabel_ is False
+    H = clf.embed(X[:3])
+    assert H.shape[1] == clf.hidden_layer_sizes_[-1]
+
+
+def test_explicit_parameters_are_resolved_as_given(dense_problem):
+    X, y, _, _ = dense_problem
+    params = dict(hidden_layer_sizes=(20, 10), learning_rate_init=0.003, batch_size=50,
+                  max_iter=2, output_sparsity=0.5, hash_function="srp", loss="sigmoid",
+                  sparse_inference=False, random_state=0, n_jobs=1)
+    clf = BoltClassifier(**params).fit(X, y)
+    assert clf.get_params() == {**BoltClassifier().get_params(), **params}
+    assert clf.hidden_layer_sizes_ == (20, 10)
+    assert clf.learning_rate_init_ == 0.003
+    assert clf.batch_size_ == 50
+    assert clf.max_iter_ == 2
+    assert clf.output_sparsity_ == 0.5
+    assert clf.hash_function_ == "srp"
+    assert clf.loss_ == "sigmoid"
+    assert clf.sparse_inference_ is False
+    assert clf.hash_params_["active_size"] == int(np.ceil(0.5 * len(clf.classes_)))
+
+
+# --------------------------------------------------------------------------
+# threads
+# --------------------------------------------------------------------------
+
+
+def test_concurrent_predict_from_python_threads(sparse_problem, sparse_model):
+    _, _, Xt, _ = sparse_problem
+    clf = sparse_model
+    chunks = [Xt[i:i + 250] for i in range(0, 2000, 250)]
+    sequential = [(clf.predict(c), clf.predict_topk(c, 5), clf.predict_proba(c[:50]))
+                  for c in chunks]
+
+    def work(c):
+        return clf.predict(c), clf.predict_topk(c, 5), clf.predict_proba(c[:50])
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for _ in range(2):
+            concurrent = list(pool.map(work, chunks))
+            for (p, (l, s), pr), (p2, (l2, s2), pr2) in zip(sequential, concurrent):
+                np.testing.assert_array_equal(p, p2)
+                np.testing.assert_array_equal(l, l2)
+                np.testing.assert_array_equal(s, s2)
+                np.testing.assert_array_equal(pr, pr2)
