@@ -57,6 +57,23 @@ static inline float csr_val(const bolt_csr *m, int64_t p)
  * column range and finite values. */
 int csr_check(const bolt_csr *m, const char *name, int64_t n_cols);
 
+/* Asks for the cache lines of n floats ahead of use: weight rows of the
+ * active set sit at random places in a large matrix, and starting their
+ * loads a few rows early hides most of the memory latency. */
+static inline void prefetch_floats(const float *p, int64_t n)
+{
+#if defined(__GNUC__)
+    for (int64_t i = 0; i < n; i += 16)
+        __builtin_prefetch(p + i);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
+/* How many rows ahead to prefetch. */
+#define PREFETCH_ROWS 4
+
 /* ---- kernels (simd.c) ---- */
 float simd_dot(const float *a, const float *b, int64_t n);
 void simd_axpy(float alpha, const float *x, float *y, int64_t n);

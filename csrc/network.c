@@ -682,8 +682,11 @@ static void sample_pass(const bolt_network *net, workspace *ws,
         tables_prefetch(&net->tables, ws->keys + s * c->hash_L);
         int32_t nd;
         n = choose_active(net, ws, s, tid, lp, nl, ids, &nd);
-        for (int32_t j = 0; j < n; j++)
+        for (int32_t j = 0; j < n; j++) {
+            if (j + PREFETCH_ROWS < n)
+                prefetch_floats(out->w + (int64_t)ids[j + PREFETCH_ROWS] * H, H);
             z[j] = simd_dot(out->w + (int64_t)ids[j] * H, h, H) + out->b[ids[j]];
+        }
         for (int32_t j = 0; j < nd; j++)
             lp[j] = j;
         ws->loss[s] = loss_grad(z, n, lp, nd, c->loss, scale);
@@ -712,8 +715,11 @@ static void sample_pass(const bolt_network *net, workspace *ws,
     memset(da, 0, (size_t)H * sizeof(float));
     if (net->sparse) {
         const int32_t *ids = ws->out_ids + s * ws->kmax;
-        for (int32_t j = 0; j < n; j++)
+        for (int32_t j = 0; j < n; j++) {
+            if (j + PREFETCH_ROWS < n)
+                prefetch_floats(out->w + (int64_t)ids[j + PREFETCH_ROWS] * H, H);
             simd_axpy(z[j], out->w + (int64_t)ids[j] * H, da, H);
+        }
     } else {
         for (int64_t j = 0; j < C; j++)
             if (z[j] != 0.0f)
@@ -1170,6 +1176,8 @@ static int predict_sparse(const bolt_network *net, const bolt_csr *X, int32_t k,
         int32_t nh = 0;
         double m = -INFINITY, sum = 0.0;
         for (int32_t j = 0; j < n; j++) {
+            if (j + PREFETCH_ROWS < n)
+                prefetch_floats(out->w + (int64_t)cd[j + PREFETCH_ROWS] * H, H);
             float z = simd_dot(out->w + (int64_t)cd[j] * H, h, H) + out->b[cd[j]];
             scored x = {z, cd[j]};
             heap_offer(heap, &nh, k, x);

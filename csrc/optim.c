@@ -44,6 +44,17 @@ static void sink_row(const row_sink *s, int64_t r, const float *g, float gb)
     }
 }
 
+/* The rows an Adam step on row r will read and write. */
+static void sink_prefetch(const row_sink *s, int64_t r)
+{
+    const bolt_layer *l = s->layer;
+    if (!s->adam)
+        return;
+    prefetch_floats(l->w + r * l->cols, l->cols);
+    prefetch_floats(l->mw + r * l->cols, l->cols);
+    prefetch_floats(l->vw + r * l->cols, l->cols);
+}
+
 void sink_bias(const row_sink *s, const float *gb)
 {
     bolt_layer *l = s->layer;
@@ -132,6 +143,8 @@ int update_indexed_rows(const row_index *ix, const float *vecs, int64_t dim,
     for (int64_t t = 0; t < ix->n_touched; t++) {
         float *g = buf + (int64_t)THREAD_ID() * dim;
         float gb = 0.0f;
+        if (t + PREFETCH_ROWS < ix->n_touched)
+            sink_prefetch(sink, ix->touched[t + PREFETCH_ROWS]);
         memset(g, 0, (size_t)dim * sizeof(float));
         for (int64_t p = ix->start[t]; p < ix->start[t + 1]; p++) {
             simd_axpy(ix->value[p], vecs + (int64_t)ix->sample[p] * dim, g, dim);

@@ -46,6 +46,30 @@ def srp_tables(n_outputs, sparsity):
     return range_pow, L, range_pow, reservoir
 
 
+#: Share of training time that table rebuilds may take.
+REBUILD_BUDGET = 0.1
+
+
+def rebuild_interval(n_samples, n_outputs, active, batch_size, width, nnz_per_row,
+                     family, K, L):
+    """Batches between re-insertions of every output neuron into the tables.
+
+    BOLT rebuilds every 1/100 epoch (1/20 below 100k samples). A rebuild
+    hashes every output neuron, so with many outputs and small batches that
+    schedule spends most of an epoch rebuilding (measured here: 100k
+    classes, batch 1024, rebuilds took 3.5x the time of the training
+    itself). We rebuild at BOLT's pace only while rebuilds cost at most
+    REBUILD_BUDGET of the training work between them, by the count of
+    memory touches each does.
+    """
+    n_batches = max(1, math.ceil(n_samples / batch_size))
+    bolt = max(1, int(round(n_batches / (100 if n_samples >= 100_000 else 20))))
+    per_code = 8 if family == "dwta" else max(1, (width + 2) // 3)
+    rebuild_cost = n_outputs * (K * L * per_code + L)
+    batch_cost = batch_size * (4 * active * width + 4 * nnz_per_row * width + K * L * per_code)
+    return max(bolt, int(math.ceil(rebuild_cost / (REBUILD_BUDGET * batch_cost))))
+
+
 def resolve_n_threads(n_jobs, default_threads):
     """Threads for a native call.
 
@@ -170,15 +194,16 @@ def resolve(params, n_samples, n_features, n_outputs, nnz_per_row, multilabel):
     tables = (dwta_tables if family == "dwta" else srp_tables)(n_outputs, out["output_sparsity"])
     K, L, range_pow, reservoir = tables
     n_batches = max(1, math.ceil(n_samples / out["batch_size"]))
-    rebuild_fraction = 100 if n_samples >= 100_000 else 20
+    rebuild = rebuild_interval(n_samples, n_outputs, active, out["batch_size"],
+                               out["hidden_layer_sizes"][-1], nnz_per_row, family, K, L)
     out["hash_params"] = {
         "active_size": active if sparse_output else n_outputs,
         "K": K,
         "L": L,
         "range_pow": range_pow,
         "reservoir": reservoir,
-        "rebuild_interval": max(1, int(round(n_batches / rebuild_fraction))),
-        "redraw_interval": max(1, n_batches // 4),
+        "rebuild_interval": rebuild,
+        "redraw_interval": max(rebuild, n_batches // 4),
         "freeze_after": 1,
     }
     return out
