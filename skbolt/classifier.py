@@ -6,18 +6,21 @@ import numbers
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import softmax
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 from tqdm.auto import tqdm
 
-from . import _config, _native
+from . import _autotune, _config, _native
 from ._network import Network, labels_to_csr
 from .metrics import precision_at_k
 
 #: Layout version of what ``__getstate__`` stores.
 PICKLE_VERSION = 1
+
+#: Training rows from which autotune="auto" searches.
+AUTOTUNE_MIN_SAMPLES = 2000
 
 #: Batches per native call inside an epoch: the estimator regains control
 #: this often for progress, early stopping checks and Ctrl-C.
@@ -42,14 +45,16 @@ class BoltClassifier(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     hidden_layer_sizes : tuple of int or "auto", default="auto"
-        Widths of the hidden layers; "auto" is ``(256,)``.
+        Widths of the hidden layers; "auto" is ``(512,)`` below 20,000
+        training rows and ``(256,)`` from there.
     learning_rate_init : float or "auto", default="auto"
         Adam's step size; "auto" is 1e-3.
     batch_size : int or "auto", default="auto"
         Samples per Adam step; "auto" grows from 256 to 2048 with the data.
     max_iter : int or "auto", default="auto"
         Maximum passes over the training data (epochs); "auto" aims at about
-        200,000 sample visits, between 5 and 50 epochs.
+        120,000 sample visits, between 5 and 50 epochs (or, with autotuning,
+        stops where the search's validation score peaked).
     output_sparsity : float in (0, 1] or "auto", default="auto"
         Fraction of output neurons computed per training sample. "auto"
         follows BOLT: dense below 450 classes, 0.005 from 20,000.
@@ -66,6 +71,25 @@ class BoltClassifier(ClassifierMixin, BaseEstimator):
         hash tables retrieve (much faster with many classes, approximate)
         instead of every class. "auto" is True when the output layer is
         sparse. ``predict_proba`` and ``decision_function`` are always exact.
+    dropout : float in [0, 1) or "auto", default="auto"
+        Share of hidden units zeroed per training sample (inverted dropout;
+        none at prediction). "auto" is 0.5 below 20,000 training rows and 0
+        from there.
+    autotune : bool or "auto", default="auto"
+        Search learning rate, hidden width and output sparsity (those left
+        at "auto") by successive halving on a held-out split before the
+        final fit on all the data. "auto" searches when there are at least
+        2,000 training rows.
+    autotune_budget : float or str, default=1.0
+        Extra work the search may spend: a float is a multiple of the work
+        of the final fit (1.0 keeps the whole fit within about twice a fit
+        without search, and is deterministic for a fixed random_state); a
+        string such as "90s" is a time limit in seconds (machine-dependent).
+    max_memory : int, str or "auto", default="auto"
+        Memory the model and its training buffers may take: bytes or a
+        string such as "4GB". Hash tables shrink to fit; if nothing fits,
+        ``fit`` raises MemoryError before allocating. "auto" is 75% of the
+        memory available when ``fit`` starts.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data, stop when its
         score has not improved by ``tol`` for ``n_iter_no_change`` epochs,
@@ -103,12 +127,21 @@ class BoltClassifier(ClassifierMixin, BaseEstimator):
     multilabel_ : bool
         Whether ``y`` was a multi-label indicator matrix.
     hidden_layer_sizes_, learning_rate_init_, batch_size_, max_iter_, \
-output_sparsity_, hash_function_, loss_, sparse_inference_ :
+output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
         The resolved values of the corresponding parameters.
     hash_params_ : dict
         Resolved hash table shape and schedule: active set size, K, L,
         range_pow, reservoir, rebuild and redraw intervals (in batches),
         and the epoch after which the tables are frozen.
+    autotune_results_ : list of dict
+        Every trial of the autotuning search: ``params`` (the values tried),
+        ``rung``, ``epochs`` trained, ``validation_score`` (P@1 or accuracy
+        on the held-out split) and cumulative ``seconds``. Empty when no
+        search ran.
+    best_params_ : dict
+        The searched parameters' winning values (empty without a search).
+    memory_bytes_ : int
+        Estimated peak bytes of the fitted configuration.
     n_iter_ : int
         Epochs run by the last ``fit``.
     loss_curve_ : list of float
@@ -139,6 +172,10 @@ output_sparsity_, hash_function_, loss_, sparse_inference_ :
         hash_function="auto",
         loss="auto",
         sparse_inference="auto",
+        dropout="auto",
+        autotune="auto",
+        autotune_budget=1.0,
+        max_memory="auto",
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=5,
@@ -156,6 +193,10 @@ output_sparsity_, hash_function_, loss_, sparse_inference_ :
         self.hash_function = hash_function
         self.loss = loss
         self.sparse_inference = sparse_inference
+        self.dropout = dropout
+        self.autotune = autotune
+        self.autotune_budget = autotune_budget
+        self.max_memory = max_memory
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -283,7 +324,7 @@ output_sparsity_, hash_function_, loss_, sparse_inference_ :
             for key in ("max_iter", "learning_rate_init", "batch_size"):
                 setattr(self, key + "_", resolved[key])
         else:
-            self._setup(X, Y)
+            self._setup(X, Y, search=True)
         self._train(X, Y, self.max_iter_, early_stopping=self.early_stopping)
         return self
 
@@ -328,28 +369,39 @@ output_sparsity_, hash_function_, loss_, sparse_inference_ :
         self._train(X, Y, 1, early_stopping=False)
         return self
 
-    def _setup(self, X, Y):
-        """Resolve hyper-parameters for this data and create the network."""
+    def _setup(self, X, Y, search=False):
+        """Resolve hyper-parameters (searching them when asked) and create
+        the network."""
         n, d = X.shape
         C = Y.shape[1]
         self.n_outputs_ = C
-        resolved = _config.resolve(self.get_params(), n, d, C, X.nnz / max(n, 1),
-                                   self.multilabel_)
-        for key, value in resolved.items():
-            setattr(self, key + "_", value)
         rng = check_random_state(self.random_state)
         self._seed = int(rng.randint(np.iinfo(np.int32).max))
-        cfg = _config.network_config(resolved, d, C, self._seed)
         threads = self._n_threads()
-        need = Network.estimate_memory(cfg, self.batch_size_, int(np.ceil(X.nnz / max(n, 1))),
-                                       threads)
-        avail = _config.available_memory()
-        if avail is not None and need > avail:
-            raise MemoryError(
-                f"this configuration needs about {need / 1e9:.2f} GB (weights, Adam state, hash "
-                f"tables and training buffers) but only {avail / 1e9:.2f} GB is available; "
-                "reduce hidden_layer_sizes, output_sparsity or batch_size"
+        nnz = X.nnz / max(n, 1)
+        budget = _config.memory_budget(self.max_memory)
+        params = self.get_params()
+
+        def resolve(overrides, n_rows=n):
+            resolved = _config.resolve({**params, **overrides}, n_rows, d, C, nnz, self.multilabel_)
+            cfg = _config.network_config(resolved, d, C, self._seed)
+            cfg, need = _config.fit_to_memory(
+                cfg,
+                lambda c: Network.estimate_memory(c, resolved["batch_size"], int(np.ceil(nnz)),
+                                                  threads),
+                budget,
             )
+            resolved["hash_params"].update(L=cfg["hash_L"], range_pow=cfg["range_pow"],
+                                           reservoir=cfg["reservoir"])
+            resolved["memory_bytes"] = need
+            return resolved, cfg
+
+        self.autotune_results_, self.best_params_ = [], {}
+        if search and self._autotune_on(n):
+            self.autotune_results_, self.best_params_ = self._search(X, Y, resolve, threads)
+        resolved, cfg = resolve(self.best_params_)
+        for key, value in resolved.items():
+            setattr(self, key + "_", value)
         if self.multilabel_:
             self.classes_ = np.arange(C)
         self._network = Network(cfg)
@@ -359,6 +411,83 @@ output_sparsity_, hash_function_, loss_, sparse_inference_ :
         self.best_validation_score_ = None
         self._mean_labels = max(1.0, Y.nnz / max(n, 1))
         self._max_labels = int(max(1, np.diff(Y.indptr).max(initial=1)))
+
+    def _autotune_on(self, n_samples):
+        if _config.is_auto(self.autotune):
+            return n_samples >= AUTOTUNE_MIN_SAMPLES
+        if not isinstance(self.autotune, (bool, np.bool_)):
+            raise ValueError(f"autotune must be True, False or 'auto', got {self.autotune!r}")
+        return bool(self.autotune)
+
+    def _search(self, X, Y, resolve, threads):
+        """The autotuning search on a held-out split; returns its trials and winner."""
+        budget = self.autotune_budget
+        n = X.shape[0]
+        if isinstance(budget, str) and budget.strip().endswith("s"):
+            try:
+                spec = {"seconds": float(budget.strip()[:-1])}
+            except ValueError:
+                spec = None
+        elif isinstance(budget, numbers.Real) and not isinstance(budget, bool) and budget > 0:
+            base, _ = resolve({})
+            work = budget * base["max_iter"] * n * _autotune.sample_cost(
+                base, X.nnz / max(n, 1), Y.shape[1])
+            spec = {"work": work}
+        else:
+            spec = None
+        if spec is None or spec.get("seconds", 1) <= 0:
+            raise ValueError(f"autotune_budget must be a positive number (a multiple of a "
+                             f"fit's work) or a string such as '90s'; got {budget!r}")
+        train_rows, val_rows = self._split(n, np.random.RandomState(self._seed))
+        log = tqdm.write if self.verbose else None
+        return _autotune.search(
+            X, Y, train_rows, val_rows, self.get_params(),
+            lambda overrides: resolve(overrides, len(train_rows)), self._seed, threads, spec,
+            verbose=self.verbose, log=log,
+        )
+
+    def estimate_memory(self, X, y):
+        """Peak bytes a ``fit`` on X, y would take, without training.
+
+        Uses this estimator's parameters resolved against the data (no
+        autotuning search) and the current ``n_jobs``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Labels.
+
+        Returns
+        -------
+        dict
+            Bytes by part: ``weights``, ``optimizer`` (Adam's two moments),
+            ``tables`` (hash tables and hash functions), ``buffers``
+            (training buffers) and their ``total``; plus ``budget``, the
+            bytes ``max_memory`` allows (None when unknown). Tables are the
+            size ``fit`` would use, after any shrinking to the budget.
+
+        Raises
+        ------
+        MemoryError
+            When no configuration fits the memory budget.
+        """
+        probe = clone(self)
+        probe.set_params(autotune=False)
+        X = probe._validate_X(X, reset=True)
+        Y = probe._encode_y(y)
+        n, d = X.shape
+        C = Y.shape[1]
+        params = probe.get_params()
+        resolved = _config.resolve(params, n, d, C, X.nnz / max(n, 1), probe.multilabel_)
+        cfg = _config.network_config(resolved, d, C, 0)
+        threads = probe._n_threads()
+        nnz = int(np.ceil(X.nnz / max(n, 1)))
+        budget = _config.memory_budget(self.max_memory)
+        cfg, total = _config.fit_to_memory(
+            cfg, lambda c: Network.estimate_memory(c, resolved["batch_size"], nnz, threads), budget)
+        return _config.memory_breakdown(cfg, total, budget)
 
     def _split(self, n, rng):
         """Train and validation row indices for early stopping."""

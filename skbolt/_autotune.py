@@ -1,0 +1,264 @@
+"""The search ``fit`` runs when autotuning is on: successive halving.
+
+Candidates differ in the hyper-parameters the user left at "auto" among
+learning rate, hidden width and output sparsity. Every candidate trains on
+the same stream of training rows for a short budget and is scored on a
+held-out split; the best third continue (from where they stopped) with three
+times the budget, until one is left. The whole search is planned in units of
+work (sample visits weighted by a per-sample cost model), so for a fixed
+``random_state`` it makes the same choices on any machine; seconds are only
+measured and reported.
+"""
+import itertools
+import math
+import time
+
+import numpy as np
+
+from . import _config
+from ._network import Network
+from .metrics import precision_at_k
+
+#: Survivors per rung: the best 1 / ETA of the candidates go on.
+ETA = 3
+
+#: Multipliers around the "auto" value that the search tries.
+LR_FACTORS = (1 / 3, 1.0, 3.0)
+WIDTH_FACTORS = (0.5, 1.0, 2.0)
+SPARSITY_FACTORS = (0.5, 1.0, 2.0)
+
+
+def sample_cost(resolved, nnz_per_row, n_outputs):
+    """Relative work of training on one sample with a resolved configuration:
+    multiply-adds of the forward, backward and update passes plus hashing."""
+    widths = resolved["hidden_layer_sizes"]
+    hp = resolved["hash_params"]
+    cost = 3.0 * nnz_per_row * widths[0]
+    cost += sum(3.0 * a * b for a, b in zip(widths[:-1], widths[1:]))
+    cost += 4.0 * hp["active_size"] * widths[-1]
+    if hp["active_size"] < n_outputs:
+        cost += 8.0 * hp["K"] * hp["L"]
+    return cost
+
+
+def candidates(params, base, rng, limit):
+    """Up to ``limit`` distinct parameter overrides, the "auto" choice first.
+
+    Only parameters the user left at "auto" vary, so an explicit value (for
+    instance from a GridSearchCV grid) is never overridden.
+    """
+    axes = []
+    if _config.is_auto(params["learning_rate_init"]):
+        lr = base["learning_rate_init"]
+        axes.append([("learning_rate_init", float(lr * f)) for f in LR_FACTORS])
+    if _config.is_auto(params["hidden_layer_sizes"]):
+        width = base["hidden_layer_sizes"][-1]
+        axes.append([("hidden_layer_sizes", (max(16, int(width * f)),)) for f in WIDTH_FACTORS])
+    s = base["output_sparsity"]
+    if _config.is_auto(params["output_sparsity"]) and s < 1.0:
+        axes.append([("output_sparsity", float(min(1.0, s * f))) for f in SPARSITY_FACTORS])
+    if not axes:
+        return []
+    grid = [dict(combo) for combo in itertools.product(*axes)]
+    default = dict(ax[1] for ax in axes)  # factor 1.0 sits in the middle of each axis
+    others = [g for g in grid if g != default]
+    order = rng.permutation(len(others))
+    return [default] + [others[i] for i in order[: max(0, limit - 1)]]
+
+
+def plan(n_candidates, budget_work, mean_cost, n_train, min_visits):
+    """Visits per candidate at the first rung, or 0 when the budget is too small.
+
+    With resumption, rung r brings its survivors to b0 * ETA**r visits; the
+    total work is b0 * mean_cost * sum over rungs of (survivors x new visits).
+    """
+    rungs = max(1, math.ceil(math.log(max(n_candidates, 1), ETA)) + 1)
+    units, alive, previous = 0.0, n_candidates, 0
+    for r in range(rungs):
+        units += alive * (ETA**r - previous)
+        previous = ETA**r
+        alive = max(1, alive // ETA)
+    b0 = budget_work / (units * mean_cost)
+    return int(b0) if b0 >= min_visits else 0
+
+
+class _Trial:
+    """One candidate: its network and how far along the row stream it is."""
+
+    def __init__(self, overrides, resolved, cfg):
+        self.overrides = overrides
+        self.resolved = resolved
+        self.network = Network(cfg)
+        self.visits = 0
+        self.seconds = 0.0
+        self.score = -np.inf
+
+
+def search(X, Y, train_rows, val_rows, params, resolve, seed, n_threads, budget,
+           n_candidates=9, verbose=0, log=print):
+    """Run successive halving; return (results, best_overrides).
+
+    Parameters
+    ----------
+    X, Y : CSR matrices
+        All training data and its label indicator.
+    train_rows, val_rows : ndarray
+        Rows used for training trials and for scoring them.
+    params : dict
+        The estimator's parameters (with "auto" values).
+    resolve : callable
+        ``resolve(overrides) -> (resolved, network_config)`` for the
+        training split.
+    seed : int
+        Seed of the networks and of the row stream.
+    n_threads : int
+        Threads for the native calls.
+    budget : dict
+        ``{"work": units}`` or ``{"seconds": s}``; see ``BoltClassifier``.
+    n_candidates : int
+        Candidates at the first rung.
+    verbose : int
+        Print each trial when positive.
+    log : callable
+        Where verbose lines go.
+
+    Returns
+    -------
+    results : list of dict
+        One entry per trial evaluation: params, rung, epochs, validation
+        score, seconds.
+    best : dict
+        Parameter overrides of the winner (empty when nothing was searched).
+    """
+    base, _ = resolve({})
+    rng = np.random.RandomState(seed)
+    grid = candidates(params, base, rng, n_candidates)
+    if len(grid) <= 1:
+        return [], {}
+    n_train = len(train_rows)
+    nnz = X[train_rows].nnz / max(n_train, 1)
+    costs = [sample_cost(resolve(g)[0], nnz, Y.shape[1]) for g in grid]
+    batch = base["batch_size"]
+    min_visits = max(2 * batch, n_train // 10)
+    if "seconds" in budget:
+        # calibrate work per second on the default candidate's first chunk
+        work = _seconds_to_work(X, Y, train_rows, resolve, costs[0], budget["seconds"], n_threads)
+    else:
+        work = budget["work"]
+    b0 = plan(len(grid), work, float(np.mean(costs)), n_train, min_visits)
+    while b0 == 0 and len(grid) > ETA:
+        grid, costs = grid[:ETA], costs[:ETA]
+        b0 = plan(len(grid), work, float(np.mean(costs)), n_train, min_visits)
+    if b0 == 0:
+        if verbose:
+            log("autotune: the budget does not allow a search on this data; using the rules")
+        return [], {}
+
+    stream = _RowStream(train_rows, seed)
+    X_val, Y_val = X[val_rows], Y[val_rows]
+    alive = [(g, None) for g in grid]
+    results = []
+    rung, target = 0, b0
+    while True:
+        scored = []
+        for overrides, trial in alive:
+            if trial is None:
+                resolved, cfg = resolve(overrides)
+                trial = _Trial(overrides, resolved, cfg)
+            start = time.perf_counter()
+            if len(alive) == 1:
+                # the last candidate standing: score it at every epoch to
+                # learn how long the final fit should train
+                curve = _advance(trial, X, Y, stream, target, n_train, n_threads,
+                                 lambda t: _score(t, X_val, Y_val, n_threads))
+            else:
+                _advance(trial, X, Y, stream, target, n_train, n_threads)
+            trial.score = _score(trial, X_val, Y_val, n_threads)
+            trial.seconds += time.perf_counter() - start
+            entry = {"params": dict(overrides), "rung": rung,
+                     "epochs": trial.visits / n_train,
+                     "validation_score": trial.score, "seconds": trial.seconds}
+            results.append(entry)
+            if verbose:
+                log(f"autotune rung {rung}: {_describe(overrides)} -> validation P@1 "
+                    f"{trial.score:.4f} after {entry['epochs']:.2f} epochs "
+                    f"({trial.seconds:.1f} s)")
+            scored.append(trial)
+            # keep at most the survivors alive, so memory stays bounded
+            scored.sort(key=lambda t: (-t.score, grid.index(t.overrides)))
+            del scored[max(1, len(alive) // ETA):]
+        if len(alive) == 1:
+            best = dict(scored[0].overrides)
+            if _config.is_auto(params["max_iter"]) and curve:
+                # stop where validation peaked, unless it was still rising
+                epochs = [e for e, _ in curve]
+                peak = epochs[int(np.argmax([v for _, v in curve]))]
+                if peak < epochs[-1]:
+                    best["max_iter"] = int(peak)
+            break
+        alive = [(t.overrides, t) for t in scored]
+        rung += 1
+        target *= ETA
+    return results, dict(best)
+
+
+def _seconds_to_work(X, Y, train_rows, resolve, cost, seconds, n_threads):
+    resolved, cfg = resolve({})
+    net = Network(cfg)
+    rows = train_rows[: max(resolved["batch_size"], min(len(train_rows), 4 * resolved["batch_size"]))]
+    start = time.perf_counter()
+    net.train(X, Y, rows, resolved["batch_size"], resolved["learning_rate_init"], n_threads)
+    elapsed = max(time.perf_counter() - start, 1e-6)
+    return seconds * len(rows) * cost / elapsed
+
+
+class _RowStream:
+    """Successive epochs of shuffled training rows, the same for every trial."""
+
+    def __init__(self, rows, seed):
+        self.rows = np.asarray(rows)
+        self.seed = seed
+
+    def take(self, start, count):
+        n = len(self.rows)
+        out = []
+        while count > 0:
+            epoch, offset = divmod(start, n)
+            perm = np.random.RandomState((self.seed + epoch) % 2**32).permutation(self.rows)
+            piece = perm[offset:offset + count]
+            out.append(piece)
+            start += len(piece)
+            count -= len(piece)
+        return np.concatenate(out)
+
+
+def _advance(trial, X, Y, stream, target, n_train, n_threads, on_epoch=None):
+    """Train the trial up to ``target`` visits, freezing its tables on schedule.
+
+    With ``on_epoch``, returns [(epoch, on_epoch(trial))] at each epoch end.
+    """
+    r = trial.resolved
+    freeze = r["hash_params"]["freeze_after"]
+    net = trial.network
+    curve = []
+    while trial.visits < target:
+        # stop at epoch boundaries so the tables freeze when they should
+        to_boundary = n_train - trial.visits % n_train
+        count = min(target - trial.visits, to_boundary)
+        rows = stream.take(trial.visits, count)
+        net.train(X, Y, rows, r["batch_size"], r["learning_rate_init"], n_threads)
+        trial.visits += count
+        if net.sparse_output and freeze and trial.visits >= freeze * n_train and not net.frozen:
+            net.set_frozen(True)
+        if on_epoch is not None and trial.visits % n_train == 0:
+            curve.append((trial.visits // n_train, on_epoch(trial)))
+    return curve
+
+
+def _score(trial, X_val, Y_val, n_threads):
+    ids, _ = trial.network.predict_topk(X_val, 1, trial.resolved["sparse_inference"], n_threads)
+    return precision_at_k(Y_val, ids, k=1)
+
+
+def _describe(overrides):
+    return ", ".join(f"{k}={v}" for k, v in overrides.items())
