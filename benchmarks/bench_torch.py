@@ -60,8 +60,9 @@ def run_skbolt(data, args):
 
     X, Y, Xt, Yt = data
     clf = BoltClassifier(hidden_layer_sizes=(args.hidden,), batch_size=args.batch,
-                         learning_rate_init=args.lr, max_iter=1, random_state=0,
-                         n_jobs=args.threads, warm_start=True, n_iter_no_change=10**6)
+                         learning_rate_init=args.lr, dropout=args.dropout, max_iter=1,
+                         autotune=False, random_state=0, n_jobs=args.threads,
+                         warm_start=True, n_iter_no_change=10**6)
     epochs = []
     for _ in range(args.epochs):
         start = time.perf_counter()
@@ -111,6 +112,8 @@ def run_torch(data, args):
         start = time.perf_counter()
         for idx, offsets, vals, yb in _torch_batches(X, Y, rng.permutation(X.shape[0]), args.batch):
             h = torch.relu(emb(idx, offsets, per_sample_weights=vals) + bias)
+            if args.dropout:
+                h = torch.nn.functional.dropout(h, args.dropout, training=True)
             logp = torch.log_softmax(out(h), dim=1)
             # the target spreads 1/|Y| over each row's labels, as skbolt's softmax loss
             counts = np.diff(yb.indptr)
@@ -142,7 +145,8 @@ def worker(args):
     result = {
         "dataset": args.dataset, "system": args.system, "threads": args.threads,
         "n_train": data[0].shape[0], "n_test": Yt.shape[0], "n_features": data[0].shape[1],
-        "n_classes": Yt.shape[1], "hidden": args.hidden, "batch": args.batch, "lr": args.lr,
+        "n_classes": Yt.shape[1], "hidden": args.hidden, "dropout": args.dropout,
+        "batch": args.batch, "lr": args.lr,
         "epochs": args.epochs, "epoch_seconds": epochs,
         "seconds_per_epoch": float(np.mean(epochs)), "top5_infer_seconds": infer,
         "p_at_1": precision_at_k(Yt, ids, k=1), "p_at_5": precision_at_k(Yt, ids, k=5),
@@ -151,18 +155,21 @@ def worker(args):
     print(json.dumps(result))
 
 
-DEFAULTS = {  # dataset -> (epochs, batch, lr)
-    "bibtex": (30, 256, 1e-3),
-    "synth10k": (5, 1024, 1e-3),
-    "synth100k": (3, 1024, 1e-3),
+# dataset -> (epochs, batch, lr, hidden width, dropout): skbolt's "auto"
+# values for that data, given to both systems
+DEFAULTS = {
+    "bibtex": (25, 256, 1e-3, 512, 0.5),
+    "synth10k": (5, 1024, 1e-3, 256, 0.0),
+    "synth100k": (3, 1024, 1e-3, 256, 0.0),
 }
 
 
 def spawn(system, dataset, args, threads):
-    epochs, batch, lr = DEFAULTS[dataset]
+    epochs, batch, lr, hidden, dropout = DEFAULTS[dataset]
     cmd = [sys.executable, __file__, "--worker", "--system", system, "--dataset", dataset,
-           "--threads", str(threads), "--hidden", str(args.hidden),
-           "--epochs", str(args.epochs or epochs), "--batch", str(batch), "--lr", str(lr)]
+           "--threads", str(threads), "--hidden", str(args.hidden or hidden),
+           "--dropout", str(dropout), "--epochs", str(args.epochs or epochs),
+           "--batch", str(batch), "--lr", str(lr)]
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode != 0:
@@ -177,7 +184,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--thread-scaling", action="store_true",
                         help="also run skbolt with 1 thread to report the 2-vs-1 speedup")
-    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--hidden", type=int, default=None, help="override the hidden width")
     parser.add_argument("--epochs", type=int, default=None, help="override the per-dataset epochs")
     parser.add_argument("--out", default=None, help="write all results as JSON here")
     # worker mode
@@ -186,6 +193,7 @@ def main():
     parser.add_argument("--dataset", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--lr", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--dropout", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return worker(args)

@@ -1,0 +1,192 @@
+"""Autotuning inside fit, the memory budget and estimate_memory."""
+import numpy as np
+import pytest
+from sklearn.model_selection import GridSearchCV
+
+from skbolt import BoltClassifier, _autotune, _config
+from skbolt.datasets import make_extreme_classification
+
+AUTO = dict(hidden_layer_sizes="auto", learning_rate_init="auto", output_sparsity="auto",
+            max_iter="auto")
+
+
+@pytest.fixture(scope="module")
+def xc_data():
+    X, y = make_extreme_classification(n_samples=3000, n_features=800, n_classes=600,
+                                       random_state=3)
+    return X[:2500], y[:2500], X[2500:], y[2500:]
+
+
+def _base(n_outputs=600, **params):
+    p = {**AUTO, "batch_size": "auto", "hash_function": "auto", "loss": "auto",
+         "sparse_inference": "auto", "dropout": "auto", **params}
+    return _config.resolve(p, 2500, 800, n_outputs, 20.0, False), p
+
+
+def test_candidates_vary_only_auto_parameters():
+    base, params = _base()
+    grid = _autotune.candidates(params, base, np.random.RandomState(0), 27)
+    assert grid[0] == {"learning_rate_init": base["learning_rate_init"],
+                       "hidden_layer_sizes": base["hidden_layer_sizes"],
+                       "output_sparsity": base["output_sparsity"]}
+    assert len(grid) == 27 and len({repr(sorted(g.items())) for g in grid}) == 27
+    # an explicit value (as a GridSearchCV grid sets it) is never searched
+    base, params = _base(learning_rate_init=0.01, hidden_layer_sizes=(64,))
+    grid = _autotune.candidates(params, base, np.random.RandomState(0), 9)
+    assert all(set(g) == {"output_sparsity"} for g in grid)
+    assert len(grid) == 3
+    # nothing left to search
+    base, params = _base(learning_rate_init=0.01, hidden_layer_sizes=(64,), output_sparsity=0.1)
+    assert _autotune.candidates(params, base, np.random.RandomState(0), 9) == []
+    # a dense output layer has no sparsity to search
+    base, params = _base(n_outputs=100)
+    assert all("output_sparsity" not in g for g in
+               _autotune.candidates(params, base, np.random.RandomState(0), 9))
+
+
+@pytest.mark.parametrize("n_candidates", [1, 2, 3, 5, 9, 27])
+def test_plan_spends_at_most_the_budget(n_candidates):
+    work, cost = 1e9, 1e4
+    b0 = _autotune.plan(n_candidates, work, cost, 10_000, 100)
+    assert b0 >= 100
+    # replay the halving: survivors continue from where they stopped
+    spent, alive, reached = 0.0, n_candidates, 0
+    target = b0
+    while True:
+        spent += alive * (target - reached) * cost
+        if alive == 1:
+            break
+        reached, alive, target = target, max(1, alive // _autotune.ETA), target * _autotune.ETA
+    assert spent <= work
+    assert spent > work / 2  # and does not leave most of it unused
+    assert _autotune.plan(n_candidates, work, cost, 10_000, 10**9) == 0
+
+
+def test_autotuned_fit_records_trials_and_is_deterministic(xc_data):
+    X, y, Xt, yt = xc_data
+    # max_iter is explicit to keep the test short: the budget scales with it
+    a = BoltClassifier(random_state=0, autotune=True, max_iter=8, n_jobs=2).fit(X, y)
+    b = BoltClassifier(random_state=0, autotune=True, max_iter=8, n_jobs=1).fit(X, y)
+    assert a.autotune_results_, "the search ran no trial"
+    keys = {"params", "rung", "epochs", "validation_score", "seconds"}
+    assert all(set(r) == keys for r in a.autotune_results_)
+    # the winner is a candidate that reached the last rung
+    last = max(r["rung"] for r in a.autotune_results_)
+    finalists = [r["params"] for r in a.autotune_results_ if r["rung"] == last]
+    assert len(finalists) == 1
+    assert a.best_params_ == finalists[0]
+    # the resolved attributes are the winner's
+    for k, v in a.best_params_.items():
+        assert getattr(a, k + "_") == v
+    # same random_state: same trials, same scores, same model, any n_jobs
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in a.autotune_results_]
+    assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in b.autotune_results_]
+    np.testing.assert_array_equal(a.predict_proba(Xt), b.predict_proba(Xt))
+    # and the model is a real one
+    assert a.score(Xt, yt) > 0.5
+
+
+def test_autotune_off_and_small_data(xc_data):
+    X, y, _, _ = xc_data
+    clf = BoltClassifier(random_state=0, autotune=False, max_iter=2).fit(X, y)
+    assert clf.autotune_results_ == [] and clf.best_params_ == {}
+    # "auto" does not search below AUTOTUNE_MIN_SAMPLES rows
+    clf = BoltClassifier(random_state=0, max_iter=2).fit(X[:500], y[:500])
+    assert clf.autotune_results_ == []
+    with pytest.raises(ValueError, match="autotune"):
+        BoltClassifier(autotune="yes").fit(X, y)
+    for bad in (0, -1.0, "soon", "xs"):
+        with pytest.raises(ValueError, match="autotune_budget"):
+            BoltClassifier(autotune=True, autotune_budget=bad).fit(X, y)
+
+
+def test_autotune_verbose_names_each_trial(xc_data, capsys):
+    X, y, _, _ = xc_data
+    clf = BoltClassifier(random_state=0, autotune=True, verbose=1, max_iter=4).fit(X, y)
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert text.count("autotune rung") == len(clf.autotune_results_) > 0
+
+
+def test_seconds_budget_runs(xc_data):
+    X, y, _, _ = xc_data
+    clf = BoltClassifier(random_state=0, autotune=True, autotune_budget="3s").fit(X, y)
+    assert clf.autotune_results_
+    assert sum(r["seconds"] for r in clf.autotune_results_ if r["rung"] == 0) < 30
+
+
+def test_grid_search_overrides_the_search(xc_data):
+    X, y, _, _ = xc_data
+    grid = GridSearchCV(BoltClassifier(random_state=0, autotune=True, max_iter=3),
+                        {"learning_rate_init": [1e-3, 3e-3]}, cv=2)
+    grid.fit(X, y)
+    best = grid.best_estimator_
+    assert best.learning_rate_init_ == grid.best_params_["learning_rate_init"]
+    assert all("learning_rate_init" not in r["params"] for r in best.autotune_results_)
+
+
+def test_memory_budget_parsing():
+    assert _config.memory_budget("4GB") == 4 * 10**9
+    assert _config.memory_budget("2GiB") == 2 * 2**30
+    assert _config.memory_budget("512 mb") == 512 * 10**6
+    assert _config.memory_budget(12345) == 12345
+    avail = _config.available_memory()
+    auto = _config.memory_budget("auto")
+    assert auto is None or 0 < auto <= avail
+    for bad in ("lots", "-1GB", 0, -5, True, [1]):
+        with pytest.raises(ValueError, match="max_memory"):
+            _config.memory_budget(bad)
+
+
+def test_fit_to_memory_shrinks_tables_in_order():
+    cfg = dict(n_features=100, n_outputs=100_000, hidden_sizes=(64,), active_size=500,
+               hash_L=64, range_pow=15, reservoir=16)
+
+    def estimate(c):  # weights plus tables, as the core counts them
+        return 4 * 3 * 100_000 * 64 + (c["hash_L"] << c["range_pow"]) * (c["reservoir"] + 1) * 4
+
+    full = estimate(cfg)
+    shrunk, need = _config.fit_to_memory(cfg, estimate, full - 1)
+    assert need == estimate(shrunk) <= full - 1
+    assert shrunk["reservoir"] < 16 and shrunk["range_pow"] == 15 and shrunk["hash_L"] == 64
+    tight, need = _config.fit_to_memory(cfg, estimate, 4 * 3 * 100_000 * 64 + 2**20)
+    assert tight["reservoir"] == 1 and tight["range_pow"] <= 15
+    assert need <= 4 * 3 * 100_000 * 64 + 2**20
+    with pytest.raises(MemoryError, match="GB"):
+        _config.fit_to_memory(cfg, estimate, 4 * 3 * 100_000 * 64 - 1)
+    assert _config.fit_to_memory(cfg, estimate, None) == (cfg, full)
+
+
+def test_estimate_memory_matches_the_fit(xc_data):
+    X, y, _, _ = xc_data
+    clf = BoltClassifier(random_state=0, autotune=False, max_iter=1, output_sparsity=0.05)
+    parts = clf.estimate_memory(X, y)
+    assert parts["total"] == (parts["weights"] + parts["optimizer"] + parts["tables"]
+                              + parts["buffers"])
+    # weights of the resolved network: 800 x 512 + 512 x C (+ biases), float32
+    C = len(np.unique(y))
+    assert parts["weights"] == 4 * (800 * 512 + 512 + 512 * C + C)
+    assert parts["optimizer"] == 2 * parts["weights"]
+    assert parts["tables"] > 0
+    clf.fit(X, y)
+    assert clf.memory_bytes_ == parts["total"]
+    assert not hasattr(clf, "bogus")
+    # estimating does not fit
+    fresh = BoltClassifier()
+    fresh.estimate_memory(X, y)
+    assert not hasattr(fresh, "classes_")
+
+
+def test_max_memory_shrinks_tables_or_refuses(xc_data):
+    X, y, Xt, yt = xc_data
+    kw = dict(random_state=0, autotune=False, max_iter=2, output_sparsity=0.05)
+    roomy = BoltClassifier(**kw).fit(X, y)
+    budget = roomy.memory_bytes_ - 1
+    tight = BoltClassifier(max_memory=budget, **kw).fit(X, y)
+    assert tight.memory_bytes_ <= budget
+    assert tight.hash_params_["reservoir"] < roomy.hash_params_["reservoir"]
+    assert tight.score(Xt, yt) > 0.3
+    with pytest.raises(MemoryError, match="memory budget"):
+        BoltClassifier(max_memory="1MB", **kw).fit(X, y)
+    with pytest.raises(MemoryError, match="memory budget"):
+        BoltClassifier(max_memory="1MB", **kw).estimate_memory(X, y)
