@@ -82,10 +82,11 @@ int bolt_gradient(bolt_network *net, const bolt_csr *X, const bolt_csr *Y,
                   double *loss_sum);
 
 /* Top-k output neurons per row of X: ids (n_rows x k) and scores
- * (probabilities). sparse != 0 scores only the neurons the hash tables
- * retrieve; otherwise every neuron is scored exactly. */
+ * (probabilities). candidates == 0 scores every neuron exactly; otherwise
+ * only neurons the hash tables retrieve are scored: all of them when
+ * candidates < 0, else the max(candidates, k) retrieved by most tables. */
 int bolt_predict_topk(const bolt_network *net, const bolt_csr *X, int32_t k,
-                      int32_t sparse, int32_t n_threads, int32_t *ids,
+                      int32_t candidates, int32_t n_threads, int32_t *ids,
                       float *scores);
 
 /* Every output, dense (n_rows x n_outputs): logits, or probabilities when

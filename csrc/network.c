@@ -380,22 +380,26 @@ int bolt_rebuild_tables(bolt_network *net, int32_t redraw, int32_t n_threads)
 /* per-thread marks: "seen in this sample" without clearing an n_outputs     */
 /* array per sample                                                          */
 
-/* Returns a fresh pair of stamps (s, s + 1): s marks the sample's labels,
- * s + 1 everything else already chosen. */
-static uint32_t next_stamp(uint32_t *mark, int64_t n, uint32_t *stamp)
+/* Reserves `width` fresh stamp values for one sample and returns the first,
+ * base. Stamps only grow between clears, so mark[id] >= base means "taken
+ * by this sample"; the values above base can carry a small count. */
+static uint32_t next_stamp(uint32_t *mark, int64_t n, uint32_t *stamp,
+                           uint32_t width)
 {
-    if (*stamp >= UINT32_MAX - 2) {
+    if (*stamp >= UINT32_MAX - width) {
         memset(mark, 0, (size_t)n * sizeof(uint32_t));
         *stamp = 0;
     }
-    *stamp += 2;
-    return *stamp - 1;
+    const uint32_t base = *stamp + 1;
+    *stamp += width;
+    return base;
 }
 
 /* Deterministic fill: walk the fixed permutation from an offset the hash
- * keys choose, skipping ids already taken, until n reaches k. */
+ * keys choose, skipping ids this sample already took (mark >= base), until
+ * n reaches k; filled ids are marked `value`. */
 static int32_t fill_active(const bolt_network *net, const uint32_t *keys,
-                           uint32_t *mark, uint32_t lab, uint32_t seen,
+                           uint32_t *mark, uint32_t base, uint32_t value,
                            int32_t *ids, int32_t n, int32_t k)
 {
     const int64_t C = net->cfg.n_outputs;
@@ -403,8 +407,8 @@ static int32_t fill_active(const bolt_network *net, const uint32_t *keys,
     int64_t pos = (int64_t)(h % (uint64_t)C);
     while (n < k) {
         int32_t id = net->fill_order[pos];
-        if (mark[id] != lab && mark[id] != seen) {
-            mark[id] = seen;
+        if (mark[id] < base) {
+            mark[id] = value;
             ids[n++] = id;
         }
         pos = pos + 1 == C ? 0 : pos + 1;
@@ -578,7 +582,7 @@ static int32_t choose_active(const bolt_network *net, workspace *ws, int64_t s,
     const int64_t C = net->cfg.n_outputs;
     const int32_t L = net->cfg.hash_L;
     uint32_t *mark = ws->mark + (int64_t)tid * C;
-    const uint32_t lab = next_stamp(mark, C, &ws->stamp[tid]), seen = lab + 1;
+    const uint32_t lab = next_stamp(mark, C, &ws->stamp[tid], 2), seen = lab + 1;
     int32_t n = 0;
     for (int32_t j = 0; j < nl; j++) {
         if (mark[labels[j]] != lab) {
@@ -1111,30 +1115,58 @@ static void scores_visit(void *vctx, int i, int64_t r0, const float *z, int64_t 
     memcpy(ctx->out + (ctx->first + i) * ctx->C + r0, z, (size_t)n * sizeof(float));
 }
 
-/* Candidates the tables retrieve for hidden vector h, deduplicated; when
- * there are fewer than want, the deterministic fill tops them up. */
+/* Candidates the tables retrieve for hidden vector h, deduplicated. When
+ * more than `keep` come back (keep > 0), only the `keep` found in the most
+ * tables stay: a neuron that collides with the query in many tables is
+ * likely to score high, and this bounds the dot products per query. When
+ * there are fewer than `want`, the deterministic fill tops them up. */
 static int32_t sparse_candidates(const bolt_network *net, const float *h,
                                  uint32_t *keys, int32_t *codes,
                                  uint32_t *mark, uint32_t *stamp, int32_t *cand,
-                                 int64_t cap, int32_t want)
+                                 int64_t cap, int32_t want, int32_t keep,
+                                 int32_t *hist)
 {
     const int64_t C = net->cfg.n_outputs;
-    const uint32_t lab = next_stamp(mark, C, stamp), seen = lab + 1;
+    const int32_t L = net->cfg.hash_L;
+    /* mark[id] - base is how many tables returned id (1 .. L) */
+    const uint32_t base = next_stamp(mark, C, stamp, (uint32_t)L + 2);
     hash_keys(&net->hash, h, keys, codes);
     tables_prefetch(&net->tables, keys);
     int32_t n = 0;
-    for (int32_t l = 0; l < net->cfg.hash_L; l++) {
+    for (int32_t l = 0; l < L; l++) {
         const int32_t *bucket;
         const int32_t cnt = tables_get(&net->tables, l, keys[l], &bucket);
-        for (int32_t j = 0; j < cnt && n < cap; j++) {
-            if (mark[bucket[j]] != seen) {
-                mark[bucket[j]] = seen;
-                cand[n++] = bucket[j];
+        for (int32_t j = 0; j < cnt; j++) {
+            const int32_t id = bucket[j];
+            if (mark[id] >= base) {
+                /* a bucket may hold an id twice; counts stop at L + 1 */
+                if (mark[id] < base + (uint32_t)L + 1)
+                    mark[id]++;
+            } else if (n < cap) {
+                mark[id] = base + 1;
+                cand[n++] = id;
             }
         }
     }
+    if (keep > 0 && n > keep) {
+        /* counting selection: the threshold count t with at least `keep`
+         * candidates at or above it; ties at t go in retrieval order */
+        memset(hist, 0, (size_t)(L + 2) * sizeof(int32_t));
+        for (int32_t j = 0; j < n; j++)
+            hist[mark[cand[j]] - base]++;
+        int32_t t = L + 1, above = 0;
+        while (t > 1 && above + hist[t] < keep)
+            above += hist[t--];
+        int32_t at_t = keep - above, m = 0;
+        for (int32_t j = 0; j < n; j++) {
+            const uint32_t c = mark[cand[j]] - base;
+            if (c > (uint32_t)t || (c == (uint32_t)t && at_t-- > 0))
+                cand[m++] = cand[j];
+        }
+        n = m;
+    }
     if (n < want)
-        n = fill_active(net, keys, mark, lab, seen, cand, n, want);
+        n = fill_active(net, keys, mark, base, base + 1, cand, n, want);
     return n;
 }
 
@@ -1145,7 +1177,7 @@ static int64_t candidate_cap(const bolt_network *net)
 }
 
 static int predict_sparse(const bolt_network *net, const bolt_csr *X, int32_t k,
-                          int32_t nt, int32_t *ids, float *scores)
+                          int32_t keep, int32_t nt, int32_t *ids, float *scores)
 {
     const bolt_config *c = &net->cfg;
     const int64_t C = c->n_outputs, H = net->width[c->n_hidden], sw = sum_width(c);
@@ -1159,11 +1191,14 @@ static int predict_sparse(const bolt_network *net, const bolt_csr *X, int32_t k,
     int32_t *cand = malloc((size_t)(nt * cap) * sizeof(int32_t));
     scored *heaps = malloc((size_t)(nt * k) * sizeof(scored));
     float *hbuf = malloc((size_t)(nt * sw) * sizeof(float));
+    int32_t *hist = malloc((size_t)(nt * (c->hash_L + 2)) * sizeof(int32_t));
     int rc = BOLT_OK;
-    if (!mark || !stamps || !keys || !codes || !cand || !heaps || !hbuf) {
+    if (!mark || !stamps || !keys || !codes || !cand || !heaps || !hbuf || !hist) {
         rc = bolt_fail(BOLT_ENOMEM, "out of memory for prediction buffers");
         goto done;
     }
+    if (keep > 0 && keep < k)
+        keep = k;
 #pragma omp parallel for schedule(dynamic, 8) num_threads(nt)
     for (int64_t i = 0; i < X->n_rows; i++) {
         const int tid = THREAD_ID();
@@ -1171,7 +1206,8 @@ static int predict_sparse(const bolt_network *net, const bolt_csr *X, int32_t k,
         int32_t *cd = cand + tid * cap;
         int32_t n = sparse_candidates(net, h, keys + tid * c->hash_L,
                                       codes + (int64_t)tid * net->hash.n_codes,
-                                      mark + tid * C, &stamps[tid], cd, cap, k);
+                                      mark + tid * C, &stamps[tid], cd, cap, k, keep,
+                                      hist + tid * (c->hash_L + 2));
         scored *heap = heaps + (int64_t)tid * k;
         int32_t nh = 0;
         double m = -INFINITY, sum = 0.0;
@@ -1198,6 +1234,7 @@ done:
     free(cand);
     free(heaps);
     free(hbuf);
+    free(hist);
     return rc;
 }
 
@@ -1276,7 +1313,7 @@ done:
 }
 
 int bolt_predict_topk(const bolt_network *net, const bolt_csr *X, int32_t k,
-                      int32_t sparse, int32_t n_threads, int32_t *ids,
+                      int32_t candidates, int32_t n_threads, int32_t *ids,
                       float *scores)
 {
     if (net && (k < 1 || k > net->cfg.n_outputs))
@@ -1289,8 +1326,9 @@ int bolt_predict_topk(const bolt_network *net, const bolt_csr *X, int32_t k,
         return bolt_fail(BOLT_EINVAL, "missing output array");
     if (X->n_rows == 0)
         return BOLT_OK;
-    if (sparse && net->sparse)
-        return predict_sparse(net, X, k, n_threads, ids, scores);
+    if (candidates != 0 && net->sparse)
+        return predict_sparse(net, X, k, candidates < 0 ? 0 : candidates, n_threads, ids,
+                              scores);
     return dense_pass(net, X, n_threads, k, ids, scores, NULL, 0);
 }
 
@@ -1523,7 +1561,7 @@ int bolt_candidates(const bolt_network *net, const bolt_csr *X, int64_t row,
     } else {
         uint32_t stamp = 0;
         const float *h = forward_hidden(net, X, row, hbuf);
-        int32_t n = sparse_candidates(net, h, keys, codes, mark, &stamp, cand, full, 0);
+        int32_t n = sparse_candidates(net, h, keys, codes, mark, &stamp, cand, full, 0, 0, NULL);
         memcpy(out, cand, (size_t)(n < cap ? n : cap) * sizeof(int32_t));
         *n_out = n;
     }

@@ -256,7 +256,9 @@ def _advance(trial, X, Y, stream, target, n_train, n_threads, on_epoch=None):
 
 
 def _score(trial, X_val, Y_val, n_threads):
-    ids, _ = trial.network.predict_topk(X_val, 1, trial.resolved["sparse_inference"], n_threads)
+    r = trial.resolved
+    ids, _ = trial.network.predict_topk(X_val, 1, r["sparse_inference"], n_threads,
+                                        r["hash_params"]["inference_candidates"])
     return precision_at_k(Y_val, ids, k=1)
 
 

@@ -160,13 +160,17 @@ def gradient(handle, X, Y, rows, layer, n_threads):
     return gw, gb, float(loss[0])
 
 
-def predict_topk(handle, X, k, sparse, n_threads):
-    """Best ``k`` output ids and their probabilities for every row of X."""
+def predict_topk(handle, X, k, candidates, n_threads):
+    """Best ``k`` output ids and their probabilities for every row of X.
+
+    ``candidates``: 0 scores every output; < 0 every output the hash tables
+    retrieve; > 0 at most that many of them (those most tables retrieve).
+    """
     x = CSR(X)
     k = int(k)
     ids = np.empty((X.shape[0], max(k, 0)), dtype=np.int32)
     scores = np.empty(ids.shape, dtype=np.float32)
-    _check(lib.bolt_predict_topk(handle, x.c, k, int(bool(sparse)), int(n_threads),
+    _check(lib.bolt_predict_topk(handle, x.c, k, int(candidates), int(n_threads),
                                  _ptr("int32_t[]", ids), _ptr("float[]", scores)))
     return ids, scores
 

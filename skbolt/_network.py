@@ -83,9 +83,14 @@ class Network:
         rows = np.arange(X.shape[0])
         return _native.gradient(self._handle, X, Y, rows, layer, n_threads)
 
-    def predict_topk(self, X, k, sparse, n_threads):
-        """(ids, probabilities) of the ``k`` best outputs per row."""
-        return _native.predict_topk(self._handle, X, k, sparse, n_threads)
+    def predict_topk(self, X, k, sparse, n_threads, candidates=-1):
+        """(ids, probabilities) of the ``k`` best outputs per row.
+
+        With ``sparse``, only outputs the hash tables retrieve are scored:
+        every one of them (``candidates`` < 0) or the ``candidates`` that
+        most tables retrieve.
+        """
+        return _native.predict_topk(self._handle, X, k, candidates if sparse else 0, n_threads)
 
     def predict_scores(self, X, probabilities, n_threads):
         """Dense (n_samples, n_outputs) logits or probabilities."""

@@ -556,7 +556,7 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
 
     def _validation_score(self, X, Y):
         """Precision@1 on held-out rows (accuracy for multi-class y)."""
-        ids, _ = self._network.predict_topk(X, 1, self.sparse_inference_, self._n_threads())
+        ids, _ = self._topk(X, 1, self._n_threads())
         return precision_at_k(Y, ids, k=1)
 
     # ------------------------------------------------------------------
@@ -567,6 +567,10 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
             raise ValueError(f"k must be an integer in [1, {len(self.classes_)}] (the number of "
                              f"classes), got {k!r}")
         return int(k)
+
+    def _topk(self, X, k, threads):
+        return self._network.predict_topk(X, k, self.sparse_inference_, threads,
+                                          self.hash_params_["inference_candidates"])
 
     def predict_topk(self, X, k=5):
         """The ``k`` most probable classes of each sample, best first.
@@ -589,7 +593,7 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
         check_is_fitted(self, "_network")
         k = self._check_k(k)
         X = self._validate_X(X, reset=False)
-        ids, scores = self._network.predict_topk(X, k, self.sparse_inference_, self._n_threads())
+        ids, scores = self._topk(X, k, self._n_threads())
         return self.classes_[ids], scores
 
     def predict(self, X):
@@ -615,10 +619,10 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
         X = self._validate_X(X, reset=False)
         threads = self._n_threads()
         if not self.multilabel_:
-            ids, _ = self._network.predict_topk(X, 1, self.sparse_inference_, threads)
+            ids, _ = self._topk(X, 1, threads)
             return self.classes_[ids[:, 0]]
         m = min(self._max_labels, len(self.classes_))
-        ids, probs = self._network.predict_topk(X, m, self.sparse_inference_, threads)
+        ids, probs = self._topk(X, m, threads)
         if self.loss_ == "sigmoid":
             keep = probs >= 0.5
         else:

@@ -789,6 +789,47 @@ def test_candidates_are_the_colliding_buckets(family, K):
     assert exact_rows >= 20
 
 
+def test_sparse_topk_scores_the_most_retrieved_candidates():
+    """With a candidate budget m, sparse top-k scores the m retrieved ids
+    that the most tables returned (ties in retrieval order): rebuilt here
+    from the table contents, the hash keys and the weights."""
+    cfg = sparse_config()
+    net, _, X = _train_sparse(cfg, 1)
+    state = net.get_state()
+    R, rp, L = cfg["reservoir"], cfg["range_pow"], cfg["hash_L"]
+    held = np.minimum(state["table_counts"], R)
+    start = np.concatenate([[0], np.cumsum(held, dtype=np.int64)])
+    W, b = net.get_params(net.n_layers - 1)
+    H = net.embed(X, 1).astype(np.float64)
+    keys = net.hash_keys(H.astype(np.float32))
+    k, m, checked = 3, 12, 0
+    ids_c, scores_c = net.predict_topk(X, k, True, 1, candidates=m)
+    all_c, _ = net.predict_topk(X, k, True, 1, candidates=-1)
+    big_c, _ = net.predict_topk(X, k, True, 1, candidates=10**6)
+    np.testing.assert_array_equal(all_c, big_c)  # a budget above the count changes nothing
+    for r in range(X.shape[0]):
+        order, count = [], {}
+        for l in range(L):
+            bucket = (l << rp) + int(keys[r, l])
+            for i in state["table_ids"][start[bucket]:start[bucket + 1]]:
+                i = int(i)
+                if i not in count:
+                    order.append(i)
+                    count[i] = 0
+                count[i] = min(count[i] + 1, L + 1)
+        if len(order) <= m:
+            continue
+        rank = sorted(range(len(order)), key=lambda j: (-count[order[j]], j))
+        sel = np.array([order[j] for j in rank[:m]])
+        z = W[sel].astype(np.float64) @ H[r] + b[sel]
+        top = sorted(range(m), key=lambda j: (-z[j], sel[j]))[:k]
+        np.testing.assert_array_equal(ids_c[r], sel[top])
+        p = np.exp(z - z.max())
+        np.testing.assert_allclose(scores_c[r], (p / p.sum())[top], rtol=1e-4)
+        checked += 1
+    assert checked >= 10
+
+
 # ---------------------------------------------------------------------------
 # 7. state
 

@@ -1,0 +1,177 @@
+"""Autotuned defaults against BOLT's rules alone and against a grid search.
+
+For each dataset, on the same machine in one run:
+
+(a) ``BoltClassifier(random_state=0)``: every parameter "auto", autotuning
+    on (its default for data this size);
+(b) BOLT's published rules alone: no search, no rule of ours (hidden width
+    256, no dropout, BOLT's table-rebuild schedule), epochs as in (a)'s rule;
+(c) a 20-point grid over learning rate x (hidden width, dropout), each point
+    fit on 90% of the training data and scored on the other 10%; the best
+    point is refit on all the training data. Its time is the sum of all of
+    that.
+
+Reported: P@1 on the test split (accuracy for 20 Newsgroups) and fit
+seconds; ratios (a) / (c) of time, and the P@1 differences.
+
+Usage::
+
+    python benchmarks/bench_autotune.py --datasets bibtex news20 synth10k synth100k \
+        --out benchmarks/results/autotune.json
+"""
+import argparse
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_torch  # noqa: E402  (same datasets and machine description)
+
+from skbolt import BoltClassifier, _config  # noqa: E402
+from skbolt.metrics import precision_at_k  # noqa: E402
+
+GRID = {
+    "learning_rate_init": [3e-4, 1e-3, 3e-3, 1e-2],
+    "net": [((256,), 0.0), ((512,), 0.0), ((256,), 0.5), ((512,), 0.5), ((1024,), 0.5)],
+}
+
+# Smaller synthetic problems than bench_torch's: a 20-point grid at full size
+# would take hours on two cores. name -> (n_train, n_test, n_features, n_classes, seed)
+SYNTHETIC = {
+    "synth10k": (30_000, 5_000, 20_000, 10_000, 1),
+    "synth100k": (50_000, 5_000, 50_000, 100_000, 2),
+}
+
+
+def load(name):
+    if name == "news20":
+        from sklearn.datasets import load_files
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        from skbolt.datasets import data_home
+
+        root = data_home() / "text_20newsgroups"
+        train = load_files(root / "20news-bydate-train", encoding="latin-1")
+        test = load_files(root / "20news-bydate-test", encoding="latin-1")
+        vec = TfidfVectorizer(sublinear_tf=True, min_df=2, dtype=np.float32)
+        return vec.fit_transform(train.data), train.target, vec.transform(test.data), test.target
+    if name in SYNTHETIC:
+        from skbolt.datasets import make_extreme_classification
+
+        n_train, n_test, d, C, seed = SYNTHETIC[name]
+        X, Y = make_extreme_classification(n_samples=n_train + n_test, n_features=d,
+                                           n_classes=C, multilabel=True, n_labels=1,
+                                           random_state=seed)
+        return X[:n_train], Y[:n_train], X[n_train:], Y[n_train:]
+    return bench_torch.load(name)
+
+
+def score(clf, X, y):
+    labels, _ = clf.predict_topk(X, 1)
+    if np.ndim(y) == 1:
+        return float(np.mean(labels[:, 0] == y))
+    return precision_at_k(y, labels, k=1)
+
+
+def timed_fit(clf, X, y):
+    start = time.perf_counter()
+    clf.fit(X, y)
+    return time.perf_counter() - start
+
+
+def bolt_rules(**params):
+    """A classifier configured by BOLT's rules alone (see module docstring)."""
+    return BoltClassifier(random_state=0, autotune=False, hidden_layer_sizes=(256,), dropout=0.0,
+                          learning_rate_init=1e-3, **params)
+
+
+class bolt_rebuilds:
+    """Within the block, tables rebuild on BOLT's schedule, not our cost rule."""
+
+    def __enter__(self):
+        self.saved = _config.rebuild_interval
+
+        def bolt(n_samples, n_outputs, active, batch_size, *rest):
+            n_batches = max(1, -(-n_samples // batch_size))
+            return max(1, int(round(n_batches / (100 if n_samples >= 100_000 else 20))))
+
+        _config.rebuild_interval = bolt
+
+    def __exit__(self, *exc):
+        _config.rebuild_interval = self.saved
+
+
+def run(name, args):
+    X, y, Xt, yt = load(name)
+    out = {"dataset": name, "n_train": X.shape[0], "n_test": Xt.shape[0],
+           "n_outputs": y.shape[1] if np.ndim(y) == 2 else len(np.unique(y))}
+
+    auto = BoltClassifier(random_state=0, n_jobs=args.threads)
+    out["auto_seconds"] = timed_fit(auto, X, y)
+    out["auto_p_at_1"] = score(auto, Xt, yt)
+    out["auto_best_params"] = {k: list(v) if isinstance(v, tuple) else v
+                               for k, v in auto.best_params_.items()}
+    out["auto_trials"] = len(auto.autotune_results_)
+    print(f"  {name}: autotuned P@1 {out['auto_p_at_1']:.4f} in {out['auto_seconds']:.1f} s "
+          f"({out['auto_trials']} trials, best {auto.best_params_})", flush=True)
+
+    with bolt_rebuilds():
+        bolt = bolt_rules(n_jobs=args.threads)
+        out["bolt_seconds"] = timed_fit(bolt, X, y)
+    out["bolt_p_at_1"] = score(bolt, Xt, yt)
+    print(f"  {name}: BOLT rules P@1 {out['bolt_p_at_1']:.4f} in {out['bolt_seconds']:.1f} s",
+          flush=True)
+
+    rng = np.random.RandomState(0)
+    perm = rng.permutation(X.shape[0])
+    n_val = X.shape[0] // 10
+    tr, va = perm[n_val:], perm[:n_val]
+    points, grid_seconds = [], 0.0
+    for lr, (hidden, dropout) in itertools.product(GRID["learning_rate_init"], GRID["net"]):
+        params = dict(learning_rate_init=lr, hidden_layer_sizes=hidden, dropout=dropout)
+        clf = BoltClassifier(random_state=0, autotune=False, n_jobs=args.threads, **params)
+        grid_seconds += timed_fit(clf, X[tr], y[tr])
+        start = time.perf_counter()
+        points.append((score(clf, X[va], y[va]), params))
+        grid_seconds += time.perf_counter() - start
+    best_val, best = max(points, key=lambda p: p[0])
+    final = BoltClassifier(random_state=0, autotune=False, n_jobs=args.threads, **best)
+    grid_seconds += timed_fit(final, X, y)
+    out["grid_seconds"] = grid_seconds
+    out["grid_p_at_1"] = score(final, Xt, yt)
+    out["grid_best_params"] = {k: list(v) if isinstance(v, tuple) else v for k, v in best.items()}
+    out["grid_points"] = [{"validation_p_at_1": v, **{k: list(x) if isinstance(x, tuple) else x
+                                                       for k, x in p.items()}}
+                          for v, p in points]
+    print(f"  {name}: grid best P@1 {out['grid_p_at_1']:.4f} in {grid_seconds:.1f} s "
+          f"(best {best})", flush=True)
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", nargs="+", default=["bibtex", "news20", "synth10k", "synth100k"])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    results = [run(name, args) for name in args.datasets]
+    print()
+    print("| dataset | autotuned P@1 | BOLT rules P@1 | grid best P@1 | autotuned - grid "
+          "| autotuned s | BOLT rules s | grid s | autotuned time / grid time |")
+    print("|" + "---|" * 9)
+    for r in results:
+        print(f"| {r['dataset']} | {r['auto_p_at_1']:.4f} | {r['bolt_p_at_1']:.4f} | "
+              f"{r['grid_p_at_1']:.4f} | {100 * (r['auto_p_at_1'] - r['grid_p_at_1']):+.1f} pt | "
+              f"{r['auto_seconds']:.0f} | {r['bolt_seconds']:.0f} | {r['grid_seconds']:.0f} | "
+              f"{r['auto_seconds'] / r['grid_seconds']:.2f} |")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"machine": bench_torch.machine(), "results": results}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
