@@ -23,7 +23,7 @@ from .metrics import precision_at_k
 ETA = 3
 
 #: Multipliers around the "auto" value that the search tries.
-LR_FACTORS = (1 / 3, 1.0, 3.0)
+LR_FACTORS = (0.5, 1.0, 2.0)
 WIDTH_FACTORS = (0.5, 1.0, 2.0)
 SPARSITY_FACTORS = (0.5, 1.0, 2.0)
 
