@@ -129,12 +129,14 @@ def search(X, Y, train_rows, val_rows, params, resolve, seed, n_threads, budget,
         score, seconds.
     best : dict
         Parameter overrides of the winner (empty when nothing was searched).
+    spent : float
+        Work the trials did, in the units of ``budget["work"]``.
     """
     base, _ = resolve({})
     rng = np.random.RandomState(seed)
     grid = candidates(params, base, rng, n_candidates)
     if len(grid) <= 1:
-        return [], {}
+        return [], {}, 0.0
     n_train = len(train_rows)
     nnz = X[train_rows].nnz / max(n_train, 1)
     costs = [sample_cost(resolve(g)[0], nnz, Y.shape[1]) for g in grid]
@@ -152,19 +154,21 @@ def search(X, Y, train_rows, val_rows, params, resolve, seed, n_threads, budget,
     if b0 == 0:
         if verbose:
             log("autotune: the budget does not allow a search on this data; using the rules")
-        return [], {}
+        return [], {}, 0.0
 
     stream = _RowStream(train_rows, seed)
     X_val, Y_val = X[val_rows], Y[val_rows]
     alive = [(g, None) for g in grid]
     results = []
-    rung, target = 0, b0
+    rung, target, spent = 0, b0, 0.0
+    cost_of = {repr(g): c for g, c in zip(grid, costs)}
     while True:
         scored = []
         for overrides, trial in alive:
             if trial is None:
                 resolved, cfg = resolve(overrides)
                 trial = _Trial(overrides, resolved, cfg)
+            spent += (max(target, trial.visits) - trial.visits) * cost_of[repr(overrides)]
             start = time.perf_counter()
             if len(alive) == 1:
                 # the last candidate standing: score it at every epoch to
@@ -199,7 +203,7 @@ def search(X, Y, train_rows, val_rows, params, resolve, seed, n_threads, budget,
         alive = [(t.overrides, t) for t in scored]
         rung += 1
         target *= ETA
-    return results, dict(best)
+    return results, dict(best), spent
 
 
 def _seconds_to_work(X, Y, train_rows, resolve, cost, seconds, n_threads):

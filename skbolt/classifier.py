@@ -430,9 +430,9 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
                 spec = None
         elif isinstance(budget, numbers.Real) and not isinstance(budget, bool) and budget > 0:
             base, _ = resolve({})
-            work = budget * base["max_iter"] * n * _autotune.sample_cost(
-                base, X.nnz / max(n, 1), Y.shape[1])
-            spec = {"work": work}
+            plain = base["max_iter"] * n * _autotune.sample_cost(base, X.nnz / max(n, 1),
+                                                                 Y.shape[1])
+            spec = {"work": budget * plain}
         else:
             spec = None
         if spec is None or spec.get("seconds", 1) <= 0:
@@ -440,11 +440,20 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
                              f"fit's work) or a string such as '90s'; got {budget!r}")
         train_rows, val_rows = self._split(n, np.random.RandomState(self._seed))
         log = tqdm.write if self.verbose else None
-        return _autotune.search(
+        results, best, spent = _autotune.search(
             X, Y, train_rows, val_rows, self.get_params(),
             lambda overrides: resolve(overrides, len(train_rows)), self._seed, threads, spec,
             verbose=self.verbose, log=log,
         )
+        if best and "work" in spec and _config.is_auto(self.max_iter):
+            # the winner may cost more per epoch than the default network: the
+            # search and the final fit together stay within (1 + budget) plain fits
+            final, _ = resolve(best)
+            per_epoch = n * _autotune.sample_cost(final, X.nnz / max(n, 1), Y.shape[1])
+            cap = max(1, int(((1 + budget) * plain - spent) // per_epoch))
+            if final["max_iter"] > cap:
+                best["max_iter"] = cap
+        return results, best
 
     def estimate_memory(self, X, y):
         """Peak bytes a ``fit`` on X, y would take, without training.

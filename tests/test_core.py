@@ -991,3 +991,17 @@ def test_hash_keys_rejects_wrong_width():
     net = Network(sparse_config())  # last hidden width 32
     with pytest.raises(ValueError):
         net.hash_keys(np.ones((2, 64), np.float32))
+
+
+def test_default_threads_follow_threadpoolctl():
+    """n_jobs=None takes OpenMP's default, which threadpoolctl limits."""
+    from threadpoolctl import threadpool_limits
+
+    from skbolt import _config
+
+    with threadpool_limits(limits=1, user_api="openmp"):
+        assert _native.max_threads() == 1
+        assert _config.resolve_n_threads(None, _native.max_threads()) == 1
+    assert _config.resolve_n_threads(3, 1) == 3
+    with pytest.raises(ValueError, match="n_jobs"):
+        _config.resolve_n_threads(0, 1)
