@@ -235,10 +235,7 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
                 # a malformed hand-built matrix would crash scipy's own routines
                 # (eliminate_zeros) below; the full check raises a ValueError instead
                 y.check_format(full_check=True)
-                target = type_of_target(y)
-            else:
-                y = np.asarray(y)
-                target = type_of_target(y)
+            target = type_of_target(y)
             if target != "multilabel-indicator":
                 raise ValueError(
                     f"a 2-D y must be a binary multi-label indicator matrix; got y of type {target!r}. "
@@ -319,8 +316,8 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
             # schedule follows the current parameters, so that e.g.
             # set_params(max_iter=...) before a warm fit is honoured.
             n, d = X.shape
-            resolved = _config.resolve(self.get_params(), n, d, Y.shape[1],
-                                       X.nnz / max(n, 1), self.multilabel_)
+            resolved = _config.resolve({**self.get_params(), **self.best_params_}, n, d,
+                                       Y.shape[1], X.nnz / max(n, 1), self.multilabel_)
             for key in ("max_iter", "learning_rate_init", "batch_size"):
                 setattr(self, key + "_", resolved[key])
         else:
