@@ -155,8 +155,9 @@ def worker(args):
     print(json.dumps(result))
 
 
-# dataset -> (epochs, batch, lr, hidden width, dropout): skbolt's "auto"
-# values for that data, given to both systems
+# dataset -> (epochs, batch, lr, hidden width, dropout), given to both
+# systems: the network skbolt's rules chose for that data when the figures
+# in benchmarks/README.md were measured (commit 96b0b18)
 DEFAULTS = {
     "bibtex": (25, 256, 1e-3, 512, 0.5),
     "synth10k": (5, 1024, 1e-3, 256, 0.0),

@@ -22,10 +22,13 @@ from .metrics import precision_at_k
 #: Survivors per rung: the best 1 / ETA of the candidates go on.
 ETA = 3
 
-#: Multipliers around the "auto" value that the search tries.
-LR_FACTORS = (0.5, 1.0, 2.0)
-WIDTH_FACTORS = (0.5, 1.0, 2.0)
-SPARSITY_FACTORS = (0.5, 1.0, 2.0)
+#: Multipliers of the "auto" value that the search tries, the "auto" value
+#: first. Width and sparsity only go down: a winner never costs more per
+#: epoch than the rules' network, so the search plus the final fit stay
+#: within (1 + autotune_budget) fits without search.
+LR_FACTORS = (1.0, 0.5, 2.0)
+WIDTH_FACTORS = (1.0, 0.5)
+SPARSITY_FACTORS = (1.0, 0.5)
 
 
 def sample_cost(resolved, nnz_per_row, n_outputs):
@@ -60,7 +63,7 @@ def candidates(params, base, rng, limit):
     if not axes:
         return []
     grid = [dict(combo) for combo in itertools.product(*axes)]
-    default = dict(ax[1] for ax in axes)  # factor 1.0 sits in the middle of each axis
+    default = dict(ax[0] for ax in axes)  # factor 1.0 comes first on each axis
     others = [g for g in grid if g != default]
     order = rng.permutation(len(others))
     return [default] + [others[i] for i in order[: max(0, limit - 1)]]
@@ -129,14 +132,12 @@ def search(X, Y, train_rows, val_rows, params, resolve, seed, n_threads, budget,
         score, seconds.
     best : dict
         Parameter overrides of the winner (empty when nothing was searched).
-    spent : float
-        Work the trials did, in the units of ``budget["work"]``.
     """
     base, _ = resolve({})
     rng = np.random.RandomState(seed)
     grid = candidates(params, base, rng, n_candidates)
     if len(grid) <= 1:
-        return [], {}, 0.0
+        return [], {}
     n_train = len(train_rows)
     nnz = X[train_rows].nnz / max(n_train, 1)
     costs = [sample_cost(resolve(g)[0], nnz, Y.shape[1]) for g in grid]
@@ -154,21 +155,19 @@ def search(X, Y, train_rows, val_rows, params, resolve, seed, n_threads, budget,
     if b0 == 0:
         if verbose:
             log("autotune: the budget does not allow a search on this data; using the rules")
-        return [], {}, 0.0
+        return [], {}
 
     stream = _RowStream(train_rows, seed)
     X_val, Y_val = X[val_rows], Y[val_rows]
     alive = [(g, None) for g in grid]
     results = []
-    rung, target, spent = 0, b0, 0.0
-    cost_of = {repr(g): c for g, c in zip(grid, costs)}
+    rung, target = 0, b0
     while True:
         scored = []
         for overrides, trial in alive:
             if trial is None:
                 resolved, cfg = resolve(overrides)
                 trial = _Trial(overrides, resolved, cfg)
-            spent += (max(target, trial.visits) - trial.visits) * cost_of[repr(overrides)]
             start = time.perf_counter()
             if len(alive) == 1:
                 # the last candidate standing: score it at every epoch to
@@ -203,7 +202,7 @@ def search(X, Y, train_rows, val_rows, params, resolve, seed, n_threads, budget,
         alive = [(t.overrides, t) for t in scored]
         rung += 1
         target *= ETA
-    return results, dict(best), spent
+    return results, dict(best)
 
 
 def _seconds_to_work(X, Y, train_rows, resolve, cost, seconds, n_threads):

@@ -45,10 +45,10 @@ class BoltClassifier(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     hidden_layer_sizes : tuple of int or "auto", default="auto"
-        Widths of the hidden layers; "auto" is ``(512,)`` below 20,000
-        training rows and ``(256,)`` from there.
+        Widths of the hidden layers; "auto" is ``(512,)``.
     learning_rate_init : float or "auto", default="auto"
-        Adam's step size; "auto" is 1e-3.
+        Adam's step size; "auto" is 1e-3 below 20,000 training rows and
+        2e-3 from there.
     batch_size : int or "auto", default="auto"
         Samples per Adam step; "auto" grows from 256 to 2048 with the data.
     max_iter : int or "auto", default="auto"
@@ -73,13 +73,14 @@ class BoltClassifier(ClassifierMixin, BaseEstimator):
         sparse. ``predict_proba`` and ``decision_function`` are always exact.
     dropout : float in [0, 1) or "auto", default="auto"
         Share of hidden units zeroed per training sample (inverted dropout;
-        none at prediction). "auto" is 0.5 below 20,000 training rows and 0
-        from there.
+        none at prediction). "auto" is 0.5.
     autotune : bool or "auto", default="auto"
-        Search learning rate, hidden width and output sparsity (those left
-        at "auto") by successive halving on a held-out split before the
-        final fit on all the data. "auto" searches when there are at least
-        2,000 training rows.
+        Search learning rate (x0.5, x1, x2 the rule's), hidden width and
+        output sparsity (x0.5, x1: never costlier than the rule's network),
+        those left at "auto", by successive halving on a held-out split
+        before the final fit on all the data; with ``max_iter="auto"`` the
+        search also picks the epochs. "auto" searches when there are at
+        least 2,000 training rows.
     autotune_budget : float or str, default=1.0
         Extra work the search may spend: a float is a multiple of the work
         of the final fit (1.0 keeps the whole fit within about twice a fit
@@ -427,9 +428,8 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
                 spec = None
         elif isinstance(budget, numbers.Real) and not isinstance(budget, bool) and budget > 0:
             base, _ = resolve({})
-            plain = base["max_iter"] * n * _autotune.sample_cost(base, X.nnz / max(n, 1),
-                                                                 Y.shape[1])
-            spec = {"work": budget * plain}
+            spec = {"work": budget * base["max_iter"] * n * _autotune.sample_cost(
+                base, X.nnz / max(n, 1), Y.shape[1])}
         else:
             spec = None
         if spec is None or spec.get("seconds", 1) <= 0:
@@ -437,19 +437,11 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
                              f"fit's work) or a string such as '90s'; got {budget!r}")
         train_rows, val_rows = self._split(n, np.random.RandomState(self._seed))
         log = tqdm.write if self.verbose else None
-        results, best, spent = _autotune.search(
+        results, best = _autotune.search(
             X, Y, train_rows, val_rows, self.get_params(),
             lambda overrides: resolve(overrides, len(train_rows)), self._seed, threads, spec,
             verbose=self.verbose, log=log,
         )
-        if best and "work" in spec and _config.is_auto(self.max_iter):
-            # the winner may cost more per epoch than the default network: the
-            # search and the final fit together stay within (1 + budget) plain fits
-            final, _ = resolve(best)
-            per_epoch = n * _autotune.sample_cost(final, X.nnz / max(n, 1), Y.shape[1])
-            cap = max(1, int(((1 + budget) * plain - spent) // per_epoch))
-            if final["max_iter"] > cap:
-                best["max_iter"] = cap
         return results, best
 
     def estimate_memory(self, X, y):

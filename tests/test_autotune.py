@@ -29,12 +29,15 @@ def test_candidates_vary_only_auto_parameters():
     assert grid[0] == {"learning_rate_init": base["learning_rate_init"],
                        "hidden_layer_sizes": base["hidden_layer_sizes"],
                        "output_sparsity": base["output_sparsity"]}
-    assert len(grid) == 27 and len({repr(sorted(g.items())) for g in grid}) == 27
+    assert len(grid) == 12 and len({repr(sorted(g.items())) for g in grid}) == 12
+    # never a costlier network than the rules'
+    assert all(g["hidden_layer_sizes"][0] <= base["hidden_layer_sizes"][0]
+               and g["output_sparsity"] <= base["output_sparsity"] for g in grid)
     # an explicit value (as a GridSearchCV grid sets it) is never searched
     base, params = _base(learning_rate_init=0.01, hidden_layer_sizes=(64,))
     grid = _autotune.candidates(params, base, np.random.RandomState(0), 9)
     assert all(set(g) == {"output_sparsity"} for g in grid)
-    assert len(grid) == 3
+    assert len(grid) == 2
     # nothing left to search
     base, params = _base(learning_rate_init=0.01, hidden_layer_sizes=(64,), output_sparsity=0.1)
     assert _autotune.candidates(params, base, np.random.RandomState(0), 9) == []
