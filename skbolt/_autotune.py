@@ -31,6 +31,19 @@ WIDTH_FACTORS = (1.0, 0.5)
 SPARSITY_FACTORS = (1.0, 0.5)
 
 
+#: Costs the per-sample model leaves out, measured here on 24 configurations
+#: of synthetic 10k- and 100k-class data (widths 128-1024, two sparsities,
+#: batches 256 and 1024): an epoch whose tables still learn (rebuilds, first
+#: touches of the optimizer state) takes a median 1.5x a frozen one, and
+#: creating a network (weights drawn, tables built) costs about 250 units
+#: per neuron and table plus 20 per weight. Without them a search ran 1.6x
+#: over its budget, because its trials spend most of their visits in a first
+#: epoch and there are many more networks to create than in one fit.
+FIRST_EPOCH_COST = 1.5
+TABLE_INSERT_UNITS = 250.0
+WEIGHT_INIT_UNITS = 20.0
+
+
 def sample_cost(resolved, nnz_per_row, n_outputs):
     """Relative work of training on one sample with a resolved configuration:
     multiply-adds of the forward, backward and update passes plus hashing."""
@@ -42,6 +55,35 @@ def sample_cost(resolved, nnz_per_row, n_outputs):
     if hp["active_size"] < n_outputs:
         cost += 8.0 * hp["K"] * hp["L"]
     return cost
+
+
+def setup_cost(resolved, n_features, n_outputs):
+    """Work of creating a network, in the units of ``sample_cost``."""
+    widths = (n_features, *resolved["hidden_layer_sizes"], n_outputs)
+    cost = WEIGHT_INIT_UNITS * sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+    hp = resolved["hash_params"]
+    if hp["active_size"] < n_outputs:
+        cost += TABLE_INSERT_UNITS * n_outputs * hp["L"]
+    return cost
+
+
+def first_epoch_cost(resolved, n_outputs):
+    """How much a visit in the first epoch costs relative to a later one."""
+    return FIRST_EPOCH_COST if resolved["hash_params"]["active_size"] < n_outputs else 1.0
+
+
+def visits_work(start, stop, n_rows, first):
+    """Work of the visits ``start`` to ``stop`` of a row stream, in visits of
+    a later epoch, when the first ``n_rows`` visits cost ``first`` each."""
+    return (stop - start) + (first - 1.0) * max(0, min(stop, n_rows) - start)
+
+
+def fit_work(resolved, n_rows, nnz_per_row, n_features, n_outputs):
+    """Work of a whole fit without search (the unit of ``autotune_budget``)."""
+    first = first_epoch_cost(resolved, n_outputs)
+    visits = visits_work(0, resolved["max_iter"] * n_rows, n_rows, first)
+    return (visits * sample_cost(resolved, nnz_per_row, n_outputs)
+            + setup_cost(resolved, n_features, n_outputs))
 
 
 def candidates(params, base, rng, limit):
@@ -69,20 +111,32 @@ def candidates(params, base, rng, limit):
     return [default] + [others[i] for i in order[: max(0, limit - 1)]]
 
 
-def plan(n_candidates, budget_work, mean_cost, n_train, min_visits):
+def plan(n_candidates, budget_work, mean_cost, n_train, min_visits, setup_work=0.0,
+         first=1.0):
     """Visits per candidate at the first rung, or 0 when the budget is too small.
 
-    With resumption, rung r brings its survivors to b0 * ETA**r visits; the
-    total work is b0 * mean_cost * sum over rungs of (survivors x new visits).
+    With resumption, rung r brings its survivors from b0 * ETA**(r-1) to
+    b0 * ETA**r visits. The work is the mean per-visit cost times those
+    visits (first-epoch visits weighted by ``first``) plus ``setup_work``,
+    the cost of creating every candidate's network.
     """
-    rungs = max(1, math.ceil(math.log(max(n_candidates, 1), ETA)) + 1)
-    units, alive, previous = 0.0, n_candidates, 0
-    for r in range(rungs):
-        units += alive * (ETA**r - previous)
-        previous = ETA**r
-        alive = max(1, alive // ETA)
-    b0 = budget_work / (units * mean_cost)
-    return int(b0) if b0 >= min_visits else 0
+    def work(b0):
+        total, alive, reached, target = setup_work, n_candidates, 0, b0
+        while True:
+            total += alive * mean_cost * visits_work(reached, target, n_train, first)
+            if alive == 1:
+                return total
+            reached, alive, target = target, max(1, alive // ETA), target * ETA
+
+    if work(min_visits) > budget_work:
+        return 0
+    lo, hi = min_visits, 2 * min_visits
+    while work(hi) <= budget_work:
+        lo, hi = hi, 2 * hi
+    while hi - lo > 1:  # work grows with b0: the largest b0 that fits
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if work(mid) <= budget_work else (lo, mid)
+    return int(lo)
 
 
 class _Trial:
@@ -140,18 +194,22 @@ def search(X, Y, train_rows, val_rows, params, resolve, seed, n_threads, budget,
         return [], {}
     n_train = len(train_rows)
     nnz = X[train_rows].nnz / max(n_train, 1)
-    costs = [sample_cost(resolve(g)[0], nnz, Y.shape[1]) for g in grid]
+    C = Y.shape[1]
+    costs = [sample_cost(resolve(g)[0], nnz, C) for g in grid]
+    setups = [setup_cost(resolve(g)[0], X.shape[1], C) for g in grid]
+    first = first_epoch_cost(base, C)
     batch = base["batch_size"]
     min_visits = max(2 * batch, n_train // 10)
     if "seconds" in budget:
         # calibrate work per second on the default candidate's first chunk
-        work = _seconds_to_work(X, Y, train_rows, resolve, costs[0], budget["seconds"], n_threads)
+        work = _seconds_to_work(X, Y, train_rows, resolve, costs[0] * first, budget["seconds"],
+                                n_threads)
     else:
         work = budget["work"]
-    b0 = plan(len(grid), work, float(np.mean(costs)), n_train, min_visits)
+    b0 = plan(len(grid), work, float(np.mean(costs)), n_train, min_visits, sum(setups), first)
     while b0 == 0 and len(grid) > ETA:
-        grid, costs = grid[:ETA], costs[:ETA]
-        b0 = plan(len(grid), work, float(np.mean(costs)), n_train, min_visits)
+        grid, costs, setups = grid[:ETA], costs[:ETA], setups[:ETA]
+        b0 = plan(len(grid), work, float(np.mean(costs)), n_train, min_visits, sum(setups), first)
     if b0 == 0:
         if verbose:
             log("autotune: the budget does not allow a search on this data; using the rules")
@@ -206,6 +264,8 @@ def search(X, Y, train_rows, val_rows, params, resolve, seed, n_threads, budget,
 
 
 def _seconds_to_work(X, Y, train_rows, resolve, cost, seconds, n_threads):
+    """Work units that fit in ``seconds``, timed on a few batches of the
+    default candidate (first-epoch visits, so ``cost`` includes that)."""
     resolved, cfg = resolve({})
     net = Network(cfg)
     rows = train_rows[: max(resolved["batch_size"], min(len(train_rows), 4 * resolved["batch_size"]))]

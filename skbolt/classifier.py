@@ -81,11 +81,13 @@ class BoltClassifier(ClassifierMixin, BaseEstimator):
         before the final fit on all the data; with ``max_iter="auto"`` the
         search also picks the epochs. "auto" searches when there are at
         least 2,000 training rows.
-    autotune_budget : float or str, default=1.0
+    autotune_budget : float or str, default=0.8
         Extra work the search may spend: a float is a multiple of the work
-        of the final fit (1.0 keeps the whole fit within about twice a fit
-        without search, and is deterministic for a fixed random_state); a
-        string such as "90s" is a time limit in seconds (machine-dependent).
+        of a fit without search, planned in units of modelled work (so the
+        search is deterministic for a fixed random_state); the default
+        leaves room for what the model misses, keeping the whole fit within
+        about twice a fit without search. A string such as "90s" is a time
+        limit in seconds (machine-dependent).
     max_memory : int, str or "auto", default="auto"
         Memory the model and its training buffers may take: bytes or a
         string such as "4GB". Hash tables shrink to fit; if nothing fits,
@@ -175,7 +177,7 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
         sparse_inference="auto",
         dropout="auto",
         autotune="auto",
-        autotune_budget=1.0,
+        autotune_budget=0.8,
         max_memory="auto",
         early_stopping=False,
         validation_fraction=0.1,
@@ -428,8 +430,8 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
                 spec = None
         elif isinstance(budget, numbers.Real) and not isinstance(budget, bool) and budget > 0:
             base, _ = resolve({})
-            spec = {"work": budget * base["max_iter"] * n * _autotune.sample_cost(
-                base, X.nnz / max(n, 1), Y.shape[1])}
+            spec = {"work": budget * _autotune.fit_work(base, n, X.nnz / max(n, 1), X.shape[1],
+                                                         Y.shape[1])}
         else:
             spec = None
         if spec is None or spec.get("seconds", 1) <= 0:

@@ -48,21 +48,41 @@ def test_candidates_vary_only_auto_parameters():
 
 
 @pytest.mark.parametrize("n_candidates", [1, 2, 3, 5, 9, 27])
-def test_plan_spends_at_most_the_budget(n_candidates):
-    work, cost = 1e9, 1e4
-    b0 = _autotune.plan(n_candidates, work, cost, 10_000, 100)
+@pytest.mark.parametrize("first, setup", [(1.0, 0.0), (1.5, 3e7)])
+def test_plan_spends_at_most_the_budget(n_candidates, first, setup):
+    work, cost, n_train = 1e9, 1e4, 10_000
+    b0 = _autotune.plan(n_candidates, work, cost, n_train, 100, setup * n_candidates, first)
     assert b0 >= 100
-    # replay the halving: survivors continue from where they stopped
-    spent, alive, reached = 0.0, n_candidates, 0
+    # replay the halving visit by visit: survivors continue from where they
+    # stopped, and visits within the first n_train of the stream cost `first`
+    spent, alive, reached = setup * n_candidates, n_candidates, 0
     target = b0
     while True:
-        spent += alive * (target - reached) * cost
+        per_trial = sum(first if v < n_train else 1.0 for v in range(reached, target))
+        spent += alive * per_trial * cost
         if alive == 1:
             break
         reached, alive, target = target, max(1, alive // _autotune.ETA), target * _autotune.ETA
     assert spent <= work
     assert spent > work / 2  # and does not leave most of it unused
-    assert _autotune.plan(n_candidates, work, cost, 10_000, 10**9) == 0
+    assert _autotune.plan(n_candidates, work, cost, n_train, 10**9) == 0
+    # creating the networks alone exceeds the budget: no search
+    assert _autotune.plan(n_candidates, work, cost, n_train, 100, 2 * work) == 0
+
+
+def test_fit_work_counts_epochs_setup_and_first_epoch():
+    base, _ = _base()                     # 600 outputs: sampled output layer
+    one = dict(base, max_iter=1)
+    two = dict(base, max_iter=2)
+    per_visit = _autotune.sample_cost(base, 20.0, 600)
+    setup = _autotune.setup_cost(base, 800, 600)
+    assert setup > 0
+    w1 = _autotune.fit_work(one, 2500, 20.0, 800, 600)
+    w2 = _autotune.fit_work(two, 2500, 20.0, 800, 600)
+    assert w1 == pytest.approx(setup + 2500 * per_visit * _autotune.FIRST_EPOCH_COST)
+    assert w2 - w1 == pytest.approx(2500 * per_visit)
+    dense, _ = _base(n_outputs=100)      # no tables: no first-epoch surcharge
+    assert _autotune.first_epoch_cost(dense, 100) == 1.0
 
 
 def test_autotuned_fit_records_trials_and_is_deterministic(xc_data):
