@@ -10,7 +10,6 @@ work (sample visits weighted by a per-sample cost model), so for a fixed
 measured and reported.
 """
 import itertools
-import math
 import time
 
 import numpy as np
@@ -33,7 +32,7 @@ SPARSITY_FACTORS = (1.0, 0.5)
 
 #: Costs the per-sample model leaves out, measured here on 24 configurations
 #: of synthetic 10k- and 100k-class data (widths 128-1024, two sparsities,
-#: batches 256 and 1024): an epoch whose tables still learn (rebuilds, first
+#: batches 256 and 1024; benchmarks/bench_cost_model.py): an epoch whose tables still learn (rebuilds, first
 #: touches of the optimizer state) takes a median 1.5x a frozen one, and
 #: creating a network (weights drawn, tables built) costs about 250 units
 #: per neuron and table plus 20 per weight. Without them a search ran 1.6x
@@ -195,8 +194,9 @@ def search(X, Y, train_rows, val_rows, params, resolve, seed, n_threads, budget,
     n_train = len(train_rows)
     nnz = X[train_rows].nnz / max(n_train, 1)
     C = Y.shape[1]
-    costs = [sample_cost(resolve(g)[0], nnz, C) for g in grid]
-    setups = [setup_cost(resolve(g)[0], X.shape[1], C) for g in grid]
+    resolved = [resolve(g)[0] for g in grid]
+    costs = [sample_cost(r, nnz, C) for r in resolved]
+    setups = [setup_cost(r, X.shape[1], C) for r in resolved]
     first = first_epoch_cost(base, C)
     batch = base["batch_size"]
     min_visits = max(2 * batch, n_train // 10)
