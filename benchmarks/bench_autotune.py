@@ -162,6 +162,8 @@ def grid_search(X, y, Xt, yt, args):
         start = time.perf_counter()
         points.append((score(clf, X[va], y[va]), params))
         grid_seconds += time.perf_counter() - start
+        print(f"    grid point {len(points)}/20 {params}: validation P@1 {points[-1][0]:.4f} "
+              f"({grid_seconds:.0f} s so far)", flush=True)
     best_val, best = max(points, key=lambda p: p[0])
     final = BoltClassifier(random_state=0, autotune=False, n_jobs=args.threads, **best)
     grid_seconds += timed_fit(final, X, y)
