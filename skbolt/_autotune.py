@@ -22,11 +22,11 @@ from .metrics import precision_at_k
 ETA = 3
 
 #: Multipliers of the "auto" value that the search tries, the "auto" value
-#: first. Width and sparsity only go down: a winner never costs more per
-#: epoch than the rules' network, so the search plus the final fit stay
-#: within (1 + autotune_budget) fits without search.
+#: first. A wider layer than the rules' (WIDER) is tried only when the
+#: budget can also pay for its costlier final fit (see ``search``).
 LR_FACTORS = (1.0, 0.5, 2.0)
 WIDTH_FACTORS = (1.0, 0.5)
+WIDER = 2.0
 SPARSITY_FACTORS = (1.0, 0.5)
 
 
@@ -85,11 +85,12 @@ def fit_work(resolved, n_rows, nnz_per_row, n_features, n_outputs):
             + setup_cost(resolved, n_features, n_outputs))
 
 
-def candidates(params, base, rng, limit):
+def candidates(params, base, rng, limit, wider=False):
     """Up to ``limit`` distinct parameter overrides, the "auto" choice first.
 
     Only parameters the user left at "auto" vary, so an explicit value (for
-    instance from a GridSearchCV grid) is never overridden.
+    instance from a GridSearchCV grid) is never overridden. With ``wider``,
+    hidden widths WIDER times the rules' are among the candidates.
     """
     axes = []
     if _config.is_auto(params["learning_rate_init"]):
@@ -97,7 +98,8 @@ def candidates(params, base, rng, limit):
         axes.append([("learning_rate_init", float(lr * f)) for f in LR_FACTORS])
     if _config.is_auto(params["hidden_layer_sizes"]):
         width = base["hidden_layer_sizes"][-1]
-        axes.append([("hidden_layer_sizes", (max(16, int(width * f)),)) for f in WIDTH_FACTORS])
+        factors = WIDTH_FACTORS + ((WIDER,) if wider else ())
+        axes.append([("hidden_layer_sizes", (max(16, int(width * f)),)) for f in factors])
     s = base["output_sparsity"]
     if _config.is_auto(params["output_sparsity"]) and s < 1.0:
         axes.append([("output_sparsity", float(min(1.0, s * f))) for f in SPARSITY_FACTORS])
@@ -110,29 +112,39 @@ def candidates(params, base, rng, limit):
     return [default] + [others[i] for i in order[: max(0, limit - 1)]]
 
 
-def plan(n_candidates, budget_work, mean_cost, n_train, min_visits, setup_work=0.0,
-         first=1.0):
+def plan(costs, budget_work, n_train, min_visits, setup_work=0.0, first=1.0,
+         final_work=None, max_visits=2**40):
     """Visits per candidate at the first rung, or 0 when the budget is too small.
 
     With resumption, rung r brings its survivors from b0 * ETA**(r-1) to
-    b0 * ETA**r visits. The work is the mean per-visit cost times those
-    visits (first-epoch visits weighted by ``first``) plus ``setup_work``,
-    the cost of creating every candidate's network.
+    b0 * ETA**r visits. The work is each alive candidate's per-visit cost
+    (``costs``) times those visits (first-epoch visits weighted by
+    ``first``) plus ``setup_work``, the cost of creating every candidate's
+    network, plus ``final_work(v)``, the work of the fit that follows the
+    search when its winner has had v visits. No trial goes beyond
+    ``max_visits``. Which candidates survive is not known in advance, and
+    the better networks are often the costlier ones, so each rung is
+    charged as if its survivors were the costliest candidates: the plan
+    never spends more than ``budget_work``, whoever wins.
     """
-    def work(b0):
-        total, alive, reached, target = setup_work, n_candidates, 0, b0
-        while True:
-            total += alive * mean_cost * visits_work(reached, target, n_train, first)
-            if alive == 1:
-                return total
-            reached, alive, target = target, max(1, alive // ETA), target * ETA
+    costs = sorted(costs, reverse=True)
 
-    if work(min_visits) > budget_work:
+    def work(b0):
+        total, alive, reached, target = setup_work, len(costs), 0, min(b0, max_visits)
+        while True:
+            total += sum(costs[:alive]) * visits_work(reached, target, n_train, first)
+            if alive == 1:
+                return total + (final_work(target) if final_work else 0.0)
+            reached, alive = target, max(1, alive // ETA)
+            target = min(target * ETA, max_visits)
+
+    if min_visits > max_visits or work(min_visits) > budget_work:
         return 0
     lo, hi = min_visits, 2 * min_visits
-    while work(hi) <= budget_work:
+    while hi <= max_visits and work(hi) <= budget_work:
         lo, hi = hi, 2 * hi
-    while hi - lo > 1:  # work grows with b0: the largest b0 that fits
+    hi = min(hi, max_visits + 1)
+    while hi - lo > 1:  # the largest b0 that fits (lo always does)
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if work(mid) <= budget_work else (lo, mid)
     return int(lo)
@@ -151,7 +163,7 @@ class _Trial:
 
 
 def search(X, Y, train_rows, val_rows, params, resolve, seed, n_threads, budget,
-           n_candidates=9, verbose=0, log=print):
+           final_epochs, n_candidates=9, verbose=0, log=print):
     """Run successive halving; return (results, best_overrides).
 
     Parameters
@@ -170,7 +182,11 @@ def search(X, Y, train_rows, val_rows, params, resolve, seed, n_threads, budget,
     n_threads : int
         Threads for the native calls.
     budget : dict
-        ``{"work": units}`` or ``{"seconds": s}``; see ``BoltClassifier``.
+        ``{"work": units}`` or ``{"seconds": s}``: what the search and the
+        final fit may spend beyond a fit without search (see
+        ``BoltClassifier``'s ``autotune_budget``).
+    final_epochs : int
+        Epochs of the final fit on all of X.
     n_candidates : int
         Candidates at the first rung.
     verbose : int
@@ -187,29 +203,49 @@ def search(X, Y, train_rows, val_rows, params, resolve, seed, n_threads, budget,
         Parameter overrides of the winner (empty when nothing was searched).
     """
     base, _ = resolve({})
-    rng = np.random.RandomState(seed)
-    grid = candidates(params, base, rng, n_candidates)
-    if len(grid) <= 1:
-        return [], {}
-    n_train = len(train_rows)
+    n_train, n_final = len(train_rows), X.shape[0]
     nnz = X[train_rows].nnz / max(n_train, 1)
     C = Y.shape[1]
-    resolved = [resolve(g)[0] for g in grid]
-    costs = [sample_cost(r, nnz, C) for r in resolved]
-    setups = [setup_cost(r, X.shape[1], C) for r in resolved]
     first = first_epoch_cost(base, C)
-    batch = base["batch_size"]
-    min_visits = max(2 * batch, n_train // 10)
+    min_visits = max(2 * base["batch_size"], n_train // 10)
     if "seconds" in budget:
         # calibrate work per second on the default candidate's first chunk
-        work = _seconds_to_work(X, Y, train_rows, resolve, costs[0] * first, budget["seconds"],
-                                n_threads)
+        work = _seconds_to_work(X, Y, train_rows, resolve, sample_cost(base, nnz, C) * first,
+                                budget["seconds"], n_threads)
     else:
         work = budget["work"]
-    b0 = plan(len(grid), work, float(np.mean(costs)), n_train, min_visits, sum(setups), first)
-    while b0 == 0 and len(grid) > ETA:
-        grid, costs, setups = grid[:ETA], costs[:ETA], setups[:ETA]
-        b0 = plan(len(grid), work, float(np.mean(costs)), n_train, min_visits, sum(setups), first)
+    # the search and the final fit together may spend the budget on top of
+    # what a fit without search spends
+    work += fit_work(dict(base, max_iter=final_epochs), n_final, nnz, X.shape[1], C)
+
+    # no trial trains longer than the final fit will
+    max_visits = final_epochs * n_train
+
+    def final_work(r, visits):
+        """Work of the final fit (from scratch, on all rows) if r wins."""
+        return fit_work(dict(r, max_iter=final_epochs), n_final, nnz, X.shape[1], C)
+
+    def planned(wider):
+        """Candidates and their first-rung visits; with ``wider`` all of them
+        or none, otherwise the first ETA when all cost too much."""
+        grid = candidates(params, base, np.random.RandomState(seed), n_candidates, wider)
+        if len(grid) <= 1:
+            return grid, 0
+        rs = [resolve(g)[0] for g in grid]
+        while True:
+            b0 = plan([sample_cost(r, nnz, C) for r in rs], work, n_train, min_visits,
+                      sum(setup_cost(r, X.shape[1], C) for r in rs), first,
+                      lambda v: max(final_work(r, v) for r in rs), max_visits)
+            if b0 or wider or len(rs) <= ETA:
+                return grid[:len(rs)], b0
+            rs = rs[:ETA]
+
+    # wider layers only when the budget pays for them and their final fit
+    grid, b0 = planned(wider=True)
+    if b0 == 0:
+        grid, b0 = planned(wider=False)
+    if len(grid) <= 1:
+        return [], {}
     if b0 == 0:
         if verbose:
             log("autotune: the budget does not allow a search on this data; using the rules")
@@ -219,7 +255,7 @@ def search(X, Y, train_rows, val_rows, params, resolve, seed, n_threads, budget,
     X_val, Y_val = X[val_rows], Y[val_rows]
     alive = [(g, None) for g in grid]
     results = []
-    rung, target = 0, b0
+    rung, target = 0, min(b0, max_visits)
     while True:
         scored = []
         for overrides, trial in alive:
@@ -259,7 +295,7 @@ def search(X, Y, train_rows, val_rows, params, resolve, seed, n_threads, budget,
             break
         alive = [(t.overrides, t) for t in scored]
         rung += 1
-        target *= ETA
+        target = min(target * ETA, max_visits)
     return results, dict(best)
 
 

@@ -81,7 +81,7 @@ class BoltClassifier(ClassifierMixin, BaseEstimator):
         before the final fit on all the data; with ``max_iter="auto"`` the
         search also picks the epochs. "auto" searches when there are at
         least 2,000 training rows.
-    autotune_budget : float or str, default=0.8
+    autotune_budget : float or str, default=0.6
         Extra work the search may spend: a float is a multiple of the work
         of a fit without search, planned in units of modelled work (so the
         search is deterministic for a fixed random_state); the default
@@ -177,7 +177,7 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
         sparse_inference="auto",
         dropout="auto",
         autotune="auto",
-        autotune_budget=0.8,
+        autotune_budget=0.6,
         max_memory="auto",
         early_stopping=False,
         validation_fraction=0.1,
@@ -423,13 +423,13 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
         """The autotuning search on a held-out split; returns its trials and winner."""
         budget = self.autotune_budget
         n = X.shape[0]
+        base, _ = resolve({})
         if isinstance(budget, str) and budget.strip().endswith("s"):
             try:
                 spec = {"seconds": float(budget.strip()[:-1])}
             except ValueError:
                 spec = None
         elif isinstance(budget, numbers.Real) and not isinstance(budget, bool) and budget > 0:
-            base, _ = resolve({})
             spec = {"work": budget * _autotune.fit_work(base, n, X.nnz / max(n, 1), X.shape[1],
                                                          Y.shape[1])}
         else:
@@ -442,7 +442,7 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
         results, best = _autotune.search(
             X, Y, train_rows, val_rows, self.get_params(),
             lambda overrides: resolve(overrides, len(train_rows)), self._seed, threads, spec,
-            verbose=self.verbose, log=log,
+            base["max_iter"], verbose=self.verbose, log=log,
         )
         return results, best
 

@@ -48,26 +48,35 @@ def test_candidates_vary_only_auto_parameters():
 
 
 @pytest.mark.parametrize("n_candidates", [1, 2, 3, 5, 9, 27])
-@pytest.mark.parametrize("first, setup", [(1.0, 0.0), (1.5, 3e7)])
-def test_plan_spends_at_most_the_budget(n_candidates, first, setup):
-    work, cost, n_train = 1e9, 1e4, 10_000
-    b0 = _autotune.plan(n_candidates, work, cost, n_train, 100, setup * n_candidates, first)
+@pytest.mark.parametrize("first, setup", [(1.0, 0.0), (1.5, 2e7)])
+def test_plan_spends_at_most_the_budget_whoever_survives(n_candidates, first, setup):
+    work, n_train = 1e9, 10_000
+    # candidates of unequal cost, as width and sparsity make them
+    costs = list(np.random.RandomState(n_candidates).uniform(2e3, 2e4, n_candidates))
+    b0 = _autotune.plan(costs, work, n_train, 100, setup * n_candidates, first)
     assert b0 >= 100
-    # replay the halving visit by visit: survivors continue from where they
-    # stopped, and visits within the first n_train of the stream cost `first`
-    spent, alive, reached = setup * n_candidates, n_candidates, 0
-    target = b0
-    while True:
-        per_trial = sum(first if v < n_train else 1.0 for v in range(reached, target))
-        spent += alive * per_trial * cost
-        if alive == 1:
-            break
-        reached, alive, target = target, max(1, alive // _autotune.ETA), target * _autotune.ETA
-    assert spent <= work
-    assert spent > work / 2  # and does not leave most of it unused
-    assert _autotune.plan(n_candidates, work, cost, n_train, 10**9) == 0
+
+    def replay(survivors):
+        # visit by visit: survivors continue from where they stopped, and
+        # visits within the first n_train of the stream cost `first`
+        spent, alive, reached, target = setup * n_candidates, list(costs), 0, b0
+        while True:
+            per_trial = sum(first if v < n_train else 1.0 for v in range(reached, target))
+            spent += sum(alive) * per_trial
+            if len(alive) == 1:
+                return spent
+            alive = survivors(alive)[: max(1, len(alive) // _autotune.ETA)]
+            reached, target = target, target * _autotune.ETA
+
+    rng = np.random.RandomState(0)
+    worst = replay(lambda a: sorted(a, reverse=True))
+    assert worst <= work
+    for _ in range(5):  # any other survivors spend less
+        assert replay(lambda a: list(rng.permutation(a))) <= worst
+    assert worst > work / 2  # and the plan does not leave most of it unused
+    assert _autotune.plan(costs, work, n_train, 10**9) == 0
     # creating the networks alone exceeds the budget: no search
-    assert _autotune.plan(n_candidates, work, cost, n_train, 100, 2 * work) == 0
+    assert _autotune.plan(costs, work, n_train, 100, 2 * work) == 0
 
 
 def test_fit_work_counts_epochs_setup_and_first_epoch():
@@ -98,6 +107,8 @@ def test_autotuned_fit_records_trials_and_is_deterministic(xc_data):
     finalists = [r["params"] for r in a.autotune_results_ if r["rung"] == last]
     assert len(finalists) == 1
     assert a.best_params_ == finalists[0]
+    # no trial trains longer than the final fit
+    assert max(r["epochs"] for r in a.autotune_results_) <= a.max_iter_
     # the resolved attributes are the winner's
     for k, v in a.best_params_.items():
         assert getattr(a, k + "_") == v
@@ -213,3 +224,24 @@ def test_max_memory_shrinks_tables_or_refuses(xc_data):
         BoltClassifier(max_memory="1MB", **kw).fit(X, y)
     with pytest.raises(MemoryError, match="memory budget"):
         BoltClassifier(max_memory="1MB", **kw).estimate_memory(X, y)
+
+
+def test_wider_layers_only_when_the_budget_pays_for_them(xc_data):
+    X, y, _, _ = xc_data
+    base, params = _base()
+    width = base["hidden_layer_sizes"][0]
+    grid = _autotune.candidates(params, base, np.random.RandomState(0), 99, wider=True)
+    assert {g["hidden_layer_sizes"][0] for g in grid} == {width // 2, width, 2 * width}
+
+    def widths(budget):
+        clf = BoltClassifier(random_state=0, autotune=True, max_iter=4, n_jobs=2,
+                             autotune_budget=budget).fit(X, y)
+        assert clf.autotune_results_
+        return clf, {r["params"]["hidden_layer_sizes"][0] for r in clf.autotune_results_}
+
+    # the default budget cannot pay for a final fit twice as costly
+    _, seen = widths(0.6)
+    assert max(seen) == width
+    # a generous one can, and the search then tries the wider layer
+    _, seen = widths(4.0)
+    assert 2 * width in seen
