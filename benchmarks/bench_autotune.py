@@ -22,7 +22,10 @@ Usage::
         --out benchmarks/results/autotune.json
 
 ``--skip-grid synth100k`` leaves out the grid there (more than 45 minutes
-on two cores); ``--datasets synth100k --grid-only`` runs only that grid.
+on two cores); ``--datasets synth100k --grid-only`` runs only that grid;
+``--grid-from results.json`` reuses the grid results of an earlier run (the
+grid does not depend on the autotuner, so a change to the search need not
+rerun it; the time ratios then compare two runs).
 """
 import argparse
 import itertools
@@ -139,6 +142,11 @@ def run(name, args):
     print(f"  {name}: BOLT rules P@1 {out['bolt_p_at_1']:.4f} in {out['bolt_seconds']:.1f} s",
           flush=True)
 
+    if name in args.grid_from:
+        # the grid does not depend on the autotuner: reuse an earlier run's
+        out.update({k: v for k, v in args.grid_from[name].items() if k.startswith("grid")})
+        out["grid_from"] = args.grid_from_file
+        return out
     if name in args.skip_grid:
         return out
     out.update(grid_search(X, y, Xt, yt, args))
@@ -184,8 +192,16 @@ def main():
                         help="datasets to run without the (slow) grid search")
     parser.add_argument("--grid-only", action="store_true",
                         help="run only the grid search (to complete an earlier run)")
+    parser.add_argument("--grid-from", default=None, metavar="JSON",
+                        help="take the grid results from an earlier run's --out file "
+                             "(for the datasets it has them) instead of running the grid")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    args.grid_from_file, args.grid_from = args.grid_from, {}
+    if args.grid_from_file:
+        with open(args.grid_from_file) as f:
+            args.grid_from = {r["dataset"]: r for r in json.load(f)["results"]
+                              if "grid_p_at_1" in r}
     results = [run(name, args) for name in args.datasets]
     if args.grid_only:
         for r in results:

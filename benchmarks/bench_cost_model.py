@@ -8,11 +8,19 @@ epoch ratio (FIRST_EPOCH_COST assumes its median), creation time in frozen
 visits next to setup_cost's, and measured vs modelled per-visit cost
 relative to the rules' own network (the search plans with the latter).
 
+Then fits the model's free constants to every shape measured in the run
+(ADAM_UNITS and PROBE_UNITS by least squares on log per-visit time
+relative to the rules' network, first and frozen epochs alike; the setup
+constants by least squares on creation time) and prints them.
+
 Usage::
 
-    python benchmarks/bench_cost_model.py --datasets synth10k synth100k --rows 20000
+    python benchmarks/bench_cost_model.py --datasets synth10k synth100k --rows 20000 \
+        --out benchmarks/results/cost_model.json
+    python benchmarks/bench_cost_model.py --refit benchmarks/results/cost_model.json
 """
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -49,13 +57,87 @@ def measure(X, Y, overrides, threads):
             "model_setup": _autotune.setup_cost(resolved, d, C)}
 
 
+def _resolve(name, rows, overrides):
+    X, Y, _, _ = load(name)
+    X, Y = X[:rows], Y[:rows]
+    n, d = X.shape
+    C = Y.shape[1]
+    nnz = X.nnz / n
+    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+    return _config.resolve({**BoltClassifier().get_params(), **overrides}, n, d, C, nnz, True)
+
+
+def fit_constants(results):
+    """Least-squares fit of ADAM_UNITS / PROBE_UNITS and the setup constants
+    to measured shapes; restores the module's constants afterwards."""
+    shapes = []
+    for entry in results:
+        stats = entry["stats"]
+        rules = entry["rules"]
+        for r in entry["rows"] + [rules]:
+            res = _resolve(entry["dataset"], stats["n"], r["overrides"])
+            shapes.append((res, stats, r, rules))
+    saved = _autotune.ADAM_UNITS, _autotune.PROBE_UNITS
+    best, plain = None, None
+    # (1, 0) first: the model without Adam saturation or probe costs
+    for adam, probe in [(1, 0)] + list(itertools.product(
+            [1, 2, 4, 6, 8, 10, 12, 16], [0, 200, 400, 600, 700, 800, 900, 1000, 1500, 2000])):
+        _autotune.ADAM_UNITS, _autotune.PROBE_UNITS = adam, probe
+        errors = []
+        for res, stats, r, rules in shapes:
+            base = _resolve_cached(rules, stats)
+            model = (_autotune.sample_cost(res, stats["nnz"], stats["C"])
+                     / _autotune.sample_cost(base, stats["nnz"], stats["C"]))
+            for key in ("first_epoch_s", "frozen_epoch_s"):
+                errors.append(np.log(r[key] / rules[key] / model))
+        rms = float(np.sqrt(np.mean(np.square(errors))))
+        if plain is None:
+            plain = (rms, float(np.exp(np.max(np.abs(errors)))))
+        if best is None or rms < best[0]:
+            best = (rms, adam, probe, float(np.exp(np.max(np.abs(errors)))))
+    _autotune.ADAM_UNITS, _autotune.PROBE_UNITS = best[1], best[2]
+    rows, units = [], []
+    for res, stats, r, rules in shapes:
+        per_visit_s = r["frozen_epoch_s"] / stats["n"]
+        units.append(r["create_s"] / per_visit_s * _autotune.sample_cost(res, stats["nnz"], stats["C"]))
+        widths = (stats["d"], *res["hidden_layer_sizes"], stats["C"])
+        rows.append([stats["C"] * res["hash_params"]["L"],
+                     sum(a * b for a, b in zip(widths[:-1], widths[1:]))])
+    rows, units = np.array(rows, float), np.array(units)
+    setup, *_ = np.linalg.lstsq(rows / units[:, None], np.ones(len(units)), rcond=None)
+    _autotune.ADAM_UNITS, _autotune.PROBE_UNITS = saved
+    firsts = [r["first_epoch_s"] / r["frozen_epoch_s"] for _, _, r, _ in shapes]
+    print(f"fitted on {len(shapes)} shapes: ADAM_UNITS {best[1]}, PROBE_UNITS {best[2]} "
+          f"(per-visit error rms {np.expm1(best[0]):.0%}, worst {best[3]:.2f}x; without "
+          f"those terms rms {np.expm1(plain[0]):.0%}, worst {plain[1]:.2f}x); "
+          f"TABLE_INSERT_UNITS {setup[0]:.0f}, WEIGHT_INIT_UNITS {setup[1]:.1f}; "
+          f"median first / frozen epoch {np.median(firsts):.2f}")
+    return best, setup
+
+
+_RULES = {}
+
+
+def _resolve_cached(rules, stats):
+    key = stats["dataset"]
+    if key not in _RULES:
+        _RULES[key] = _resolve(key, stats["n"], rules["overrides"])
+    return _RULES[key]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", default=["synth10k", "synth100k"])
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--refit", default=None, metavar="JSON",
+                        help="fit the constants to an earlier run's --out file, measuring nothing")
     args = parser.parse_args()
+    if args.refit:
+        with open(args.refit) as f:
+            fit_constants(json.load(f))
+        return
     results = []
     for name in args.datasets:
         X, Y, _, _ = load(name)
@@ -85,7 +167,10 @@ def main():
         ratios = [r["first_epoch_s"] / r["frozen_epoch_s"] for r in rows]
         print(f"median first / frozen epoch: {np.median(ratios):.2f} "
               f"(FIRST_EPOCH_COST = {_autotune.FIRST_EPOCH_COST})\n")
-        results.append({"dataset": name, "rows": rows, "rules": rules})
+        results.append({"dataset": name, "rows": rows, "rules": rules,
+                        "stats": {"dataset": name, "n": n, "d": X.shape[1], "C": Y.shape[1],
+                                  "nnz": X.nnz / n}})
+    fit_constants(results)
     if args.out:
         with open(args.out, "w") as f:
             json.dump(results, f, indent=1)

@@ -54,7 +54,8 @@ class BoltClassifier(ClassifierMixin, BaseEstimator):
     max_iter : int or "auto", default="auto"
         Maximum passes over the training data (epochs); "auto" aims at about
         120,000 sample visits, between 5 and 50 epochs (or, with autotuning,
-        stops where the search's validation score peaked).
+        stops where the search's validation score peaked, when it then did
+        not improve for ``n_iter_no_change`` epochs).
     output_sparsity : float in (0, 1] or "auto", default="auto"
         Fraction of output neurons computed per training sample. "auto"
         follows BOLT: dense below 450 classes, 0.005 from 20,000.
@@ -81,13 +82,18 @@ class BoltClassifier(ClassifierMixin, BaseEstimator):
         before the final fit on all the data; with ``max_iter="auto"`` the
         search also picks the epochs. "auto" searches when there are at
         least 2,000 training rows.
-    autotune_budget : float or str, default=0.6
-        Extra work the search may spend: a float is a multiple of the work
-        of a fit without search, planned in units of modelled work (so the
-        search is deterministic for a fixed random_state); the default
-        leaves room for what the model misses, keeping the whole fit within
-        about twice a fit without search. A string such as "90s" is a time
-        limit in seconds (machine-dependent).
+    autotune_budget : float or str, default=0.8
+        Extra work an autotuned fit may spend beyond a fit without search:
+        the search, plus what the final fit costs more if the search picks
+        a costlier network. A float is a multiple of the work of a fit
+        without search, planned in units of modelled work (so the search is
+        deterministic for a fixed random_state), and charged as if the
+        costliest candidates always survived, so the plan holds whoever
+        wins. A hidden layer wider than the rules' is tried only when the
+        budget can pay for it (about 1.5 or more). The default leaves room
+        for what the model misses, keeping the whole fit within about twice
+        a fit without search. A string such as "90s" is the same limit in
+        seconds (machine-dependent).
     max_memory : int, str or "auto", default="auto"
         Memory the model and its training buffers may take: bytes or a
         string such as "4GB". Hash tables shrink to fit; if nothing fits,
@@ -177,7 +183,7 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
         sparse_inference="auto",
         dropout="auto",
         autotune="auto",
-        autotune_budget=0.6,
+        autotune_budget=0.8,
         max_memory="auto",
         early_stopping=False,
         validation_fraction=0.1,

@@ -245,3 +245,24 @@ def test_wider_layers_only_when_the_budget_pays_for_them(xc_data):
     # a generous one can, and the search then tries the wider layer
     _, seen = widths(4.0)
     assert 2 * width in seen
+
+
+@pytest.mark.parametrize("active, n_outputs, batch", [(100, 10_000, 256), (50, 10_000, 256),
+                                                       (20, 500, 64), (500, 500, 32)])
+def test_touched_outputs_matches_simulation(active, n_outputs, batch):
+    rng = np.random.RandomState(0)
+    unions = [len(np.unique(np.concatenate([rng.choice(n_outputs, active, replace=False)
+                                            for _ in range(batch)])))
+              for _ in range(20)]
+    assert _autotune.touched_outputs(active, n_outputs, batch) == pytest.approx(
+        np.mean(unions), rel=0.01)
+
+
+def test_epochs_from_curve_needs_a_peak_that_patience_confirms():
+    rising = [(e, 0.1 * e) for e in range(1, 8)]
+    assert _autotune.epochs_from_curve(rising, 3) is None
+    assert _autotune.epochs_from_curve([], 3) is None
+    # peak at 3, then four epochs without improvement
+    curve = [(1, 0.2), (2, 0.4), (3, 0.6), (4, 0.55), (5, 0.58), (6, 0.5), (7, 0.59)]
+    assert _autotune.epochs_from_curve(curve, 4) == 3
+    assert _autotune.epochs_from_curve(curve, 5) is None  # not confirmed yet
