@@ -18,6 +18,7 @@ Usage::
     python benchmarks/bench_cost_model.py --datasets synth10k synth100k --rows 20000 \
         --out benchmarks/results/cost_model.json
     python benchmarks/bench_cost_model.py --refit benchmarks/results/cost_model.json
+    python benchmarks/bench_cost_model.py --first-touch news20 synth10k
 """
 import argparse
 import itertools
@@ -115,6 +116,41 @@ def fit_constants(results):
     return best, setup
 
 
+def first_touch(name, threads, chunk=2048):
+    """One-time cost of a new network's first steps (page faults on the
+    weights and optimizer state), for dense and sampled output layers
+    alike: the first chunk of rows against the mean of two later ones."""
+    import scipy.sparse as sp
+
+    from skbolt._network import labels_to_csr
+
+    X, y, _, _ = load(name)
+    if np.ndim(y) == 1:
+        _, idx = np.unique(y, return_inverse=True)
+        Y = labels_to_csr(idx, int(idx.max()) + 1)
+    else:
+        Y = sp.csr_matrix(y)
+    n, d = X.shape
+    C = Y.shape[1]
+    nnz = X.nnz / n
+    rows = np.random.RandomState(0).permutation(n)[: 3 * chunk]
+    for width in (256, 512):
+        resolved = _config.resolve({**BoltClassifier().get_params(), "hidden_layer_sizes": (width,)},
+                                   n, d, C, nnz, np.ndim(y) == 2)
+        net = Network(_config.network_config(resolved, d, C, 1))
+        times = []
+        for i in range(3):
+            start = time.perf_counter()
+            net.train(X, Y, rows[i * chunk:(i + 1) * chunk], resolved["batch_size"], 1e-3, threads)
+            times.append(time.perf_counter() - start)
+        later = np.mean(times[1:]) / chunk
+        weights = d * width + width * C
+        units = (times[0] / chunk - later) * chunk / later * _autotune.sample_cost(resolved, nnz, C)
+        print(f"{name} width {width}: first {chunk} rows {times[0]:.3f} s, later "
+              f"{np.mean(times[1:]):.3f} s: first touch {units / weights:.0f} units per weight "
+              f"(FIRST_TOUCH_UNITS = {_autotune.FIRST_TOUCH_UNITS})")
+
+
 _RULES = {}
 
 
@@ -133,7 +169,13 @@ def main():
     parser.add_argument("--out", default=None)
     parser.add_argument("--refit", default=None, metavar="JSON",
                         help="fit the constants to an earlier run's --out file, measuring nothing")
+    parser.add_argument("--first-touch", nargs="*", default=[], metavar="DATASET",
+                        help="only measure the first-touch cost of new networks on these sets")
     args = parser.parse_args()
+    if args.first_touch:
+        for name in args.first_touch:
+            first_touch(name, args.threads)
+        return
     if args.refit:
         with open(args.refit) as f:
             fit_constants(json.load(f))
