@@ -120,14 +120,21 @@ def run(name, args):
 
     if args.grid_only:
         return {**out, **grid_search(X, y, Xt, yt, args)}
-    auto = BoltClassifier(random_state=0, n_jobs=args.threads)
+    auto = BoltClassifier(random_state=0, n_jobs=args.threads,
+                          **({"autotune_budget": args.autotune_budget} if args.autotune_budget else {}))
     out["auto_seconds"] = timed_fit(auto, X, y)
     out["auto_p_at_1"] = score(auto, Xt, yt)
     out["auto_best_params"] = {k: list(v) if isinstance(v, tuple) else v
                                for k, v in auto.best_params_.items()}
     out["auto_trials"] = len(auto.autotune_results_)
+    tried = [r["params"].get("hidden_layer_sizes", auto.hidden_layer_sizes_)
+             for r in auto.autotune_results_]
+    out["auto_widths_tried"] = sorted({h[-1] for h in tried})
+    if args.autotune_budget:
+        out["autotune_budget"] = args.autotune_budget
     print(f"  {name}: autotuned P@1 {out['auto_p_at_1']:.4f} in {out['auto_seconds']:.1f} s "
-          f"({out['auto_trials']} trials, best {auto.best_params_})", flush=True)
+          f"({out['auto_trials']} trials, hidden widths tried {out['auto_widths_tried']}, "
+          f"best {auto.best_params_})", flush=True)
 
     plain = BoltClassifier(random_state=0, autotune=False, n_jobs=args.threads)
     out["plain_seconds"] = timed_fit(plain, X, y)
@@ -195,6 +202,8 @@ def main():
     parser.add_argument("--grid-from", default=None, metavar="JSON",
                         help="take the grid results from an earlier run's --out file "
                              "(for the datasets it has them) instead of running the grid")
+    parser.add_argument("--autotune-budget", type=float, default=None,
+                        help="autotune_budget of the autotuned fit (a), instead of the default")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     args.grid_from_file, args.grid_from = args.grid_from, {}

@@ -58,14 +58,11 @@ def measure(X, Y, overrides, threads):
             "model_setup": _autotune.setup_cost(resolved, d, C)}
 
 
-def _resolve(name, rows, overrides):
-    X, Y, _, _ = load(name)
-    X, Y = X[:rows], Y[:rows]
-    n, d = X.shape
-    C = Y.shape[1]
-    nnz = X.nnz / n
+def _resolve(stats, overrides):
+    """Resolved parameters of a measured shape, from the data's statistics."""
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
-    return _config.resolve({**BoltClassifier().get_params(), **overrides}, n, d, C, nnz, True)
+    return _config.resolve({**BoltClassifier().get_params(), **overrides}, stats["n"],
+                           stats["d"], stats["C"], stats["nnz"], True)
 
 
 def fit_constants(results):
@@ -73,11 +70,10 @@ def fit_constants(results):
     to measured shapes; restores the module's constants afterwards."""
     shapes = []
     for entry in results:
-        stats = entry["stats"]
-        rules = entry["rules"]
+        stats, rules = entry["stats"], entry["rules"]
+        base = _resolve(stats, rules["overrides"])
         for r in entry["rows"] + [rules]:
-            res = _resolve(entry["dataset"], stats["n"], r["overrides"])
-            shapes.append((res, stats, r, rules))
+            shapes.append((_resolve(stats, r["overrides"]), base, stats, r, rules))
     saved = _autotune.ADAM_UNITS, _autotune.PROBE_UNITS
     best, plain = None, None
     # (1, 0) first: the model without Adam saturation or probe costs
@@ -85,8 +81,7 @@ def fit_constants(results):
             [1, 2, 4, 6, 8, 10, 12, 16], [0, 200, 400, 600, 700, 800, 900, 1000, 1500, 2000])):
         _autotune.ADAM_UNITS, _autotune.PROBE_UNITS = adam, probe
         errors = []
-        for res, stats, r, rules in shapes:
-            base = _resolve_cached(rules, stats)
+        for res, base, stats, r, rules in shapes:
             model = (_autotune.sample_cost(res, stats["nnz"], stats["C"])
                      / _autotune.sample_cost(base, stats["nnz"], stats["C"]))
             for key in ("first_epoch_s", "frozen_epoch_s"):
@@ -98,7 +93,7 @@ def fit_constants(results):
             best = (rms, adam, probe, float(np.exp(np.max(np.abs(errors)))))
     _autotune.ADAM_UNITS, _autotune.PROBE_UNITS = best[1], best[2]
     rows, units = [], []
-    for res, stats, r, rules in shapes:
+    for res, _, stats, r, _ in shapes:
         per_visit_s = r["frozen_epoch_s"] / stats["n"]
         units.append(r["create_s"] / per_visit_s * _autotune.sample_cost(res, stats["nnz"], stats["C"]))
         widths = (stats["d"], *res["hidden_layer_sizes"], stats["C"])
@@ -107,7 +102,7 @@ def fit_constants(results):
     rows, units = np.array(rows, float), np.array(units)
     setup, *_ = np.linalg.lstsq(rows / units[:, None], np.ones(len(units)), rcond=None)
     _autotune.ADAM_UNITS, _autotune.PROBE_UNITS = saved
-    firsts = [r["first_epoch_s"] / r["frozen_epoch_s"] for _, _, r, _ in shapes]
+    firsts = [r["first_epoch_s"] / r["frozen_epoch_s"] for _, _, _, r, _ in shapes]
     print(f"fitted on {len(shapes)} shapes: ADAM_UNITS {best[1]}, PROBE_UNITS {best[2]} "
           f"(per-visit error rms {np.expm1(best[0]):.0%}, worst {best[3]:.2f}x; without "
           f"those terms rms {np.expm1(plain[0]):.0%}, worst {plain[1]:.2f}x); "
@@ -149,16 +144,6 @@ def first_touch(name, threads, chunk=2048):
         print(f"{name} width {width}: first {chunk} rows {times[0]:.3f} s, later "
               f"{np.mean(times[1:]):.3f} s: first touch {units / weights:.0f} units per weight "
               f"(FIRST_TOUCH_UNITS = {_autotune.FIRST_TOUCH_UNITS})")
-
-
-_RULES = {}
-
-
-def _resolve_cached(rules, stats):
-    key = stats["dataset"]
-    if key not in _RULES:
-        _RULES[key] = _resolve(key, stats["n"], rules["overrides"])
-    return _RULES[key]
 
 
 def main():

@@ -150,16 +150,15 @@ def candidates(params, base, rng, limit, wider=False):
 
 
 def plan(costs, budget_work, n_train, min_visits, setup_work=0.0, first=1.0,
-         final_work=None, max_visits=2**40):
+         final_work=0.0, max_visits=2**40):
     """Visits per candidate at the first rung, or 0 when the budget is too small.
 
     With resumption, rung r brings its survivors from b0 * ETA**(r-1) to
     b0 * ETA**r visits. The work is each alive candidate's per-visit cost
     (``costs``) times those visits (first-epoch visits weighted by
     ``first``) plus ``setup_work``, the cost of creating every candidate's
-    network, plus ``final_work(v)``, the work of the fit that follows the
-    search when its winner has had v visits. No trial goes beyond
-    ``max_visits``. Which candidates survive is not known in advance, and
+    network, plus ``final_work``, that of the fit after the search. No trial
+    goes beyond ``max_visits``. Which candidates survive is not known in advance, and
     the better networks are often the costlier ones, so each rung is
     charged as if its survivors were the costliest candidates: the plan
     never spends more than ``budget_work``, whoever wins.
@@ -171,7 +170,7 @@ def plan(costs, budget_work, n_train, min_visits, setup_work=0.0, first=1.0,
         while True:
             total += sum(costs[:alive]) * visits_work(reached, target, n_train, first)
             if alive == 1:
-                return total + (final_work(target) if final_work else 0.0)
+                return total + final_work
             reached, alive = target, max(1, alive // ETA)
             target = min(target * ETA, max_visits)
 
@@ -181,7 +180,7 @@ def plan(costs, budget_work, n_train, min_visits, setup_work=0.0, first=1.0,
     while hi <= max_visits and work(hi) <= budget_work:
         lo, hi = hi, 2 * hi
     hi = min(hi, max_visits + 1)
-    while hi - lo > 1:  # the largest b0 that fits (lo always does)
+    while hi - lo > 1:  # work grows with b0: the largest b0 that fits
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if work(mid) <= budget_work else (lo, mid)
     return int(lo)
@@ -251,16 +250,23 @@ def search(X, Y, train_rows, val_rows, params, resolve, seed, n_threads, budget,
                                 budget["seconds"], n_threads)
     else:
         work = budget["work"]
+    def final_fit(r):
+        """Work of the final fit (on all rows, from scratch) if r wins."""
+        return fit_work(dict(r, max_iter=final_epochs), n_final, nnz, X.shape[1], C)
+
     # the search and the final fit together may spend the budget on top of
     # what a fit without search spends
-    work += fit_work(dict(base, max_iter=final_epochs), n_final, nnz, X.shape[1], C)
-
+    work += final_fit(base)
     # no trial trains longer than the final fit will
     max_visits = final_epochs * n_train
+    memo = {}
 
-    def final_work(r, visits):
-        """Work of the final fit (from scratch, on all rows) if r wins."""
-        return fit_work(dict(r, max_iter=final_epochs), n_final, nnz, X.shape[1], C)
+    def resolved(g):
+        """``resolve(g)``, once per candidate."""
+        key = repr(sorted(g.items()))
+        if key not in memo:
+            memo[key] = resolve(g)
+        return memo[key]
 
     def planned(wider):
         """Candidates and their first-rung visits; with ``wider`` all of them
@@ -268,11 +274,11 @@ def search(X, Y, train_rows, val_rows, params, resolve, seed, n_threads, budget,
         grid = candidates(params, base, np.random.RandomState(seed), n_candidates, wider)
         if len(grid) <= 1:
             return grid, 0
-        rs = [resolve(g)[0] for g in grid]
+        rs = [resolved(g)[0] for g in grid]
         while True:
             b0 = plan([sample_cost(r, nnz, C) for r in rs], work, n_train, min_visits,
                       sum(setup_cost(r, X.shape[1], C) for r in rs), first,
-                      lambda v: max(final_work(r, v) for r in rs), max_visits)
+                      max(final_fit(r) for r in rs), max_visits)
             if b0 or wider or len(rs) <= ETA:
                 return grid[:len(rs)], b0
             rs = rs[:ETA]
@@ -297,8 +303,7 @@ def search(X, Y, train_rows, val_rows, params, resolve, seed, n_threads, budget,
         scored = []
         for overrides, trial in alive:
             if trial is None:
-                resolved, cfg = resolve(overrides)
-                trial = _Trial(overrides, resolved, cfg)
+                trial = _Trial(overrides, *resolved(overrides))
             start = time.perf_counter()
             if len(alive) == 1:
                 # the last candidate standing: score it at every epoch to
@@ -324,7 +329,7 @@ def search(X, Y, train_rows, val_rows, params, resolve, seed, n_threads, budget,
         if len(alive) == 1:
             best = dict(scored[0].overrides)
             if _config.is_auto(params["max_iter"]):
-                stop = epochs_from_curve(curve, params.get("n_iter_no_change", 5))
+                stop = epochs_from_curve(curve, params["n_iter_no_change"])
                 if stop is not None:
                     best["max_iter"] = stop
             break
