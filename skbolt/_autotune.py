@@ -50,7 +50,6 @@ WEIGHT_INIT_UNITS = 34.0
 #: synth10k (bench_cost_model.py --first-touch). For sampled output layers
 #: FIRST_EPOCH_COST, measured over whole first epochs, already holds it;
 #: dense ones (no first-epoch surcharge) are charged it at creation.
-#: Without it, the search on 20 Newsgroups ran 1.3x over its plan.
 FIRST_TOUCH_UNITS = 40.0
 #: One Adam step on one output weight (it reads and writes the weight and
 #: both moments), in multiply-adds; see ``sample_cost``.

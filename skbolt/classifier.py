@@ -90,8 +90,8 @@ class BoltClassifier(ClassifierMixin, BaseEstimator):
         deterministic for a fixed random_state), and charged as if the
         costliest candidates always survived, so the plan holds whoever
         wins. A hidden layer wider than the rules' is tried only when the
-        budget can also pay for its final fit (from 1.5 to 3 on the
-        benchmark data). The default leaves room
+        budget can also pay for its final fit (2.0 does on a 30,000-row,
+        10,000-class problem; the default does not). The default leaves room
         for what the model misses, keeping the whole fit within about twice
         a fit without search. A string such as "90s" is the same limit in
         seconds (machine-dependent).
