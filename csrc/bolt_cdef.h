@@ -82,7 +82,7 @@ int bolt_gradient(bolt_network *net, const bolt_csr *X, const bolt_csr *Y,
                   double *loss_sum);
 
 /* Top-k output neurons per row of X: ids (n_rows x k) and scores
- * (probabilities). candidates == 0 scores every neuron exactly; otherwise
+ * (probabilities; see bolt_get_seen for outputs never trained on). candidates == 0 scores every neuron exactly; otherwise
  * only neurons the hash tables retrieve are scored: all of them when
  * candidates < 0, else the max(candidates, k) retrieved by most tables. */
 int bolt_predict_topk(const bolt_network *net, const bolt_csr *X, int32_t k,
@@ -112,6 +112,12 @@ int bolt_set_params(bolt_network *net, int32_t layer, const float *weights,
  * functions that belong to that redraw count. */
 int bolt_get_counters(const bolt_network *net, int64_t *out);
 int bolt_set_counters(bolt_network *net, const int64_t *in);
+
+/* Which outputs have been a label of a training row (n_outputs bytes, 0 or
+ * 1). Once any has, inference scores the others -inf: probability 0, last
+ * in every ranking. */
+int bolt_get_seen(const bolt_network *net, uint8_t *out);
+int bolt_set_seen(bolt_network *net, const uint8_t *in);
 
 /* Freeze (1) or unfreeze (0) the tables; frozen tables are no longer rebuilt
  * and learn the labels their probes missed. */

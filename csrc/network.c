@@ -61,6 +61,13 @@ struct bolt_network {
     int32_t *fill_order;                  /* fixed random permutation of outputs */
     int64_t step, since_rebuild, since_redraw, redraws;
     int32_t frozen;
+    /* seen[j] != 0 once output j has been a label of a training row. Outputs
+     * never seen are scored -inf (probability 0) at inference once any has
+     * been: sampled softmax leaves their logits where initialisation put
+     * them while every trained logit drifts down, so they would outrank
+     * the trained ones in exact scoring. */
+    uint8_t *seen;
+    int64_t n_seen;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -178,6 +185,7 @@ static int64_t model_bytes(const bolt_config *c)
         in = out;
     }
     int64_t bytes = params * 3 * (int64_t)sizeof(float); /* w, m, v */
+    bytes += c->n_outputs; /* which outputs have been labels */
     if (c->active_size < c->n_outputs) {
         int64_t buckets = (int64_t)c->hash_L << c->range_pow;
         bytes += buckets * (c->reservoir + 1) * 4;
@@ -241,6 +249,7 @@ void bolt_free(bolt_network *net)
     hash_destroy(&net->hash);
     tables_destroy(&net->tables);
     free(net->fill_order);
+    free(net->seen);
     free(net);
 }
 
@@ -262,6 +271,9 @@ int bolt_create(const bolt_config *cfg, bolt_network **out)
         net->width[i + 1] = cfg->hidden_sizes[i];
     net->width[net->n_layers] = cfg->n_outputs;
     net->sparse = cfg->active_size < cfg->n_outputs;
+    net->seen = calloc((size_t)cfg->n_outputs, 1);
+    if (!net->seen)
+        goto oom;
 
     for (int i = 0; i < net->n_layers; i++) {
         const int64_t in = net->width[i], outw = net->width[i + 1];
@@ -860,6 +872,23 @@ static int check_training_inputs(const bolt_network *net, const bolt_csr *X,
     return BOLT_OK;
 }
 
+static void mark_seen(bolt_network *net, const bolt_csr *Y, const int64_t *rows,
+                      int64_t n_rows)
+{
+    for (int64_t s = 0; s < n_rows; s++)
+        for (int64_t p = csr_ptr(Y, rows[s]); p < csr_ptr(Y, rows[s] + 1); p++) {
+            const int64_t j = csr_col(Y, p);
+            net->n_seen += !net->seen[j];
+            net->seen[j] = 1;
+        }
+}
+
+/* Whether inference scores output j as -inf (see struct bolt_network). */
+static int unseen(const bolt_network *net, int64_t j)
+{
+    return net->n_seen > 0 && !net->seen[j];
+}
+
 static void make_sink(bolt_network *net, int li, const bolt_adam *adam,
                       float *gw, float *gb, row_sink *sink)
 {
@@ -884,6 +913,7 @@ int bolt_train(bolt_network *net, const bolt_csr *X, const bolt_csr *Y,
     if (!loss_sum)
         return bolt_fail(BOLT_EINVAL, "no place to return the loss");
     *loss_sum = 0.0;
+    mark_seen(net, Y, rows, n_rows);
     const int64_t B = batch_size < n_rows ? batch_size : n_rows;
     workspace ws;
     if ((rc = ws_alloc(&ws, net, B, max_lab, max_nnz, n_threads)))
@@ -1025,8 +1055,11 @@ static void emit_topk(scored *heap, int32_t n, int32_t k, int loss, double lse,
         if (j < n) {
             double z = heap[j].score;
             ids[j] = heap[j].id;
-            scores[j] = loss == BOLT_LOSS_SOFTMAX ? (float)exp(z - lse)
-                                                  : (float)(1.0 / (1.0 + exp(-z)));
+            if (z == -INFINITY) /* unseen; lse may be -inf too */
+                scores[j] = 0.0f;
+            else
+                scores[j] = loss == BOLT_LOSS_SOFTMAX ? (float)exp(z - lse)
+                                                      : (float)(1.0 / (1.0 + exp(-z)));
         } else {
             ids[j] = -1;
             scores[j] = 0.0f;
@@ -1069,11 +1102,26 @@ static void dense_logits(const bolt_network *net, const float *hs, int nb,
         const int64_t n = C - r0 < ROW_CHUNK ? C - r0 : ROW_CHUNK;
         for (int64_t r = 0; r < n; r++) {
             simd_dot_many(out->w + (r0 + r) * H, hs, H, nb, dots);
+            const int masked = unseen(net, r0 + r);
             for (int i = 0; i < nb; i++)
-                zbuf[(int64_t)i * ROW_CHUNK + r] = dots[i] + out->b[r0 + r];
+                zbuf[(int64_t)i * ROW_CHUNK + r] = masked ? -INFINITY : dots[i] + out->b[r0 + r];
         }
         for (int i = 0; i < nb; i++)
             visit(ctx, i, r0, zbuf + (int64_t)i * ROW_CHUNK, n);
+    }
+}
+
+/* Adds exp(z) to a running log-sum-exp kept as max *m and sum *sum of
+ * exp(z - *m), rescaled when the maximum moves; -inf adds nothing. */
+static void lse_add(double *m, double *sum, float z)
+{
+    if (z == -INFINITY)
+        return;
+    if (z > *m) {
+        *sum = *sum * exp(*m - (double)z) + 1.0;
+        *m = z;
+    } else {
+        *sum += exp((double)z - *m);
     }
 }
 
@@ -1092,13 +1140,7 @@ static void topk_visit(void *vctx, int i, int64_t r0, const float *z, int64_t n)
     for (int64_t r = 0; r < n; r++) {
         scored x = {z[r], (int32_t)(r0 + r)};
         heap_offer(heap, &ctx->n[i], ctx->k, x);
-        /* running log-sum-exp, rescaled when the maximum moves */
-        if (z[r] > m) {
-            sum = sum * exp(m - (double)z[r]) + 1.0;
-            m = z[r];
-        } else {
-            sum += exp((double)z[r] - m);
-        }
+        lse_add(&m, &sum, z[r]);
     }
     ctx->max[i] = m;
     ctx->sum[i] = sum;
@@ -1214,15 +1256,11 @@ static int predict_sparse(const bolt_network *net, const bolt_csr *X, int32_t k,
         for (int32_t j = 0; j < n; j++) {
             if (j + PREFETCH_ROWS < n)
                 prefetch_floats(out->w + (int64_t)cd[j + PREFETCH_ROWS] * H, H);
-            float z = simd_dot(out->w + (int64_t)cd[j] * H, h, H) + out->b[cd[j]];
+            float z = unseen(net, cd[j]) ? -INFINITY
+                                          : simd_dot(out->w + (int64_t)cd[j] * H, h, H) + out->b[cd[j]];
             scored x = {z, cd[j]};
             heap_offer(heap, &nh, k, x);
-            if (z > m) {
-                sum = sum * exp(m - (double)z) + 1.0;
-                m = z;
-            } else {
-                sum += exp((double)z - m);
-            }
+            lse_add(&m, &sum, z);
         }
         emit_topk(heap, nh, k, c->loss, m + log(sum), ids + i * k, scores + i * k);
     }
@@ -1443,6 +1481,26 @@ int bolt_set_counters(bolt_network *net, const int64_t *in)
     net->since_redraw = in[2];
     net->redraws = in[3];
     net->frozen = in[4] != 0;
+    return BOLT_OK;
+}
+
+int bolt_get_seen(const bolt_network *net, uint8_t *out)
+{
+    if (!net || !out)
+        return bolt_fail(BOLT_EINVAL, "network or output is missing");
+    memcpy(out, net->seen, (size_t)net->cfg.n_outputs);
+    return BOLT_OK;
+}
+
+int bolt_set_seen(bolt_network *net, const uint8_t *in)
+{
+    if (!net || !in)
+        return bolt_fail(BOLT_EINVAL, "network or input is missing");
+    net->n_seen = 0;
+    for (int64_t j = 0; j < net->cfg.n_outputs; j++) {
+        net->seen[j] = in[j] != 0;
+        net->n_seen += net->seen[j];
+    }
     return BOLT_OK;
 }
 

@@ -224,6 +224,20 @@ def get_counters(handle):
     return out
 
 
+def get_seen(handle, n_outputs):
+    """Boolean per output: has it been a label of a training row."""
+    out = np.empty(n_outputs, dtype=np.uint8)
+    _check(lib.bolt_get_seen(handle, _ptr("uint8_t[]", out)))
+    return out.astype(bool)
+
+
+def set_seen(handle, seen, n_outputs):
+    s = np.ascontiguousarray(seen, dtype=np.uint8)
+    if s.shape != (n_outputs,):
+        raise ValueError(f"expected {n_outputs} seen flags, got shape {s.shape}")
+    _check(lib.bolt_set_seen(handle, _ptr("uint8_t[]", s)))
+
+
 def set_counters(handle, counters):
     c = np.ascontiguousarray(counters, dtype=np.int64)
     if c.shape != (lib.BOLT_N_COUNTERS,):

@@ -9,8 +9,10 @@ import scipy.sparse as sp
 
 from . import _native
 
-#: Version of the layout ``Network.get_state`` produces.
-STATE_VERSION = 1
+#: Version of the layout ``Network.get_state`` produces. Version 1 lacked
+#: "seen" (which outputs were trained on); such states restore with none
+#: marked, so they predict as they did.
+STATE_VERSION = 2
 
 _CONFIG_KEYS = (
     "n_features", "n_outputs", "hidden_sizes", "loss", "active_size", "hash_family",
@@ -121,6 +123,11 @@ class Network:
         return _native.candidates(self._handle, X, row, cap)
 
     @property
+    def seen(self):
+        """Boolean per output: has it been a label of a training row."""
+        return _native.get_seen(self._handle, self.config["n_outputs"])
+
+    @property
     def frozen(self):
         return bool(_native.get_counters(self._handle)[4])
 
@@ -136,6 +143,7 @@ class Network:
             "config": dict(self.config),
             "params": [self.get_params(i) for i in range(self.n_layers)],
             "counters": _native.get_counters(self._handle),
+            "seen": self.seen,
             "table_counts": counts,
             "table_ids": ids,
         }
@@ -144,15 +152,17 @@ class Network:
     def from_state(cls, state):
         """A network restored from ``get_state``'s output."""
         version = state.get("version")
-        if version != STATE_VERSION:
+        if version not in (1, STATE_VERSION):
             raise ValueError(
                 f"this model was saved with network state version {version}; this skbolt "
-                f"reads version {STATE_VERSION}. Refit it with this version."
+                f"reads versions 1 to {STATE_VERSION}. Refit it with this version."
             )
         net = cls(state["config"])
         for i, (w, b) in enumerate(state["params"]):
             net.set_params(i, w, b)
         _native.set_counters(net._handle, state["counters"])
+        if "seen" in state:
+            _native.set_seen(net._handle, state["seen"], net.config["n_outputs"])
         if net.sparse_output:
             _native.set_tables(net._handle, state["table_counts"], state["table_ids"])
         return net

@@ -595,7 +595,8 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
             Class labels (column indices for multi-label models).
         scores : ndarray of float32 of shape (n_samples, k)
             Their probabilities. With sparse inference they are normalised
-            over the retrieved classes only.
+            over the retrieved classes only. Classes no training row had
+            rank last, with probability 0 (see ``predict_proba``).
         """
         check_is_fitted(self, "_network")
         k = self._check_k(k)
@@ -655,7 +656,10 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
             the sigmoid loss, the per-class sigmoids normalised over the
             classes, as scikit-learn's one-vs-rest does). For multi-label
             models, softmax probabilities, or independent per-label
-            probabilities with the sigmoid loss.
+            probabilities with the sigmoid loss. A class or label that no
+            training row had (declared to ``partial_fit``, or an all-zero
+            column of a multi-label ``y``) gets probability 0, as in
+            scikit-learn's one-vs-rest: nothing was learned about it.
         """
         check_is_fitted(self, "_network")
         X = self._validate_X(X, reset=False)
@@ -679,7 +683,8 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
         -------
         scores : ndarray of shape (n_samples, n_classes) or (n_samples,)
             Logits; for two classes, as in scikit-learn, the logit of the
-            second class minus that of the first.
+            second class minus that of the first. Classes no training row
+            had score ``-inf`` (see ``predict_proba``).
         """
         check_is_fitted(self, "_network")
         X = self._validate_X(X, reset=False)

@@ -367,6 +367,36 @@ def test_multilabel_dense_and_sparse_y_train_the_same_model(multilabel_problem):
     np.testing.assert_array_equal(a.predict(Xt).toarray(), b.predict(Xt))
 
 
+def test_labels_never_trained_on_are_never_predicted():
+    """A label column with no positive training row gets probability 0 and
+    ranks last, as scikit-learn's one-vs-rest does for it. With a sampled
+    output layer this is what keeps exact scoring sound: sampled softmax
+    never lifts or lowers such outputs, so they would otherwise outscore the
+    trained ones on most rows."""
+    X, Y = make_extreme_classification(10_000, 2000, 2000, power=0.0, multilabel=True,
+                                       random_state=0)
+    X, Y, Xt, Yt = _split(sp.csr_matrix(X), sp.csr_matrix(Y))
+    empty = np.asarray(Y.sum(axis=0)).ravel() == 0
+    assert 10 <= empty.sum() < 100
+    clf = BoltClassifier(hidden_layer_sizes=(64,), max_iter=5, learning_rate_init=0.01,
+                         autotune=False, random_state=0).fit(X, Y)
+    assert clf.hash_params_["active_size"] < len(clf.classes_)
+    proba = clf.predict_proba(Xt)
+    assert np.all(proba[:, empty] == 0)
+    assert np.all(np.isneginf(clf.decision_function(Xt[:50])[:, empty]))
+    exact = copy.deepcopy(clf)
+    exact.sparse_inference_ = False
+    for model in (clf, exact):
+        labels, _ = model.predict_topk(Xt, k=5)
+        assert not empty[labels].any()
+        assert not empty[model.predict(Xt).indices].any()
+    # exact scoring is at least about as good as the approximate one
+    p_exact = exact.score(Xt, Yt)
+    assert p_exact > clf.score(Xt, Yt) - 0.05 and p_exact > 0.5, p_exact
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(clf)).predict_proba(Xt[:50]),
+                                  proba[:50])
+
+
 def test_bibtex_precision_at_1(data_dir):
     X_train, Y_train, X_test, Y_test = load_bibtex(data_dir)
     clf = BoltClassifier(random_state=0).fit(X_train, Y_train)
@@ -540,6 +570,9 @@ def test_partial_fit(dense_problem):
     first = np.isin(y, classes[:25])
     clf.partial_fit(X[first], y[first], classes=classes)
     np.testing.assert_array_equal(clf.classes_, classes)
+    # declared classes not trained on yet are never predicted
+    assert np.all(clf.predict_proba(Xt)[:, 25:] == 0)
+    assert np.isin(clf.predict(Xt), classes[:25]).all()
     assert clf.n_iter_ == 1 and len(clf.loss_curve_) == 1
     for _ in range(6):
         clf.partial_fit(X, y)

@@ -302,6 +302,65 @@ def test_sparse_output_dense_topk_is_exact(loss):
         assert np.all(np.diff(scores[i]) <= 1e-7)
 
 
+@pytest.mark.parametrize("loss", ["softmax", "sigmoid"])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_outputs_never_labelled_score_minus_inf(loss, sparse):
+    """Outputs that no training row had as a label score -inf (probability
+    0, last in every ranking, ties by id); the others score as the numpy
+    forward pass says, softmax normalised over them alone. A network not yet
+    trained, or restored from a version-1 state (no record of labels),
+    masks nothing."""
+    rng = np.random.default_rng(5)
+    cfg = sparse_config(loss=loss) if sparse else make_config(loss=loss)
+    C = cfg["n_outputs"]
+    net = Network(cfg)
+    X = random_csr(rng, 40, cfg["n_features"], min_nnz=2, max_nnz=8)
+    _, _, ref = np_forward(all_params(net), X)
+    np.testing.assert_allclose(net.predict_scores(X, False, 1), ref, rtol=1e-5, atol=1e-5)
+    assert not net.seen.any()
+
+    labels = rng.choice(C, size=(60, 2))
+    labels[:, 1] = labels[:, 0]  # also a duplicate label per row
+    labels = labels % (C - 2)    # the last two outputs are never labels
+    Y = labels_csr(labels.tolist(), C)
+    net.train(X[:30], Y[:30], np.arange(30), 8, 0.01, 1)
+    seen = np.zeros(C, bool)
+    seen[np.unique(labels[:30])] = True
+    np.testing.assert_array_equal(net.seen, seen)
+
+    _, _, ref = np_forward(all_params(net), X)
+    ref[:, ~seen] = -np.inf
+    z = net.predict_scores(X, False, 1)
+    np.testing.assert_array_equal(np.isneginf(z), np.broadcast_to(~seen, z.shape))
+    np.testing.assert_allclose(z[:, seen], ref[:, seen], rtol=1e-5, atol=1e-5)
+    ref_p = np_softmax(ref) if loss == "softmax" else np_sigmoid(ref)
+    assert np.all(ref_p[:, ~seen] == 0)
+    np.testing.assert_allclose(net.predict_scores(X, True, 1), ref_p, rtol=1e-4, atol=1e-6)
+    ids, scores = net.predict_topk(X, C, False, 1)
+    n_seen = int(seen.sum())
+    np.testing.assert_array_equal(ids[:, n_seen:], np.broadcast_to(np.flatnonzero(~seen),
+                                                                   (40, C - n_seen)))
+    assert np.all(scores[:, n_seen:] == 0)
+    assert_topk_matches(ids[:, :n_seen], scores[:, :n_seen], ref, ref_p, n_seen)
+    if sparse:
+        ids, scores = net.predict_topk(X, 3, True, 1)
+        retrieved_unseen = ~seen[ids]
+        assert np.all(scores[retrieved_unseen] == 0)
+        # ranked after every seen candidate
+        for i in range(40):
+            flags = retrieved_unseen[i]
+            assert not np.any(flags[:-1] & ~flags[1:])
+
+    # the record travels with the state; a version-1 state has none
+    state = net.get_state()
+    np.testing.assert_array_equal(Network.from_state(state).predict_scores(X, False, 1), z)
+    old = {k: v for k, v in state.items() if k != "seen"}
+    old["version"] = 1
+    restored = Network.from_state(old)
+    assert not restored.seen.any()
+    assert np.all(np.isfinite(restored.predict_scores(X, False, 1)))
+
+
 # ---------------------------------------------------------------------------
 # 2. gradients
 
@@ -800,6 +859,7 @@ def test_sparse_topk_scores_the_most_retrieved_candidates():
     held = np.minimum(state["table_counts"], R)
     start = np.concatenate([[0], np.cumsum(held, dtype=np.int64)])
     W, b = net.get_params(net.n_layers - 1)
+    seen = net.seen
     H = net.embed(X, 1).astype(np.float64)
     keys = net.hash_keys(H.astype(np.float32))
     k, m, checked = 3, 12, 0
@@ -822,10 +882,11 @@ def test_sparse_topk_scores_the_most_retrieved_candidates():
         rank = sorted(range(len(order)), key=lambda j: (-count[order[j]], j))
         sel = np.array([order[j] for j in rank[:m]])
         z = W[sel].astype(np.float64) @ H[r] + b[sel]
+        z[~seen[sel]] = -np.inf  # outputs no training row had as a label
         top = sorted(range(m), key=lambda j: (-z[j], sel[j]))[:k]
         np.testing.assert_array_equal(ids_c[r], sel[top])
         p = np.exp(z - z.max())
-        np.testing.assert_allclose(scores_c[r], (p / p.sum())[top], rtol=1e-4)
+        np.testing.assert_allclose(scores_c[r], (p / p.sum())[top], rtol=1e-4, atol=1e-7)
         checked += 1
     assert checked >= 10
 
