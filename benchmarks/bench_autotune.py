@@ -25,7 +25,9 @@ Usage::
 on two cores); ``--datasets synth100k --grid-only`` runs only that grid;
 ``--grid-from results.json`` reuses the grid results of an earlier run (the
 grid does not depend on the autotuner, so a change to the search need not
-rerun it; the time ratios then compare two runs).
+rerun it; the time ratios then compare two runs). ``--epoch-curve N`` instead
+trains our rules' network (no search) one epoch at a time up to N epochs and
+prints test P@1 after each: the measurement behind the epoch rule.
 """
 import argparse
 import itertools
@@ -162,6 +164,21 @@ def run(name, args):
     return out
 
 
+def epoch_curve(name, n_epochs, threads):
+    """Test P@1 of our rules' network after each of ``n_epochs`` epochs."""
+    X, y, Xt, yt = load(name)
+    clf = BoltClassifier(random_state=0, autotune=False, n_jobs=threads, warm_start=True,
+                         max_iter=1, n_iter_no_change=n_epochs + 1)
+    curve, seconds = [], 0.0
+    for _ in range(n_epochs):
+        seconds += timed_fit(clf, X, y)  # warm start: one more epoch
+        curve.append({"epoch": clf._epochs_done, "seconds": seconds,
+                      "p_at_1": score(clf, Xt, yt)})
+        print(f"  {name}: epoch {curve[-1]['epoch']}: test P@1 {curve[-1]['p_at_1']:.4f} "
+              f"({seconds:.0f} s)", flush=True)
+    return {"dataset": name, "epoch_curve": curve}
+
+
 def grid_search(X, y, Xt, yt, args):
     """(c): every grid point on 90% of the rows, the best refit on all."""
     out = {}
@@ -204,8 +221,16 @@ def main():
                              "(for the datasets it has them) instead of running the grid")
     parser.add_argument("--autotune-budget", type=float, default=None,
                         help="autotune_budget of the autotuned fit (a), instead of the default")
+    parser.add_argument("--epoch-curve", type=int, default=0, metavar="N",
+                        help="only print test P@1 after each of N epochs of our rules' network")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    if args.epoch_curve:
+        results = [epoch_curve(name, args.epoch_curve, args.threads) for name in args.datasets]
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump({"machine": bench_torch.machine(), "results": results}, f, indent=1)
+        return
     args.grid_from_file, args.grid_from = args.grid_from, {}
     if args.grid_from_file:
         with open(args.grid_from_file) as f:

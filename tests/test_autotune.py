@@ -264,3 +264,35 @@ def test_epochs_from_curve_needs_a_peak_that_patience_confirms():
     curve = [(1, 0.2), (2, 0.4), (3, 0.6), (4, 0.55), (5, 0.58), (6, 0.5), (7, 0.59)]
     assert _autotune.epochs_from_curve(curve, 4) == 3
     assert _autotune.epochs_from_curve(curve, 5) is None  # not confirmed yet
+
+
+def test_rare_label_share_matches_counting_occurrences():
+    """The row share of the label that holds the occurrence at the 25%
+    point, occurrences ordered from the rarest label: counted here by
+    listing every occurrence."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        n, C = int(rng.integers(5, 300)), int(rng.integers(2, 50))
+        Y = sp.csr_matrix(rng.random((n, C)) < rng.power(0.3, C) * 0.5)
+        counts = np.asarray(Y.sum(axis=0)).ravel().astype(int)
+        if counts.sum() == 0:
+            assert _config.rare_label_share(Y) == 1.0
+            continue
+        occurrences = np.sort(np.repeat(counts, counts))  # each carries its label's count
+        rank = int(np.ceil(0.25 * counts.sum()))
+        assert _config.rare_label_share(Y) == occurrences[rank - 1] / n
+
+
+def test_epoch_rule_grows_for_rare_labels():
+    p = {**_base()[1], "max_iter": "auto"}
+    plain = _config.resolve(p, 30_000, 800, 10_000, 20.0, False)["max_iter"]
+    assert plain == 5  # 120k visits over 30k rows, at least 5
+    # no label rarer than 30k rows x share: LABEL_VISITS / rows of it, capped at 50
+    for rows_of_rare, want in ((4, 8), (2, 15), (1000, 5), (0.5, 50)):
+        share = rows_of_rare / 30_000
+        got = _config.resolve(p, 30_000, 800, 10_000, 20.0, False, share)["max_iter"]
+        assert got == min(50, max(5, int(np.ceil(_config.LABEL_VISITS / rows_of_rare)))) == want
+    assert _config.resolve(dict(p, max_iter=3), 30_000, 800, 10_000, 20.0, False,
+                           1e-5)["max_iter"] == 3
