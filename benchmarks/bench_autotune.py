@@ -25,7 +25,8 @@ Usage::
 on two cores); ``--datasets synth100k --grid-only`` runs only that grid;
 ``--grid-from results.json`` reuses the grid results of an earlier run (the
 grid does not depend on the autotuner, so a change to the search need not
-rerun it; the time ratios then compare two runs). ``--epoch-curve N`` instead
+rerun it; the time ratios then compare two runs). ``--grid-lr`` and ``--grid-nets`` (e.g. ``512,0.5``) run part of the grid
+only, when the whole would not fit in a session. ``--epoch-curve N`` instead
 trains our rules' network (no search) one epoch at a time up to N epochs and
 prints test P@1 after each: the measurement behind the epoch rule.
 """
@@ -187,14 +188,17 @@ def grid_search(X, y, Xt, yt, args):
     n_val = X.shape[0] // 10
     tr, va = perm[n_val:], perm[:n_val]
     points, grid_seconds = [], 0.0
-    for lr, (hidden, dropout) in itertools.product(GRID["learning_rate_init"], GRID["net"]):
+    lrs = [lr for lr in GRID["learning_rate_init"] if not args.grid_lr or lr in args.grid_lr]
+    nets = [n for n in GRID["net"]
+            if not args.grid_nets or f"{n[0][-1]},{n[1]}" in args.grid_nets]
+    for lr, (hidden, dropout) in itertools.product(lrs, nets):
         params = dict(learning_rate_init=lr, hidden_layer_sizes=hidden, dropout=dropout)
         clf = BoltClassifier(random_state=0, autotune=False, n_jobs=args.threads, **params)
         grid_seconds += timed_fit(clf, X[tr], y[tr])
         start = time.perf_counter()
         points.append((score(clf, X[va], y[va]), params))
         grid_seconds += time.perf_counter() - start
-        print(f"    grid point {len(points)}/20 {params}: validation P@1 {points[-1][0]:.4f} "
+        print(f"    grid point {len(points)}/{len(lrs) * len(nets)} {params}: validation P@1 {points[-1][0]:.4f} "
               f"({grid_seconds:.0f} s so far)", flush=True)
     best_val, best = max(points, key=lambda p: p[0])
     final = BoltClassifier(random_state=0, autotune=False, n_jobs=args.threads, **best)
@@ -221,6 +225,10 @@ def main():
                              "(for the datasets it has them) instead of running the grid")
     parser.add_argument("--autotune-budget", type=float, default=None,
                         help="autotune_budget of the autotuned fit (a), instead of the default")
+    parser.add_argument("--grid-lr", nargs="*", type=float, default=[],
+                        help="run only these learning rates of the grid")
+    parser.add_argument("--grid-nets", nargs="*", default=[],
+                        help="run only these (width,dropout) points of the grid, e.g. 512,0.5")
     parser.add_argument("--epoch-curve", type=int, default=0, metavar="N",
                         help="only print test P@1 after each of N epochs of our rules' network")
     parser.add_argument("--out", default=None)
