@@ -25,8 +25,9 @@ Usage::
 on two cores); ``--datasets synth100k --grid-only`` runs only that grid;
 ``--grid-from results.json`` reuses the grid results of an earlier run (the
 grid does not depend on the autotuner, so a change to the search need not
-rerun it; the time ratios then compare two runs). ``--grid-lr`` and ``--grid-nets`` (e.g. ``512,0.5``) run part of the grid
-only, when the whole would not fit in a session. ``--epoch-curve N`` instead
+rerun it; the time ratios then compare two runs). ``--grid-lr`` and
+``--grid-nets`` (e.g. ``512,0.5``) run part of the grid only, when the whole
+would not fit in a session. ``--epoch-curve N`` instead
 trains our rules' network (no search) one epoch at a time up to N epochs and
 prints test P@1 after each: the measurement behind the epoch rule.
 """
@@ -169,7 +170,7 @@ def epoch_curve(name, n_epochs, threads):
     """Test P@1 of our rules' network after each of ``n_epochs`` epochs."""
     X, y, Xt, yt = load(name)
     clf = BoltClassifier(random_state=0, autotune=False, n_jobs=threads, warm_start=True,
-                         max_iter=1, n_iter_no_change=n_epochs + 1)
+                         max_iter=1)
     curve, seconds = [], 0.0
     for _ in range(n_epochs):
         seconds += timed_fit(clf, X, y)  # warm start: one more epoch
@@ -198,8 +199,8 @@ def grid_search(X, y, Xt, yt, args):
         start = time.perf_counter()
         points.append((score(clf, X[va], y[va]), params))
         grid_seconds += time.perf_counter() - start
-        print(f"    grid point {len(points)}/{len(lrs) * len(nets)} {params}: validation P@1 {points[-1][0]:.4f} "
-              f"({grid_seconds:.0f} s so far)", flush=True)
+        print(f"    grid point {len(points)}/{len(lrs) * len(nets)} {params}: "
+              f"validation P@1 {points[-1][0]:.4f} ({grid_seconds:.0f} s so far)", flush=True)
     best_val, best = max(points, key=lambda p: p[0])
     final = BoltClassifier(random_state=0, autotune=False, n_jobs=args.threads, **best)
     grid_seconds += timed_fit(final, X, y)

@@ -82,9 +82,10 @@ int bolt_gradient(bolt_network *net, const bolt_csr *X, const bolt_csr *Y,
                   double *loss_sum);
 
 /* Top-k output neurons per row of X: ids (n_rows x k) and scores
- * (probabilities; see bolt_get_seen for outputs never trained on). candidates == 0 scores every neuron exactly; otherwise
- * only neurons the hash tables retrieve are scored: all of them when
- * candidates < 0, else the max(candidates, k) retrieved by most tables. */
+ * (probabilities; see bolt_get_seen for outputs never trained on).
+ * candidates == 0 scores every neuron exactly; otherwise only neurons the
+ * hash tables retrieve are scored: all of them when candidates < 0, else
+ * the max(candidates, k) retrieved by most tables. */
 int bolt_predict_topk(const bolt_network *net, const bolt_csr *X, int32_t k,
                       int32_t candidates, int32_t n_threads, int32_t *ids,
                       float *scores);

@@ -1256,8 +1256,8 @@ static int predict_sparse(const bolt_network *net, const bolt_csr *X, int32_t k,
         for (int32_t j = 0; j < n; j++) {
             if (j + PREFETCH_ROWS < n)
                 prefetch_floats(out->w + (int64_t)cd[j + PREFETCH_ROWS] * H, H);
-            float z = unseen(net, cd[j]) ? -INFINITY
-                                          : simd_dot(out->w + (int64_t)cd[j] * H, h, H) + out->b[cd[j]];
+            const float *w = out->w + (int64_t)cd[j] * H;
+            float z = unseen(net, cd[j]) ? -INFINITY : simd_dot(w, h, H) + out->b[cd[j]];
             scored x = {z, cd[j]};
             heap_offer(heap, &nh, k, x);
             lse_add(&m, &sum, z);

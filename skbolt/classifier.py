@@ -55,9 +55,9 @@ class BoltClassifier(ClassifierMixin, BaseEstimator):
         Maximum passes over the training data (epochs); "auto" aims at about
         120,000 sample visits, and at training on each label that is among
         the rarest quarter of label occurrences 30 times (what extreme
-        label sets need), between 5 and 50 epochs (or, with autotuning, stops where
-        the search's validation score peaked, when it then did not improve
-        for ``n_iter_no_change`` epochs).
+        label sets need), between 5 and 50 epochs (or, with autotuning,
+        stops where the search's validation score peaked, when it then did
+        not improve for ``n_iter_no_change`` epochs).
     output_sparsity : float in (0, 1] or "auto", default="auto"
         Fraction of output neurons computed per training sample. "auto"
         follows BOLT: dense below 450 classes, 0.005 from 20,000.
