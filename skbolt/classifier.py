@@ -1,33 +1,21 @@
 """BoltClassifier: multi-class and multi-label classification with an
 LSH-sparse output layer, behind the scikit-learn estimator API."""
-import copy
 import numbers
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import softmax
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.utils import assert_all_finite, check_random_state
+from sklearn.base import ClassifierMixin
+from sklearn.utils import assert_all_finite
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
-from tqdm.auto import tqdm
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from . import _autotune, _config, _native
-from ._network import Network, labels_to_csr
+from ._base import BoltEstimator
+from ._network import labels_to_csr
 from .metrics import precision_at_k
 
-#: Layout version of what ``__getstate__`` stores.
-PICKLE_VERSION = 1
 
-#: Training rows from which autotune="auto" searches.
-AUTOTUNE_MIN_SAMPLES = 2000
-
-#: Batches per native call inside an epoch: the estimator regains control
-#: this often for progress, early stopping checks and Ctrl-C.
-_CHUNKS_PER_EPOCH = 20
-
-
-class BoltClassifier(ClassifierMixin, BaseEstimator):
+class BoltClassifier(ClassifierMixin, BoltEstimator):
     """Neural network classifier whose output layer is sampled by LSH.
 
     A sparse input layer feeds one or more dense ReLU hidden layers and an
@@ -65,6 +53,13 @@ class BoltClassifier(ClassifierMixin, BaseEstimator):
         LSH family choosing the active output neurons: densified
         winner-take-all ("dwta", the "auto" choice, suited to ReLU
         activations) or signed random projections ("srp").
+    rebuild_interval : int, "bolt" or "auto", default="auto"
+        Batches between re-insertions of every output neuron into the hash
+        tables while they still learn (before they freeze). "bolt" is
+        BOLT's published schedule (every 1/100 epoch from 100,000 rows,
+        every 1/20 below); "auto" follows it only while rebuilds cost at
+        most a tenth of the training between them, and rebuilds less often
+        where they would cost more (many classes, small batches).
     loss : {"softmax", "sigmoid", "auto"}, default="auto"
         Softmax cross-entropy (multi-label rows spread the target evenly
         over their labels) or per-class sigmoid binary cross-entropy. "auto"
@@ -182,6 +177,7 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
         max_iter="auto",
         output_sparsity="auto",
         hash_function="auto",
+        rebuild_interval="auto",
         loss="auto",
         sparse_inference="auto",
         dropout="auto",
@@ -203,6 +199,7 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
         self.max_iter = max_iter
         self.output_sparsity = output_sparsity
         self.hash_function = hash_function
+        self.rebuild_interval = rebuild_interval
         self.loss = loss
         self.sparse_inference = sparse_inference
         self.dropout = dropout
@@ -220,19 +217,11 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
         tags.classifier_tags.multi_label = True
         return tags
 
     # ------------------------------------------------------------------
-    # input handling
-
-    def _validate_X(self, X, reset):
-        X = validate_data(self, X, accept_sparse="csr", dtype=(np.float32, np.float64),
-                          reset=reset)
-        if not sp.issparse(X):
-            X = sp.csr_matrix(X)
-        return X
+    # targets
 
     def _encode_y(self, y, classes=None):
         """Labels as a CSR indicator over output neurons; sets classes_ and
@@ -293,9 +282,6 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
             )
         return labels_to_csr(idx, len(self.classes_))
 
-    def _n_threads(self):
-        return _config.resolve_n_threads(self.n_jobs, _native.max_threads())
-
     # ------------------------------------------------------------------
     # fitting
 
@@ -324,15 +310,7 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
                      or not (self.multilabel_ or np.array_equal(previous[1], self.classes_))):
             keep = False
         if keep:
-            # The network (architecture and hash tables) is kept, but the training
-            # schedule follows the current parameters, so that e.g.
-            # set_params(max_iter=...) before a warm fit is honoured.
-            n, d = X.shape
-            resolved = _config.resolve({**self.get_params(), **self.best_params_}, n, d,
-                                       Y.shape[1], X.nnz / max(n, 1), self.multilabel_,
-                                       _config.rare_label_share(Y))
-            for key in ("max_iter", "learning_rate_init", "batch_size"):
-                setattr(self, key + "_", resolved[key])
+            self._reschedule(X, Y)
         else:
             self._setup(X, Y, search=True)
         self._train(X, Y, self.max_iter_, early_stopping=self.early_stopping)
@@ -380,196 +358,12 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
         return self
 
     def _setup(self, X, Y, search=False):
-        """Resolve hyper-parameters (searching them when asked) and create
-        the network."""
-        n, d = X.shape
-        C = Y.shape[1]
-        self.n_outputs_ = C
-        rng = check_random_state(self.random_state)
-        self._seed = int(rng.randint(np.iinfo(np.int32).max))
-        threads = self._n_threads()
-        nnz = X.nnz / max(n, 1)
-        budget = _config.memory_budget(self.max_memory)
-        params = self.get_params()
-        share = _config.rare_label_share(Y)
-
-        def resolve(overrides, n_rows=n):
-            resolved = _config.resolve({**params, **overrides}, n_rows, d, C, nnz, self.multilabel_,
-                                       share)
-            cfg = _config.network_config(resolved, d, C, self._seed)
-            cfg, need = _config.fit_to_memory(
-                cfg,
-                lambda c: Network.estimate_memory(c, resolved["batch_size"], int(np.ceil(nnz)),
-                                                  threads),
-                budget,
-            )
-            resolved["hash_params"].update(L=cfg["hash_L"], range_pow=cfg["range_pow"],
-                                           reservoir=cfg["reservoir"])
-            resolved["memory_bytes"] = need
-            return resolved, cfg
-
-        self.autotune_results_, self.best_params_ = [], {}
-        if search and self._autotune_on(n):
-            self.autotune_results_, self.best_params_ = self._search(X, Y, resolve, threads)
-        resolved, cfg = resolve(self.best_params_)
-        for key, value in resolved.items():
-            setattr(self, key + "_", value)
+        problem = super()._setup(X, Y, search)
         if self.multilabel_:
-            self.classes_ = np.arange(C)
-        self._network = Network(cfg)
-        self._epochs_done = 0
-        self.loss_curve_ = []
-        self.validation_scores_ = None
-        self.best_validation_score_ = None
-        self._mean_labels = max(1.0, Y.nnz / max(n, 1))
-        self._max_labels = int(max(1, np.diff(Y.indptr).max(initial=1)))
-
-    def _autotune_on(self, n_samples):
-        if _config.is_auto(self.autotune):
-            return n_samples >= AUTOTUNE_MIN_SAMPLES
-        if not isinstance(self.autotune, (bool, np.bool_)):
-            raise ValueError(f"autotune must be True, False or 'auto', got {self.autotune!r}")
-        return bool(self.autotune)
-
-    def _search(self, X, Y, resolve, threads):
-        """The autotuning search on a held-out split; returns its trials and winner."""
-        budget = self.autotune_budget
-        n = X.shape[0]
-        base, _ = resolve({})
-        if isinstance(budget, str) and budget.strip().endswith("s"):
-            try:
-                spec = {"seconds": float(budget.strip()[:-1])}
-            except ValueError:
-                spec = None
-        elif isinstance(budget, numbers.Real) and not isinstance(budget, bool) and budget > 0:
-            spec = {"work": budget * _autotune.fit_work(base, n, X.nnz / max(n, 1), X.shape[1],
-                                                         Y.shape[1])}
-        else:
-            spec = None
-        if spec is None or spec.get("seconds", 1) <= 0:
-            raise ValueError(f"autotune_budget must be a positive number (a multiple of a "
-                             f"fit's work) or a string such as '90s'; got {budget!r}")
-        train_rows, val_rows = self._split(n, np.random.RandomState(self._seed))
-        log = tqdm.write if self.verbose else None
-        results, best = _autotune.search(
-            X, Y, train_rows, val_rows, self.get_params(),
-            lambda overrides: resolve(overrides, len(train_rows)), self._seed, threads, spec,
-            base["max_iter"], verbose=self.verbose, log=log,
-        )
-        return results, best
-
-    def estimate_memory(self, X, y):
-        """Peak bytes a ``fit`` on X, y would take, without training.
-
-        Uses this estimator's parameters resolved against the data (no
-        autotuning search) and the current ``n_jobs``.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data.
-        y : array-like of shape (n_samples,) or (n_samples, n_labels)
-            Labels.
-
-        Returns
-        -------
-        dict
-            Bytes by part: ``weights``, ``optimizer`` (Adam's two moments),
-            ``tables`` (hash tables and hash functions), ``buffers``
-            (training buffers) and their ``total``; plus ``budget``, the
-            bytes ``max_memory`` allows (None when unknown). Tables are the
-            size ``fit`` would use, after any shrinking to the budget.
-
-        Raises
-        ------
-        MemoryError
-            When no configuration fits the memory budget.
-        """
-        probe = clone(self)
-        probe.set_params(autotune=False)
-        X = probe._validate_X(X, reset=True)
-        Y = probe._encode_y(y)
-        n, d = X.shape
-        C = Y.shape[1]
-        params = probe.get_params()
-        resolved = _config.resolve(params, n, d, C, X.nnz / max(n, 1), probe.multilabel_)
-        cfg = _config.network_config(resolved, d, C, 0)
-        threads = probe._n_threads()
-        nnz = int(np.ceil(X.nnz / max(n, 1)))
-        budget = _config.memory_budget(self.max_memory)
-        cfg, total = _config.fit_to_memory(
-            cfg, lambda c: Network.estimate_memory(c, resolved["batch_size"], nnz, threads), budget)
-        return _config.memory_breakdown(cfg, total, budget)
-
-    def _split(self, n, rng):
-        """Train and validation row indices for early stopping."""
-        n_val = int(round(self.validation_fraction * n))
-        if not 0 < self.validation_fraction < 1 or n_val < 1 or n_val >= n:
-            raise ValueError(
-                f"validation_fraction={self.validation_fraction} leaves no training or no "
-                f"validation samples out of {n}; use a value in (0, 1) or more data"
-            )
-        perm = rng.permutation(n)
-        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
-
-    def _train(self, X, Y, epochs, early_stopping):
-        net, threads = self._network, self._n_threads()
-        rng = np.random.RandomState(self._seed + self._epochs_done)
-        n = X.shape[0]
-        if early_stopping:
-            train_rows, val_rows = self._split(n, rng)
-            X_val, Y_val = X[val_rows], Y[val_rows]
-            self.validation_scores_ = []
-            best_state, best = None, -np.inf
-        else:
-            train_rows = np.arange(n)
-        chunk = self.batch_size_ * max(1, -(-len(train_rows) // (self.batch_size_ * _CHUNKS_PER_EPOCH)))
-        stall, best_loss = 0, np.inf
-        self.n_iter_ = 0
-        for _ in range(epochs):
-            order = rng.permutation(train_rows)
-            total = 0.0
-            with tqdm(total=len(order), disable=not self.verbose, leave=False,
-                      desc=f"epoch {self._epochs_done + 1}", unit="sample") as bar:
-                for start in range(0, len(order), chunk):
-                    rows = order[start:start + chunk]
-                    total += net.train(X, Y, rows, self.batch_size_, self.learning_rate_init_,
-                                       threads)
-                    bar.update(len(rows))
-            self._epochs_done += 1
-            self.n_iter_ += 1
-            loss = total / len(order)
-            if not np.isfinite(loss):
-                raise RuntimeError(
-                    "training diverged (the loss is not finite); lower learning_rate_init"
-                )
-            self.loss_curve_.append(loss)
-            freeze = self.hash_params_["freeze_after"]
-            if net.sparse_output and freeze and self._epochs_done >= freeze and not net.frozen:
-                net.set_frozen(True)
-            message = f"epoch {self._epochs_done}: loss {loss:.5f}"
-            if early_stopping:
-                score = self._validation_score(X_val, Y_val)
-                self.validation_scores_.append(score)
-                message += f", validation score {score:.5f}"
-                stall = 0 if score > best + self.tol else stall + 1
-                if score > best:
-                    best, best_state = score, net.get_state()
-                self.best_validation_score_ = best
-            else:
-                stall = 0 if loss < best_loss - self.tol else stall + 1
-                best_loss = min(best_loss, loss)
-            if self.verbose:
-                tqdm.write(message)
-            if stall >= self.n_iter_no_change:
-                break
-        if early_stopping and best_state is not None:
-            self._network = Network.from_state(best_state)
-
-    def _validation_score(self, X, Y):
-        """Precision@1 on held-out rows (accuracy for multi-class y)."""
-        ids, _ = self._topk(X, 1, self._n_threads())
-        return precision_at_k(Y, ids, k=1)
+            self.classes_ = np.arange(problem.n_outputs)
+        self._mean_labels = problem.mean_labels
+        self._max_labels = problem.max_labels
+        return problem
 
     # ------------------------------------------------------------------
     # prediction
@@ -739,35 +533,3 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
             raise ValueError("sample_weight is not supported for multi-label scores")
         ids, _ = self.predict_topk(X, 1)
         return precision_at_k(y, ids, k=1)
-
-    # ------------------------------------------------------------------
-    # pickling
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        state = dict(state)
-        network = state.pop("_network", None)
-        if network is not None:
-            state["_network_state"] = network.get_state()
-        state["_skbolt_pickle_version"] = PICKLE_VERSION
-        return state
-
-    def __setstate__(self, state):
-        state = dict(state)
-        version = state.pop("_skbolt_pickle_version", None)
-        if version != PICKLE_VERSION:
-            raise ValueError(
-                f"this BoltClassifier was saved in pickle format {version}; this skbolt reads "
-                f"format {PICKLE_VERSION}. Refit the model with this version."
-            )
-        network_state = state.pop("_network_state", None)
-        super().__setstate__(state)
-        if network_state is not None:
-            self._network = Network.from_state(network_state)
-
-    def __deepcopy__(self, memo):
-        # the native handle cannot be copied; its saved state can
-        clone = self.__class__.__new__(self.__class__)
-        memo[id(self)] = clone
-        clone.__setstate__(copy.deepcopy(self.__getstate__(), memo))
-        return clone

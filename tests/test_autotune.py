@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV
 
-from skbolt import BoltClassifier, _autotune, _config
+from skbolt import BoltClassifier, _autotune, _base, _rules
 from skbolt.datasets import make_extreme_classification
 
 AUTO = dict(hidden_layer_sizes="auto", learning_rate_init="auto", output_sparsity="auto",
@@ -17,32 +17,32 @@ def xc_data():
     return X[:2500], y[:2500], X[2500:], y[2500:]
 
 
-def _base(n_outputs=600, **params):
+def _resolved(n_outputs=600, **params):
     p = {**AUTO, "batch_size": "auto", "hash_function": "auto", "loss": "auto",
          "sparse_inference": "auto", "dropout": "auto", **params}
-    return _config.resolve(p, 2500, 800, n_outputs, 20.0, False), p
+    return _rules.resolve(p, 2500, 800, n_outputs, 20.0, False), p
 
 
 def test_candidates_vary_only_auto_parameters():
-    base, params = _base()
+    base, params = _resolved()
     grid = _autotune.candidates(params, base, np.random.RandomState(0), 27)
-    assert grid[0] == {"learning_rate_init": base["learning_rate_init"],
-                       "hidden_layer_sizes": base["hidden_layer_sizes"],
-                       "output_sparsity": base["output_sparsity"]}
+    assert grid[0] == {"learning_rate_init": base.learning_rate_init,
+                       "hidden_layer_sizes": base.hidden_layer_sizes,
+                       "output_sparsity": base.output_sparsity}
     assert len(grid) == 12 and len({repr(sorted(g.items())) for g in grid}) == 12
     # never a costlier network than the rules'
-    assert all(g["hidden_layer_sizes"][0] <= base["hidden_layer_sizes"][0]
-               and g["output_sparsity"] <= base["output_sparsity"] for g in grid)
+    assert all(g["hidden_layer_sizes"][0] <= base.hidden_layer_sizes[0]
+               and g["output_sparsity"] <= base.output_sparsity for g in grid)
     # an explicit value (as a GridSearchCV grid sets it) is never searched
-    base, params = _base(learning_rate_init=0.01, hidden_layer_sizes=(64,))
+    base, params = _resolved(learning_rate_init=0.01, hidden_layer_sizes=(64,))
     grid = _autotune.candidates(params, base, np.random.RandomState(0), 9)
     assert all(set(g) == {"output_sparsity"} for g in grid)
     assert len(grid) == 2
     # nothing left to search
-    base, params = _base(learning_rate_init=0.01, hidden_layer_sizes=(64,), output_sparsity=0.1)
+    base, params = _resolved(learning_rate_init=0.01, hidden_layer_sizes=(64,), output_sparsity=0.1)
     assert _autotune.candidates(params, base, np.random.RandomState(0), 9) == []
     # a dense output layer has no sparsity to search
-    base, params = _base(n_outputs=100)
+    base, params = _resolved(n_outputs=100)
     assert all("output_sparsity" not in g for g in
                _autotune.candidates(params, base, np.random.RandomState(0), 9))
 
@@ -53,7 +53,7 @@ def test_plan_spends_at_most_the_budget_whoever_survives(n_candidates, first, se
     work, n_train = 1e9, 10_000
     # candidates of unequal cost, as width and sparsity make them
     costs = list(np.random.RandomState(n_candidates).uniform(2e3, 2e4, n_candidates))
-    b0 = _autotune.plan(costs, work, n_train, 100, setup * n_candidates, first)
+    b0 = _autotune.plan_visits(costs, work, n_train, 100, setup * n_candidates, first)
     assert b0 >= 100
 
     def replay(survivors):
@@ -74,15 +74,15 @@ def test_plan_spends_at_most_the_budget_whoever_survives(n_candidates, first, se
     for _ in range(5):  # any other survivors spend less
         assert replay(lambda a: list(rng.permutation(a))) <= worst
     assert worst > work / 2  # and the plan does not leave most of it unused
-    assert _autotune.plan(costs, work, n_train, 10**9) == 0
+    assert _autotune.plan_visits(costs, work, n_train, 10**9) == 0
     # creating the networks alone exceeds the budget: no search
-    assert _autotune.plan(costs, work, n_train, 100, 2 * work) == 0
+    assert _autotune.plan_visits(costs, work, n_train, 100, 2 * work) == 0
 
 
 def test_fit_work_counts_epochs_setup_and_first_epoch():
-    base, _ = _base()                     # 600 outputs: sampled output layer
-    one = dict(base, max_iter=1)
-    two = dict(base, max_iter=2)
+    base, _ = _resolved()                     # 600 outputs: sampled output layer
+    one = base.replace(max_iter=1)
+    two = base.replace(max_iter=2)
     per_visit = _autotune.sample_cost(base, 20.0, 600)
     setup = _autotune.setup_cost(base, 800, 600)
     assert setup > 0
@@ -90,7 +90,7 @@ def test_fit_work_counts_epochs_setup_and_first_epoch():
     w2 = _autotune.fit_work(two, 2500, 20.0, 800, 600)
     assert w1 == pytest.approx(setup + 2500 * per_visit * _autotune.FIRST_EPOCH_COST)
     assert w2 - w1 == pytest.approx(2500 * per_visit)
-    dense, _ = _base(n_outputs=100)      # no tables: no first-epoch surcharge
+    dense, _ = _resolved(n_outputs=100)      # no tables: no first-epoch surcharge
     assert _autotune.first_epoch_cost(dense, 100) == 1.0
 
 
@@ -160,16 +160,16 @@ def test_grid_search_overrides_the_search(xc_data):
 
 
 def test_memory_budget_parsing():
-    assert _config.memory_budget("4GB") == 4 * 10**9
-    assert _config.memory_budget("2GiB") == 2 * 2**30
-    assert _config.memory_budget("512 mb") == 512 * 10**6
-    assert _config.memory_budget(12345) == 12345
-    avail = _config.available_memory()
-    auto = _config.memory_budget("auto")
+    assert _base.memory_budget("4GB") == 4 * 10**9
+    assert _base.memory_budget("2GiB") == 2 * 2**30
+    assert _base.memory_budget("512 mb") == 512 * 10**6
+    assert _base.memory_budget(12345) == 12345
+    avail = _base.available_memory()
+    auto = _base.memory_budget("auto")
     assert auto is None or 0 < auto <= avail
     for bad in ("lots", "-1GB", 0, -5, True, [1]):
         with pytest.raises(ValueError, match="max_memory"):
-            _config.memory_budget(bad)
+            _base.memory_budget(bad)
 
 
 def test_fit_to_memory_shrinks_tables_in_order():
@@ -177,18 +177,20 @@ def test_fit_to_memory_shrinks_tables_in_order():
                hash_L=64, range_pow=15, reservoir=16)
 
     def estimate(c):  # weights plus tables, as the core counts them
-        return 4 * 3 * 100_000 * 64 + (c["hash_L"] << c["range_pow"]) * (c["reservoir"] + 1) * 4
+        tables = (c["hash_L"] << c["range_pow"]) * (c["reservoir"] + 1) * 4
+        return {"weights": 4 * 3 * 100_000 * 64, "tables": tables,
+                "total": 4 * 3 * 100_000 * 64 + tables}
 
     full = estimate(cfg)
-    shrunk, need = _config.fit_to_memory(cfg, estimate, full - 1)
-    assert need == estimate(shrunk) <= full - 1
+    shrunk, need = _rules.fit_to_memory(cfg, estimate, full["total"] - 1)
+    assert need == estimate(shrunk) and need["total"] <= full["total"] - 1
     assert shrunk["reservoir"] < 16 and shrunk["range_pow"] == 15 and shrunk["hash_L"] == 64
-    tight, need = _config.fit_to_memory(cfg, estimate, 4 * 3 * 100_000 * 64 + 2**20)
+    tight, need = _rules.fit_to_memory(cfg, estimate, 4 * 3 * 100_000 * 64 + 2**20)
     assert tight["reservoir"] == 1 and tight["range_pow"] <= 15
-    assert need <= 4 * 3 * 100_000 * 64 + 2**20
+    assert need["total"] <= 4 * 3 * 100_000 * 64 + 2**20
     with pytest.raises(MemoryError, match="GB"):
-        _config.fit_to_memory(cfg, estimate, 4 * 3 * 100_000 * 64 - 1)
-    assert _config.fit_to_memory(cfg, estimate, None) == (cfg, full)
+        _rules.fit_to_memory(cfg, estimate, 4 * 3 * 100_000 * 64 - 1)
+    assert _rules.fit_to_memory(cfg, estimate, None) == (cfg, full)
 
 
 def test_estimate_memory_matches_the_fit(xc_data):
@@ -204,7 +206,6 @@ def test_estimate_memory_matches_the_fit(xc_data):
     assert parts["tables"] > 0
     clf.fit(X, y)
     assert clf.memory_bytes_ == parts["total"]
-    assert not hasattr(clf, "bogus")
     # estimating does not fit
     fresh = BoltClassifier()
     fresh.estimate_memory(X, y)
@@ -228,8 +229,8 @@ def test_max_memory_shrinks_tables_or_refuses(xc_data):
 
 def test_wider_layers_only_when_the_budget_pays_for_them(xc_data):
     X, y, _, _ = xc_data
-    base, params = _base()
-    width = base["hidden_layer_sizes"][0]
+    base, params = _resolved()
+    width = base.hidden_layer_sizes[0]
     grid = _autotune.candidates(params, base, np.random.RandomState(0), 99, wider=True)
     assert {g["hidden_layer_sizes"][0] for g in grid} == {width // 2, width, 2 * width}
 
@@ -278,21 +279,21 @@ def test_rare_label_share_matches_counting_occurrences():
         Y = sp.csr_matrix(rng.random((n, C)) < rng.power(0.3, C) * 0.5)
         counts = np.asarray(Y.sum(axis=0)).ravel().astype(int)
         if counts.sum() == 0:
-            assert _config.rare_label_share(Y) == 1.0
+            assert _rules.rare_label_share(Y) == 1.0
             continue
         occurrences = np.sort(np.repeat(counts, counts))  # each carries its label's count
         rank = int(np.ceil(0.25 * counts.sum()))
-        assert _config.rare_label_share(Y) == occurrences[rank - 1] / n
+        assert _rules.rare_label_share(Y) == occurrences[rank - 1] / n
 
 
 def test_epoch_rule_grows_for_rare_labels():
-    p = {**_base()[1], "max_iter": "auto"}
-    plain = _config.resolve(p, 30_000, 800, 10_000, 20.0, False)["max_iter"]
+    p = {**_resolved()[1], "max_iter": "auto"}
+    plain = _rules.resolve(p, 30_000, 800, 10_000, 20.0, False).max_iter
     assert plain == 5  # 120k visits over 30k rows, at least 5
     # no label rarer than 30k rows x share: LABEL_VISITS / rows of it, capped at 50
     for rows_of_rare, want in ((4, 8), (2, 15), (1000, 5), (0.5, 50)):
         share = rows_of_rare / 30_000
-        got = _config.resolve(p, 30_000, 800, 10_000, 20.0, False, share)["max_iter"]
-        assert got == min(50, max(5, int(np.ceil(_config.LABEL_VISITS / rows_of_rare)))) == want
-    assert _config.resolve(dict(p, max_iter=3), 30_000, 800, 10_000, 20.0, False,
-                           1e-5)["max_iter"] == 3
+        got = _rules.resolve(p, 30_000, 800, 10_000, 20.0, False, share).max_iter
+        assert got == min(50, max(5, int(np.ceil(_rules.LABEL_VISITS / rows_of_rare)))) == want
+    assert _rules.resolve(dict(p, max_iter=3), 30_000, 800, 10_000, 20.0, False,
+                           1e-5).max_iter == 3

@@ -403,7 +403,10 @@ def test_bibtex_precision_at_1(data_dir):
     ids, _ = clf.predict_topk(X_test, k=5)
     p1 = precision_at_k(Y_test, ids, k=1)
     print(f"Bibtex P@1 = {p1:.4f}, P@5 = {precision_at_k(Y_test, ids, k=5):.4f}")
-    assert p1 >= 0.60, p1
+    # DESIGN promises 0.64 (issue 10 is the work to get there); 0.6398 is
+    # measured at this commit, and the floor is the best tree-based peer's
+    # 0.633 (omikuji, benchmarks) with a little margin below ours
+    assert p1 >= 0.635, p1
     assert clf.score(X_test, Y_test) == pytest.approx(p1)
 
 

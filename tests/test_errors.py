@@ -4,8 +4,6 @@ Every case asserts the exception type and a word of its message, then that
 the estimator (and the interpreter) still work afterwards.
 """
 import pickle
-import resource
-import time
 import warnings
 
 import numpy as np
@@ -320,19 +318,22 @@ def test_not_fitted(data, method):
 # --------------------------------------------------------------------------
 
 
-def _peak_rss_bytes():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# "Before allocating" is shown by who refuses: the planner's MemoryError
+# names the memory budget, while an allocation the core attempted and
+# failed names what it was allocating. (RSS would prove nothing: untouched
+# pages of a huge allocation never become resident, and a high-water mark
+# left by earlier tests hides what this one did.)
+PLANNER_REFUSES = r"needs about \d+(\.\d+)? GB .* but the memory budget is"
 
 
 def test_memory_error_for_huge_hidden_layer_before_allocating(data, fitted):
     # 200k features x 2**20 hidden units is ~0.8 TB of float32 weights alone
     X = sp.random(20, 200_000, density=1e-4, format="csr", random_state=0, dtype=np.float32)
     y = np.arange(20) % 2
-    peak, start = _peak_rss_bytes(), time.perf_counter()
-    with pytest.raises(MemoryError, match=r"\d+(\.\d+)? GB"):
-        BoltClassifier(**{**SMALL, "hidden_layer_sizes": (2**20,)}).fit(X, y)
-    assert time.perf_counter() - start < 10
-    assert _peak_rss_bytes() - peak < 500 * 2**20
+    clf = BoltClassifier(**{**SMALL, "hidden_layer_sizes": (2**20,)})
+    with pytest.raises(MemoryError, match=PLANNER_REFUSES):
+        clf.fit(X, y)
+    assert not hasattr(clf, "_network")
     _still_works(fitted, data[0])
 
 
@@ -342,13 +343,11 @@ def test_memory_error_for_huge_label_space_before_allocating(data, fitted):
     n_labels = 2**30
     Y = sp.csr_matrix((np.ones(20, dtype=np.float32), np.arange(20) * 2**25, np.arange(21)),
                       shape=(20, n_labels))
-    peak, start = _peak_rss_bytes(), time.perf_counter()
     clf = BoltClassifier(**{**SMALL, "hidden_layer_sizes": (128,)})
-    with pytest.raises(MemoryError, match=r"\d+(\.\d+)? GB"):
+    with pytest.raises(MemoryError, match=PLANNER_REFUSES):
         clf.fit(X, Y)
-    assert time.perf_counter() - start < 10
-    assert _peak_rss_bytes() - peak < 500 * 2**20
-    assert not hasattr(clf, "_network")
+    # neither the network nor the 2**30 entries of classes_ were made
+    assert not hasattr(clf, "_network") and not hasattr(clf, "classes_")
     _still_works(fitted, data[0])
 
 

@@ -1,0 +1,627 @@
+"""What every skbolt estimator shares.
+
+An estimator's ``fit`` goes through the same steps whatever it predicts:
+validate X, measure the problem once (``Problem``), resolve every "auto"
+parameter into a ``Plan`` (the resolved values, the native configuration
+and its memory, shrunk to the memory budget), let the autotuning search
+pick among variants of that plan, create the network, and train it with
+the one training driver (``Run`` and ``BoltEstimator._train``): chunks of
+batches, the tables' freeze schedule, early stopping, the progress bar,
+the loss curve, and Ctrl-C between chunks. Pickling and
+``estimate_memory`` live here too. A subclass adds only what its task
+is: how targets are encoded and what it predicts.
+"""
+import copy
+import dataclasses
+import math
+import numbers
+import os
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, clone
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import validate_data
+from tqdm.auto import tqdm
+
+from . import _autotune, _native, _rules
+from ._network import Network
+from .metrics import precision_at_k
+
+#: Layout version of what ``__getstate__`` stores.
+PICKLE_VERSION = 1
+
+#: Training rows from which autotune="auto" searches.
+AUTOTUNE_MIN_SAMPLES = 2000
+
+#: Native calls per epoch: the estimator regains control this often for
+#: progress, early stopping checks and Ctrl-C.
+CHUNKS_PER_EPOCH = 20
+
+#: Share of the available memory a fit may plan to use by default.
+MEMORY_FRACTION = 0.75
+
+_UNITS = {"": 1, "B": 1, "K": 1e3, "KB": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB": 1e9,
+          "T": 1e12, "TB": 1e12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+
+
+def available_memory():
+    """Bytes of memory available to a new allocation here, or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def memory_budget(max_memory):
+    """Bytes a fit may use: ``max_memory`` as bytes or a string like "4GB";
+    "auto" is MEMORY_FRACTION of the memory available now."""
+    if _rules.is_auto(max_memory) or max_memory is None:
+        avail = available_memory()
+        return None if avail is None else int(MEMORY_FRACTION * avail)
+    if isinstance(max_memory, str):
+        text = max_memory.strip().upper().replace(" ", "")
+        number = text.rstrip("KMGTIB")
+        try:
+            value = float(number) * _UNITS[text[len(number):]]
+        except (ValueError, KeyError):
+            raise ValueError(
+                f"max_memory={max_memory!r} is not a size; use bytes or a string such as "
+                "'512MB', '4GB' or '2GiB'"
+            ) from None
+    elif isinstance(max_memory, numbers.Real) and not isinstance(max_memory, (bool, np.bool_)):
+        value = float(max_memory)
+    else:
+        raise ValueError(
+            f"max_memory must be bytes, a string such as '4GB', or 'auto'; got {max_memory!r}")
+    if not value > 0:
+        raise ValueError(f"max_memory must be positive, got {max_memory!r}")
+    return int(value)
+
+
+def resolve_n_threads(n_jobs, default_threads):
+    """Threads for a native call.
+
+    None uses what OpenMP would use here (so threadpoolctl limits and
+    OMP_NUM_THREADS apply); negative values count back from the CPU count
+    as in joblib.
+    """
+    if n_jobs is None:
+        return max(1, int(default_threads))
+    n_jobs = int(n_jobs)
+    if n_jobs == 0:
+        raise ValueError("n_jobs == 0 has no meaning; use None, a positive or a negative integer")
+    if n_jobs < 0:
+        from joblib import cpu_count
+
+        return max(1, cpu_count() + 1 + n_jobs)
+    return n_jobs
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Statistics of a training problem, measured once per fit.
+
+    Attributes
+    ----------
+    n_samples, n_features, n_outputs : int
+        Shape of the problem.
+    nnz_per_row : float
+        Mean input nonzeros per row.
+    multilabel : bool
+        Whether rows may carry several labels.
+    rare_label_share : float or None
+        ``_rules.rare_label_share`` of the labels.
+    mean_labels : float
+        Mean labels per row (at least 1).
+    max_labels : int
+        Most labels of one row (at least 1).
+    """
+
+    n_samples: int
+    n_features: int
+    n_outputs: int
+    nnz_per_row: float
+    multilabel: bool
+    rare_label_share: float = None
+    mean_labels: float = 1.0
+    max_labels: int = 1
+
+    @classmethod
+    def from_data(cls, X, Y, multilabel):
+        """The statistics of CSR inputs X and CSR label indicator Y."""
+        n, d = X.shape
+        return cls(n_samples=n, n_features=d, n_outputs=Y.shape[1],
+                   nnz_per_row=X.nnz / max(n, 1), multilabel=bool(multilabel),
+                   rare_label_share=_rules.rare_label_share(Y),
+                   mean_labels=max(1.0, Y.nnz / max(n, 1)),
+                   max_labels=int(max(1, np.diff(Y.indptr).max(initial=1))))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a fit will build: "auto" resolved for one problem.
+
+    Attributes
+    ----------
+    params : dict
+        The estimator's parameters (``get_params()``), "auto" included.
+    problem : Problem
+        The data the values are resolved against.
+    seed, threads : int
+        Seed of the network and threads of its native calls.
+    budget : int or None
+        Bytes the fit may use (None: unknown).
+    overrides : dict
+        Parameter values that replace ``params`` (the search's candidates).
+    resolved : _rules.Resolved
+        The concrete hyper-parameters, hash table shape after shrinking to
+        the budget included.
+    config : dict
+        The native network configuration.
+    memory : dict
+        Bytes by part (``Network.estimate_memory``) of ``config``.
+    """
+
+    params: dict
+    problem: Problem
+    seed: int
+    threads: int
+    budget: int
+    overrides: dict
+    resolved: _rules.Resolved
+    config: dict
+    memory: dict
+
+    @classmethod
+    def make(cls, params, problem, seed, threads, budget, overrides=None):
+        """Resolve ``params`` (with ``overrides``) against ``problem``.
+
+        Raises
+        ------
+        MemoryError
+            When even the smallest hash tables do not fit ``budget``.
+        """
+        overrides = dict(overrides or {})
+        p = problem
+        resolved = _rules.resolve({**params, **overrides}, p.n_samples, p.n_features,
+                                  p.n_outputs, p.nnz_per_row, p.multilabel, p.rare_label_share)
+        nnz = int(np.ceil(p.nnz_per_row))
+        config, memory = _rules.fit_to_memory(
+            _rules.network_config(resolved, p.n_features, p.n_outputs, seed),
+            lambda c: Network.estimate_memory(c, resolved.batch_size, nnz, threads),
+            budget,
+        )
+        tables = dict(resolved.hash_params, L=config["hash_L"], range_pow=config["range_pow"],
+                      reservoir=config["reservoir"])
+        return cls(params=dict(params), problem=problem, seed=seed, threads=threads,
+                   budget=budget, overrides=overrides, resolved=resolved.replace(hash_params=tables),
+                   config=config, memory=memory)
+
+    def variant(self, overrides):
+        """The same plan with other parameter ``overrides``."""
+        return Plan.make(self.params, self.problem, self.seed, self.threads, self.budget,
+                         overrides)
+
+    def for_rows(self, n_samples):
+        """The plan resolved as if the problem had ``n_samples`` rows (the
+        search's training split), other statistics unchanged."""
+        problem = dataclasses.replace(self.problem, n_samples=int(n_samples))
+        return Plan.make(self.params, problem, self.seed, self.threads, self.budget,
+                         self.overrides)
+
+
+class RowStream:
+    """Successive epochs of shuffled rows, read by visit number.
+
+    Parameters
+    ----------
+    rows : array-like of int
+        The rows one epoch visits.
+    order : callable
+        ``order(epoch)``: the rows' order in that epoch.
+    replayable : bool
+        Whether ``order`` gives the same answer for an epoch every time, so
+        the stream may be read again from any visit (as the search's
+        trials do); otherwise it is read forwards only.
+    """
+
+    def __init__(self, rows, order, replayable):
+        self.rows = np.asarray(rows)
+        self._order = order
+        self._replayable = replayable
+        self._epoch, self._perm = -1, None
+
+    def __len__(self):
+        return len(self.rows)
+
+    @classmethod
+    def seeded(cls, rows, seed):
+        """Epoch e shuffled by its own generator, seeded ``seed + e``: any
+        reader of the stream sees the same rows at the same visit."""
+        rows = np.asarray(rows)
+        return cls(rows, lambda e: np.random.RandomState((seed + e) % 2**32).permutation(rows),
+                   replayable=True)
+
+    @classmethod
+    def drawn(cls, rows, rng):
+        """Successive permutations drawn from one generator ``rng``."""
+        rows = np.asarray(rows)
+        return cls(rows, lambda e: rng.permutation(rows), replayable=False)
+
+    def epoch(self, e):
+        """The rows' order in epoch ``e``."""
+        if e != self._epoch:
+            if not self._replayable and e != self._epoch + 1:
+                raise ValueError("this row stream is read forwards, one epoch after another")
+            self._epoch, self._perm = e, self._order(e)
+        return self._perm
+
+    def take(self, start, count):
+        """Rows of visits ``start`` .. ``start + count``."""
+        n, out = len(self.rows), []
+        while count > 0:
+            epoch, offset = divmod(start, n)
+            piece = self.epoch(epoch)[offset:offset + count]
+            out.append(piece)
+            start += len(piece)
+            count -= len(piece)
+        return np.concatenate(out)
+
+
+class Run:
+    """A network trained along a row stream: the one training driver.
+
+    It calls the core on consecutive pieces of the stream (never across
+    an epoch boundary, at most ``chunk`` rows each), freezes the hash
+    tables when an epoch boundary reaches ``freeze_after`` epochs, and
+    reports each piece and each finished epoch to the caller.
+
+    Parameters
+    ----------
+    network : Network
+        The network to train.
+    batch_size : int
+        Samples per Adam step.
+    learning_rate : float
+        Adam's step size.
+    freeze_after : int
+        Epochs after which the tables freeze (0: never).
+    stream : RowStream
+        The rows, epoch after epoch.
+    epochs_before : int
+        Epochs the network trained before this run (they count towards
+        ``freeze_after``).
+    """
+
+    def __init__(self, network, batch_size, learning_rate, freeze_after, stream,
+                 epochs_before=0):
+        self.network = network
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.freeze_after = freeze_after
+        self.stream = stream
+        self.epochs_before = epochs_before
+        self.visits = 0
+
+    @property
+    def epochs(self):
+        """Whole epochs trained, those before this run included."""
+        return self.epochs_before + self.visits // len(self.stream)
+
+    def advance(self, X, Y, target, n_threads, chunk=None, on_rows=None, on_epoch=None):
+        """Train until ``target`` visits of the stream; returns the summed loss.
+
+        ``on_rows(count)`` follows every native call; ``on_epoch(epoch)``
+        every epoch this run completes.
+        """
+        n, net, total = len(self.stream), self.network, 0.0
+        while self.visits < target:
+            count = min(target - self.visits, n - self.visits % n)
+            if chunk:
+                count = min(count, chunk)
+            rows = self.stream.take(self.visits, count)
+            total += net.train(X, Y, rows, self.batch_size, self.learning_rate, n_threads)
+            self.visits += count
+            if on_rows is not None:
+                on_rows(count)
+            if self.visits % n == 0:
+                if (net.sparse_output and self.freeze_after and not net.frozen
+                        and self.epochs >= self.freeze_after):
+                    net.set_frozen(True)
+                if on_epoch is not None:
+                    on_epoch(self.visits // n)
+        return total
+
+
+class BoltEstimator(BaseEstimator):
+    """Base of skbolt's estimators; not meant to be used directly.
+
+    Subclasses set ``multilabel_`` before calling ``_setup`` and implement
+    their targets and predictions; everything else is here.
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    # ------------------------------------------------------------------
+    # input and resources
+
+    def _validate_X(self, X, reset):
+        """X as CSR float32/float64 with sklearn's checks (finite values,
+        feature count)."""
+        X = validate_data(self, X, accept_sparse="csr", dtype=(np.float32, np.float64),
+                          reset=reset)
+        if not sp.issparse(X):
+            X = sp.csr_matrix(X)
+        return X
+
+    def _n_threads(self):
+        return resolve_n_threads(self.n_jobs, _native.max_threads())
+
+    def _autotune_on(self, n_samples):
+        if _rules.is_auto(self.autotune):
+            return n_samples >= AUTOTUNE_MIN_SAMPLES
+        if not isinstance(self.autotune, (bool, np.bool_)):
+            raise ValueError(f"autotune must be True, False or 'auto', got {self.autotune!r}")
+        return bool(self.autotune)
+
+    def _plan(self, problem, seed, overrides=None):
+        """This estimator's parameters resolved against ``problem``."""
+        return Plan.make(self.get_params(), problem, seed, self._n_threads(),
+                         memory_budget(self.max_memory), overrides)
+
+    # ------------------------------------------------------------------
+    # fitting
+
+    def _setup(self, X, Y, search=False):
+        """Measure the problem, resolve the plan (searching it when asked),
+        set the resolved attributes and create the network. Returns the
+        problem's statistics."""
+        problem = Problem.from_data(X, Y, self.multilabel_)
+        self.n_outputs_ = problem.n_outputs
+        rng = check_random_state(self.random_state)
+        self._seed = int(rng.randint(np.iinfo(np.int32).max))
+        plan = self._plan(problem, self._seed)
+        self.autotune_results_, self.best_params_ = [], {}
+        if search and self._autotune_on(problem.n_samples):
+            self.autotune_results_, self.best_params_ = self._search(X, Y, plan)
+            plan = plan.variant(self.best_params_)
+        self._set_resolved(plan)
+        self._network = Network(plan.config)
+        self._epochs_done = 0
+        self.loss_curve_ = []
+        self.validation_scores_ = None
+        self.best_validation_score_ = None
+        return problem
+
+    def _set_resolved(self, plan):
+        """The resolved attributes of ``plan``, one by one."""
+        r = plan.resolved
+        self.hidden_layer_sizes_ = r.hidden_layer_sizes
+        self.learning_rate_init_ = r.learning_rate_init
+        self.batch_size_ = r.batch_size
+        self.max_iter_ = r.max_iter
+        self.output_sparsity_ = r.output_sparsity
+        self.hash_function_ = r.hash_function
+        self.loss_ = r.loss
+        self.sparse_inference_ = r.sparse_inference
+        self.dropout_ = r.dropout
+        self.hash_params_ = dict(r.hash_params)
+        self.memory_bytes_ = plan.memory["total"]
+
+    def _reschedule(self, X, Y):
+        """For a warm start: keep the network (architecture and tables) and
+        follow the current parameters' training schedule, so that
+        set_params(max_iter=...) before a warm fit is honoured."""
+        problem = Problem.from_data(X, Y, self.multilabel_)
+        r = self._plan(problem, self._seed, self.best_params_).resolved
+        self.max_iter_ = r.max_iter
+        self.learning_rate_init_ = r.learning_rate_init
+        self.batch_size_ = r.batch_size
+
+    def _search(self, X, Y, plan):
+        """The autotuning search on a held-out split; returns its trials and winner."""
+        budget = _autotune.budget_spec(self.autotune_budget, plan)
+        train_rows, val_rows = self._split(X.shape[0], np.random.RandomState(self._seed))
+        threads = plan.threads
+
+        def score(network, resolved, X_val, Y_val):
+            return self._network_score(network, resolved.sparse_inference,
+                                       resolved.hash_params["inference_candidates"],
+                                       X_val, Y_val, threads)
+
+        return _autotune.search(X, Y, train_rows, val_rows, plan.for_rows(len(train_rows)),
+                                budget, plan.resolved.max_iter, score, verbose=self.verbose,
+                                log=tqdm.write if self.verbose else None)
+
+    def _split(self, n, rng):
+        """Train and validation row indices for early stopping."""
+        n_val = int(round(self.validation_fraction * n))
+        if not 0 < self.validation_fraction < 1 or n_val < 1 or n_val >= n:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} leaves no training or no "
+                f"validation samples out of {n}; use a value in (0, 1) or more data"
+            )
+        perm = rng.permutation(n)
+        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+    def _train(self, X, Y, epochs, early_stopping):
+        """Up to ``epochs`` passes over X, Y with the fitted schedule.
+
+        Stops after ``n_iter_no_change`` epochs without improvement (of the
+        validation score with ``early_stopping``, else of the training
+        loss). Ctrl-C takes effect when the native call in progress
+        returns: the network keeps every finished call's training (the best
+        epoch's with early stopping), the attributes describe the finished
+        epochs, and the KeyboardInterrupt goes on to the caller.
+        """
+        rng = np.random.RandomState(self._seed + self._epochs_done)
+        if early_stopping:
+            train_rows, val_rows = self._split(X.shape[0], rng)
+            X_val, Y_val = X[val_rows], Y[val_rows]
+            self.validation_scores_ = []
+        else:
+            train_rows = np.arange(X.shape[0])
+        run = Run(self._network, self.batch_size_, self.learning_rate_init_,
+                  self.hash_params_["freeze_after"], RowStream.drawn(train_rows, rng),
+                  self._epochs_done)
+        n = len(train_rows)
+        chunk = self.batch_size_ * max(1, math.ceil(n / (self.batch_size_ * CHUNKS_PER_EPOCH)))
+        threads = self._n_threads()
+        tracker = _Progress(self.n_iter_no_change, self.tol)
+        best_state = None
+        self.n_iter_ = 0
+        try:
+            for _ in range(epochs):
+                with tqdm(total=n, disable=not self.verbose, leave=False,
+                          desc=f"epoch {self._epochs_done + 1}", unit="sample") as bar:
+                    total = run.advance(X, Y, run.visits + n, threads, chunk, bar.update)
+                self._epochs_done = run.epochs
+                self.n_iter_ += 1
+                loss = total / n
+                if not np.isfinite(loss):
+                    raise RuntimeError(
+                        "training diverged (the loss is not finite); lower learning_rate_init")
+                self.loss_curve_.append(loss)
+                message = f"epoch {self._epochs_done}: loss {loss:.5f}"
+                if early_stopping:
+                    score = self._network_score(self._network, self.sparse_inference_,
+                                                self.hash_params_["inference_candidates"],
+                                                X_val, Y_val, threads)
+                    self.validation_scores_.append(score)
+                    message += f", validation score {score:.5f}"
+                    if tracker.improves(score):
+                        best_state = self._network.get_state()
+                    self.best_validation_score_ = tracker.best
+                    stop = tracker.stalled
+                else:
+                    stop = tracker.record_loss(loss)
+                if self.verbose:
+                    tqdm.write(message)
+                if stop:
+                    break
+        except KeyboardInterrupt:
+            self._epochs_done = run.epochs
+            warnings.warn(
+                f"training interrupted after {self.n_iter_} complete epochs; the model keeps "
+                "what it learned so far and can predict or continue (warm_start, partial_fit)",
+                stacklevel=3,
+            )
+            raise
+        finally:
+            if best_state is not None:
+                self._network = Network.from_state(best_state)
+
+    def _network_score(self, network, sparse, candidates, X, Y, n_threads):
+        """Validation score of a network on held-out rows: precision@1
+        (accuracy for one label per row)."""
+        ids, _ = network.predict_topk(X, 1, sparse, n_threads, candidates)
+        return precision_at_k(Y, ids, k=1)
+
+    # ------------------------------------------------------------------
+    # memory
+
+    def estimate_memory(self, X, y):
+        """Peak bytes a ``fit`` on X, y would take, without training.
+
+        Uses this estimator's parameters resolved against the data (no
+        autotuning search) and the current ``n_jobs``: the same plan ``fit``
+        makes, so the same figures.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Targets.
+
+        Returns
+        -------
+        dict
+            Bytes by part: ``weights``, ``optimizer`` (Adam's two moments),
+            ``tables`` (hash tables and hash functions), ``buffers``
+            (training buffers and the rest) and their ``total``; plus
+            ``budget``, the bytes ``max_memory`` allows (None when
+            unknown). Tables are the size ``fit`` would use, after any
+            shrinking to the budget.
+
+        Raises
+        ------
+        MemoryError
+            When no configuration fits the memory budget.
+        """
+        probe = clone(self)
+        probe.set_params(autotune=False)
+        X = probe._validate_X(X, reset=True)
+        Y = probe._encode_y(y)
+        plan = probe._plan(Problem.from_data(X, Y, probe.multilabel_), 0)
+        return {**plan.memory, "budget": plan.budget}
+
+    # ------------------------------------------------------------------
+    # pickling
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        network = state.pop("_network", None)
+        if network is not None:
+            state["_network_state"] = network.get_state()
+        state["_skbolt_pickle_version"] = PICKLE_VERSION
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        version = state.pop("_skbolt_pickle_version", None)
+        if version != PICKLE_VERSION:
+            raise ValueError(
+                f"this {type(self).__name__} was saved in pickle format {version}; this skbolt "
+                f"reads format {PICKLE_VERSION}. Refit the model with this version."
+            )
+        network_state = state.pop("_network_state", None)
+        super().__setstate__(state)
+        if network_state is not None:
+            self._network = Network.from_state(network_state)
+
+    def __deepcopy__(self, memo):
+        # the native handle cannot be copied; its saved state can
+        twin = self.__class__.__new__(self.__class__)
+        memo[id(self)] = twin
+        twin.__setstate__(copy.deepcopy(self.__getstate__(), memo))
+        return twin
+
+
+class _Progress:
+    """Whether training still improves: the best so far and epochs since."""
+
+    def __init__(self, patience, tol):
+        self.patience, self.tol = patience, tol
+        self.best, self.stall = -np.inf, 0
+        self.best_loss = np.inf
+
+    @property
+    def stalled(self):
+        return self.stall >= self.patience
+
+    def improves(self, score):
+        """Record a validation score; True when it is the best so far."""
+        self.stall = 0 if score > self.best + self.tol else self.stall + 1
+        better = score > self.best
+        self.best = max(self.best, score)
+        return better
+
+    def record_loss(self, loss):
+        """Record a training loss; True when training should stop."""
+        self.stall = 0 if loss < self.best_loss - self.tol else self.stall + 1
+        self.best_loss = min(self.best_loss, loss)
+        return self.stalled

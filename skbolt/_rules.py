@@ -1,0 +1,382 @@
+"""The "auto" rules: resolution of "auto" hyper-parameters against the data.
+
+Each rule starts from BOLT's published defaults (see DESIGN.md) and is
+changed only where a measurement here showed a better choice; such places
+say what was measured.
+"""
+import dataclasses
+import math
+import numbers
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def is_auto(value):
+    """Whether a parameter value is the string "auto"."""
+    return isinstance(value, str) and value == "auto"
+
+
+def bolt_output_sparsity(n_outputs):
+    """Fraction of output neurons active per sample, by BOLT's table."""
+    for limit, sparsity in ((450, 1.0), (900, 0.2), (1800, 0.1), (4000, 0.05),
+                            (10_000, 0.02), (20_000, 0.01)):
+        if n_outputs < limit:
+            return sparsity
+    return 0.005
+
+
+def dwta_tables(n_outputs, sparsity):
+    """BOLT's DWTA table shape for ``n_outputs`` neurons at ``sparsity``.
+
+    Returns (K, L, range_pow, reservoir): K codes of 3 bits per key fill
+    range_pow = 3K bits, and L tables make the expected candidate count
+    L * n_outputs / 2**range_pow about the active set size.
+    """
+    K = int(min(8, max(2, round(math.log2(128.0 / sparsity) / 3.0))))
+    range_pow = 3 * K
+    L = max(1, int(round(sparsity * 2**range_pow)))
+    reservoir = 4 * max(n_outputs // 2**range_pow, 1)
+    return K, L, range_pow, reservoir
+
+
+def srp_tables(n_outputs, sparsity):
+    """Table shape for signed random projections: 1 bit per code.
+
+    The same bucket count and table count as DWTA, so the two families
+    retrieve candidate sets of similar size; K = range_pow bits per key.
+    """
+    _, L, range_pow, reservoir = dwta_tables(n_outputs, sparsity)
+    return range_pow, L, range_pow, reservoir
+
+
+#: Below this many training rows a network trains for many epochs and
+#: keeps the learning rate lower.
+SMALL_DATA = 20_000
+
+#: Passes over its rows that a rare label needs before its output neuron
+#: has learned it (see ``rare_label_share`` and the epoch rule in ``resolve``).
+LABEL_VISITS = 30
+
+
+def rare_label_share(Y, quantile=0.25):
+    """Share of the rows that carry a rare label, as labels occur.
+
+    Labels sorted from rarest: the row count of the label where the rarest
+    ``quantile`` of all label occurrences ends, divided by the number of
+    rows. On power-law label sets this is what decides how many epochs an
+    extreme classifier needs, since each epoch shows such a label only that
+    many times; 1.0 when ``Y`` has no labels.
+
+    Parameters
+    ----------
+    Y : CSR matrix of shape (n_samples, n_outputs)
+        Label indicator.
+    quantile : float
+        Share of label occurrences counted as rare.
+    """
+    # O(labels present), not O(n_outputs): this runs before the memory check
+    counts = np.sort(np.unique(Y.indices, return_counts=True)[1])
+    if counts.size == 0:
+        return 1.0
+    cumulative = np.cumsum(counts) / counts.sum()
+    rare = counts[min(counts.size - 1, int(np.searchsorted(cumulative, quantile)))]
+    return float(rare) / max(Y.shape[0], 1)
+
+
+def auto_dropout(n_samples):
+    """Dropout on the hidden layers (not part of BOLT): 0.5.
+
+    Measured here, test P@1 with the other rules fixed: Bibtex (4,880 rows)
+    0.63 without, 0.646 with 0.5 and width 512 (mean of 3 seeds); 100k
+    synthetic classes 0.583 (256 wide, none) -> 0.640 (512 wide, 0.5);
+    10k synthetic classes 0.78 -> 0.83 likewise. A 20-point grid picked 0.5
+    on all four data sets of benchmarks/bench_autotune.py.
+    """
+    return 0.5
+
+
+def auto_hidden(n_samples):
+    """Hidden width: 512, the top of BOLT's 256-512 range (see auto_dropout;
+    the wider layer is what dropout needs to pay off)."""
+    return (512,)
+
+
+def auto_learning_rate(n_samples):
+    """Adam's step: BOLT's 1e-3 on small data (trained for many epochs),
+    2e-3 from SMALL_DATA rows, where the epoch rule gives 5 epochs.
+    Measured at 5 epochs: 100k synthetic classes P@1 0.514 (1e-3) vs 0.583
+    (2e-3); 10k classes 0.69 vs 0.78."""
+    return 1e-3 if n_samples < SMALL_DATA else 2e-3
+
+
+def inference_candidates(active):
+    """Outputs scored per query by sparse inference (not part of BOLT).
+
+    Sparse inference ranks what the tables retrieve by how many tables
+    returned it and scores only the best of them. Measured here after 3-5
+    epochs, P@1 on held-out rows, scoring all retrieved vs a quarter of the
+    training active set: synthetic 100k classes 0.484 -> 0.494 (0.72 s ->
+    0.42 s for 10k rows), synthetic 10k classes 0.698 -> 0.731 (0.42 s ->
+    0.26 s). The count is a vote of the tables, and a good one.
+    """
+    return max(32, active // 4)
+
+
+#: Share of training time that table rebuilds may take.
+REBUILD_BUDGET = 0.1
+
+
+def rebuild_interval(n_samples, n_outputs, active, batch_size, width, nnz_per_row,
+                     family, K, L):
+    """Batches between re-insertions of every output neuron into the tables.
+
+    BOLT rebuilds every 1/100 epoch (1/20 below 100k samples). A rebuild
+    hashes every output neuron, so with many outputs and small batches that
+    schedule spends most of an epoch rebuilding (measured here: 100k
+    classes, batch 1024, rebuilds took 3.5x the time of the training
+    itself). We rebuild at BOLT's pace only while rebuilds cost at most
+    REBUILD_BUDGET of the training work between them, by the count of
+    memory touches each does.
+    """
+    bolt = bolt_rebuild_interval(n_samples, batch_size)
+    per_code = 8 if family == "dwta" else max(1, (width + 2) // 3)
+    rebuild_cost = n_outputs * (K * L * per_code + L)
+    batch_cost = batch_size * (4 * active * width + 4 * nnz_per_row * width + K * L * per_code)
+    return max(bolt, int(math.ceil(rebuild_cost / (REBUILD_BUDGET * batch_cost))))
+
+
+def fit_to_memory(cfg, estimate, budget):
+    """Shrink the hash tables until ``estimate(cfg)["total"]`` fits ``budget`` bytes.
+
+    The reservoir goes first (it mostly holds empty slots), then the bucket
+    count, then the number of tables; weights and batch buffers are the
+    user's choice and are never shrunk. ``estimate`` returns the memory
+    breakdown of a configuration (``Network.estimate_memory``). Returns
+    (cfg, breakdown of the returned cfg).
+
+    Raises
+    ------
+    MemoryError
+        When even the smallest tables do not fit, naming both figures.
+    """
+    cfg = dict(cfg)
+    need = estimate(cfg)
+    sparse = cfg["active_size"] < cfg["n_outputs"]
+    while budget is not None and need["total"] > budget:
+        if sparse and cfg["reservoir"] > 1:
+            cfg["reservoir"] = max(1, cfg["reservoir"] // 2)
+        elif sparse and cfg["range_pow"] > 10:
+            cfg["range_pow"] -= 1
+        elif sparse and cfg["hash_L"] > 1:
+            cfg["hash_L"] = max(1, cfg["hash_L"] // 2)
+        else:
+            raise MemoryError(
+                f"this configuration needs about {need['total'] / 1e9:.2f} GB (weights, Adam state, "
+                f"hash tables and training buffers) but the memory budget is "
+                f"{budget / 1e9:.2f} GB; reduce hidden_layer_sizes, output_sparsity or "
+                "batch_size, or raise max_memory"
+            )
+        need = estimate(cfg)
+    return cfg, need
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Concrete values of an estimator's hyper-parameters for one problem.
+
+    Each field is the value of the estimator parameter of the same name,
+    "auto" replaced by its rule; ``hash_params`` is the table shape and
+    schedule (see ``BoltClassifier.hash_params_``).
+    """
+
+    hidden_layer_sizes: tuple
+    batch_size: int
+    learning_rate_init: float
+    max_iter: int
+    output_sparsity: float
+    hash_function: str
+    loss: str
+    dropout: float
+    sparse_inference: bool
+    hash_params: dict = field(compare=False)
+
+    def replace(self, **changes):
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+def _number(value, name, ok, what):
+    """``value`` as a float when it is a real number for which ``ok`` holds."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not ok(value):
+        raise ValueError(f"{name} must be {what} or 'auto', got {value!r}")
+    return float(value)
+
+
+def _integer(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer or 'auto', got {value!r}")
+    return int(value)
+
+
+def _choice(value, name, options):
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name} must be {', '.join(map(repr, options))} or 'auto', got {value!r}")
+    return value
+
+
+def _hidden(value):
+    hidden = (value,) if np.isscalar(value) else value
+    try:
+        hidden = tuple(hidden)
+    except TypeError:
+        hidden = ()
+    if not hidden or any(isinstance(h, (bool, np.bool_)) or not isinstance(h, numbers.Integral)
+                         or h < 1 for h in hidden):
+        raise ValueError(f"hidden_layer_sizes must be positive integers, got {value!r}")
+    return tuple(int(h) for h in hidden)
+
+
+def auto_batch_size(n_samples):
+    """BOLT's batch range, growing with the data: 256, 1024 from 50k rows,
+    2048 from 500k."""
+    return 256 if n_samples < 50_000 else (1024 if n_samples < 500_000 else 2048)
+
+
+def auto_max_iter(n_samples, label_share):
+    """Epochs: about 120k sample visits (Bibtex: 25 epochs, where P@1 peaks
+    with the small-data network above), and enough that a rare label is
+    seen LABEL_VISITS times; between 5 and 50 passes.
+
+    Not part of BOLT: the second term is what extreme label sets need.
+    Measured here (bench_autotune.py --epoch-curve), test P@1 by epoch with
+    the other rules fixed: synthetic 10k classes (30k rows, rare labels on
+    4) 0.828 at 5 epochs, 0.885 at 8 (this rule), 0.887 at 10, 0.892 at 15;
+    100k classes (50k rows, rare labels on 2) 0.642 at 5, 0.745 at 10,
+    0.761 at 15 (this rule), 0.762 at 20. Without ``label_share`` the rule
+    counts sample visits only.
+    """
+    epochs = max(5, math.ceil(120_000 / max(n_samples, 1)))
+    if label_share:
+        epochs = max(epochs, math.ceil(LABEL_VISITS / (label_share * max(n_samples, 1))))
+    return int(min(50, epochs))
+
+
+def bolt_rebuild_interval(n_samples, batch_size):
+    """BOLT's published schedule: re-insert every neuron each 1/100 epoch
+    from 100k samples, each 1/20 epoch below."""
+    n_batches = max(1, math.ceil(n_samples / batch_size))
+    return max(1, int(round(n_batches / (100 if n_samples >= 100_000 else 20))))
+
+
+def resolve(params, n_samples, n_features, n_outputs, nnz_per_row, multilabel,
+            label_share=None):
+    """Resolve an estimator's parameters against its training data.
+
+    Parameters
+    ----------
+    params : dict
+        The estimator's ``get_params()``.
+    n_samples, n_features, n_outputs : int
+        Shape of the training problem.
+    nnz_per_row : float
+        Mean nonzeros per input row.
+    multilabel : bool
+        Whether rows may carry several labels.
+    label_share : float, optional
+        ``rare_label_share`` of the labels; without it the epoch rule
+        counts sample visits only.
+
+    Returns
+    -------
+    Resolved
+        Concrete values for every hyper-parameter, and the hash tables'
+        shape and schedule.
+    """
+    def given(name, rule):
+        value = params.get(name, "auto")
+        return rule() if is_auto(value) else value
+
+    hidden = given("hidden_layer_sizes", lambda: auto_hidden(n_samples))
+    hidden = _hidden(hidden)
+    batch = given("batch_size", lambda: auto_batch_size(n_samples))
+    batch = min(_integer(batch, "batch_size"), n_samples)
+    lr = given("learning_rate_init", lambda: auto_learning_rate(n_samples))
+    lr = _number(lr, "learning_rate_init", lambda v: 0 < v < math.inf, "a positive number")
+    epochs = given("max_iter", lambda: auto_max_iter(n_samples, label_share))
+    epochs = _integer(epochs, "max_iter")
+    sparsity = given("output_sparsity", lambda: bolt_output_sparsity(n_outputs))
+    sparsity = _number(sparsity, "output_sparsity", lambda v: 0 < v <= 1, "in (0, 1]")
+    family = given("hash_function", lambda: "dwta")
+    family = _choice(family, "hash_function", ("dwta", "srp"))
+    loss = given("loss", lambda: "softmax")
+    loss = _choice(loss, "loss", ("softmax", "sigmoid"))
+    drop = given("dropout", lambda: auto_dropout(n_samples))
+    drop = _number(drop, "dropout", lambda v: 0 <= v < 1, "in [0, 1)")
+
+    active = max(1, int(math.ceil(sparsity * n_outputs)))
+    sparse_output = active < n_outputs
+    inference = given("sparse_inference", lambda: sparse_output)
+    if not isinstance(inference, (bool, np.bool_)):
+        raise ValueError(f"sparse_inference must be True, False or 'auto', got {inference!r}")
+    hash_params = _hash_params(params, n_samples, n_outputs, nnz_per_row, active, batch,
+                               hidden[-1], family, sparsity)
+    return Resolved(hidden_layer_sizes=hidden, batch_size=batch, learning_rate_init=lr,
+                    max_iter=epochs, output_sparsity=sparsity, hash_function=family,
+                    loss=loss, dropout=drop, sparse_inference=bool(inference) and sparse_output,
+                    hash_params=hash_params)
+
+
+def _hash_params(params, n_samples, n_outputs, nnz_per_row, active, batch, width, family,
+                 sparsity):
+    """Table shape and schedule (the ``hash_params_`` attribute)."""
+    K, L, range_pow, reservoir = (dwta_tables if family == "dwta" else srp_tables)(
+        n_outputs, sparsity)
+    n_batches = max(1, math.ceil(n_samples / batch))
+    schedule = params.get("rebuild_interval", "auto")
+    if is_auto(schedule):
+        rebuild = rebuild_interval(n_samples, n_outputs, active, batch, width, nnz_per_row,
+                                   family, K, L)
+    elif isinstance(schedule, str) and schedule == "bolt":
+        rebuild = bolt_rebuild_interval(n_samples, batch)
+    elif (isinstance(schedule, numbers.Integral) and not isinstance(schedule, (bool, np.bool_))
+          and schedule >= 1):
+        rebuild = int(schedule)
+    else:
+        raise ValueError(f"rebuild_interval must be a positive number of batches, 'bolt' or "
+                         f"'auto', got {schedule!r}")
+    return {
+        "active_size": active if active < n_outputs else n_outputs,
+        "K": K,
+        "L": L,
+        "range_pow": range_pow,
+        "reservoir": reservoir,
+        "rebuild_interval": rebuild,
+        "redraw_interval": max(rebuild, n_batches // 4),
+        "freeze_after": 1,
+        "inference_candidates": inference_candidates(active),
+    }
+
+
+def network_config(resolved, n_features, n_outputs, seed):
+    """The native network configuration for resolved parameters."""
+    hp = resolved.hash_params
+    return {
+        "n_features": n_features,
+        "n_outputs": n_outputs,
+        "hidden_sizes": resolved.hidden_layer_sizes,
+        "loss": resolved.loss,
+        "active_size": hp["active_size"],
+        "hash_family": resolved.hash_function,
+        "hash_K": hp["K"],
+        "hash_L": hp["L"],
+        "range_pow": hp["range_pow"],
+        "reservoir": hp["reservoir"],
+        "rebuild_interval": hp["rebuild_interval"],
+        "redraw_interval": hp["redraw_interval"],
+        "seed": seed,
+        "dropout": resolved.dropout,
+        "beta1": 0.9,
+        "beta2": 0.999,
+        "epsilon": 1e-7,
+    }

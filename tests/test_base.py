@@ -1,0 +1,162 @@
+"""The shared estimator code: problem statistics, plans, the row stream and
+the one training driver."""
+import math
+
+import numpy as np
+import pytest
+
+from skbolt import BoltClassifier, _base, _rules
+from skbolt._network import Network, labels_to_csr
+from skbolt.datasets import make_extreme_classification
+
+
+@pytest.fixture(scope="module")
+def problem_data():
+    X, Y = make_extreme_classification(1200, 300, 400, multilabel=True, n_labels=2,
+                                       random_state=5)
+    return X, Y
+
+
+def _plan(X, Y, **params):
+    params = {**BoltClassifier().get_params(), "hidden_layer_sizes": (32,), **params}
+    problem = _base.Problem.from_data(X, Y, True)
+    return _base.Plan.make(params, problem, seed=7, threads=2, budget=None)
+
+
+def test_problem_statistics_count_the_data(problem_data):
+    X, Y = problem_data
+    p = _base.Problem.from_data(X, Y, True)
+    labels_per_row = np.asarray(Y.sum(axis=1)).ravel()
+    assert (p.n_samples, p.n_features, p.n_outputs) == (1200, 300, 400)
+    assert p.nnz_per_row == pytest.approx(np.count_nonzero(X.toarray()) / 1200)
+    assert p.mean_labels == pytest.approx(max(1.0, labels_per_row.mean()))
+    assert p.max_labels == labels_per_row.max()
+    assert p.rare_label_share == _rules.rare_label_share(Y)
+
+
+def test_plan_variants_resolve_their_overrides(problem_data):
+    X, Y = problem_data
+    plan = _plan(X, Y)
+    assert plan.config["hidden_sizes"] == (32,)
+    assert plan.memory["total"] == Network.estimate_memory(
+        plan.config, plan.resolved.batch_size, math.ceil(plan.problem.nnz_per_row), 2)["total"]
+    other = plan.variant({"learning_rate_init": 0.0123, "hidden_layer_sizes": (16,)})
+    assert other.resolved.learning_rate_init == 0.0123
+    assert other.config["hidden_sizes"] == (16,) and other.seed == plan.seed
+    assert plan.resolved.hidden_layer_sizes == (32,)  # the original is untouched
+    # fewer rows: the epoch rule sees them (120k visits over the rows, at least 5)
+    small = plan.for_rows(10_000)
+    want = _rules.auto_max_iter(10_000, plan.problem.rare_label_share)
+    assert small.resolved.max_iter == want != plan.resolved.max_iter
+
+
+def test_seeded_stream_is_per_epoch_permutations_readable_anywhere():
+    rows = np.arange(10, 40)
+    stream = _base.RowStream.seeded(rows, seed=3)
+    expected = np.concatenate([np.random.RandomState(3 + e).permutation(rows)
+                               for e in range(3)])
+    np.testing.assert_array_equal(stream.take(0, 90), expected)
+    # any piece, in any order, across epoch boundaries
+    np.testing.assert_array_equal(stream.take(25, 40), expected[25:65])
+    np.testing.assert_array_equal(stream.take(3, 4), expected[3:7])
+
+
+def test_drawn_stream_reads_forwards_only():
+    rows = np.arange(20)
+    rng = np.random.RandomState(1)
+    stream = _base.RowStream.drawn(rows, rng)
+    ref = np.random.RandomState(1)
+    first, second = ref.permutation(rows), ref.permutation(rows)
+    np.testing.assert_array_equal(stream.take(0, 30), np.concatenate([first, second[:10]]))
+    with pytest.raises(ValueError, match="forwards"):
+        stream.take(0, 5)
+
+
+@pytest.mark.parametrize("chunk_batches", [1, 3])
+def test_chunked_run_trains_the_same_network(problem_data, chunk_batches):
+    """Splitting an epoch into native calls of whole batches changes nothing:
+    the batches, and so the model, are the same as with one call."""
+    X, y = problem_data
+    plan = _plan(X, y, output_sparsity=0.1)
+    Y = labels_to_csr(y, y.shape[1])
+    r = plan.resolved
+    nets = []
+    for chunk in (None, chunk_batches * r.batch_size):
+        run = _base.Run(Network(plan.config), r.batch_size, r.learning_rate_init, 1,
+                        _base.RowStream.seeded(np.arange(X.shape[0]), 4))
+        epochs = []
+        for e in range(2):
+            run.advance(X, Y, (e + 1) * X.shape[0], 2, chunk=chunk, on_epoch=epochs.append)
+        assert epochs == [1, 2] and run.epochs == 2
+        assert run.network.sparse_output and run.network.frozen
+        nets.append(run.network)
+    for layer in range(2):
+        for a, b in zip(nets[0].get_params(layer), nets[1].get_params(layer)):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_run_freezes_tables_when_the_schedule_says(problem_data):
+    X, y = problem_data
+    plan = _plan(X, y, output_sparsity=0.1)
+    Y = labels_to_csr(y, y.shape[1])
+    r = plan.resolved
+    n = X.shape[0]
+    # two epochs trained before this run count towards freeze_after=3
+    run = _base.Run(Network(plan.config), r.batch_size, r.learning_rate_init, 3,
+                    _base.RowStream.seeded(np.arange(n), 0), epochs_before=2)
+    run.advance(X, Y, n // 2, 1)
+    assert not run.network.frozen  # mid-epoch: tables freeze at boundaries only
+    run.advance(X, Y, n, 1)
+    assert run.network.frozen and run.epochs == 3
+
+
+def test_ctrl_c_between_chunks_leaves_a_usable_model(problem_data, monkeypatch):
+    """A KeyboardInterrupt raised when a native call returns (where Python
+    delivers a Ctrl-C pressed during it) stops the fit, keeps what was
+    trained, and reaches the caller."""
+    X, y = problem_data
+    calls = []
+    train = Network.train
+
+    def interrupted(self, *args, **kwargs):
+        out = train(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == _base.CHUNKS_PER_EPOCH + 3:  # in the second epoch
+            raise KeyboardInterrupt
+        return out
+
+    monkeypatch.setattr(Network, "train", interrupted)
+    clf = BoltClassifier(hidden_layer_sizes=(32,), max_iter=5, batch_size=16, autotune=False,
+                         random_state=0)
+    with pytest.raises(KeyboardInterrupt), pytest.warns(UserWarning, match="after 1 complete"):
+        clf.fit(X, y)
+    assert clf.n_iter_ == 1 and len(clf.loss_curve_) == 1
+    monkeypatch.setattr(Network, "train", train)
+    ids, _ = clf.predict_topk(X[:50], k=3)
+    assert ids.shape == (50, 3)
+    clf.partial_fit(X, y)  # and training can go on
+    assert len(clf.loss_curve_) == 2
+
+
+def test_rebuild_interval_parameter(problem_data):
+    X, y = problem_data
+    params = {**BoltClassifier().get_params(), "output_sparsity": 0.1}
+    n, batch = 100_000, 1024
+
+    def interval(value):
+        r = _rules.resolve({**params, "rebuild_interval": value, "batch_size": batch}, n, 300,
+                           400, 10.0, True)
+        return r.hash_params["rebuild_interval"]
+
+    # BOLT: every 1/100 epoch from 100k rows (98 batches -> 1)
+    assert interval("bolt") == max(1, round(math.ceil(n / batch) / 100))
+    assert _rules.resolve({**params, "rebuild_interval": "bolt", "batch_size": 32}, 2000, 300,
+                          400, 10.0, True).hash_params["rebuild_interval"] == round(63 / 20)
+    assert interval(7) == 7
+    assert interval("auto") >= interval("bolt")  # ours only ever rebuilds less often
+    for bad in (0, -1, 2.5, "often", True):
+        with pytest.raises(ValueError, match="rebuild_interval"):
+            interval(bad)
+    clf = BoltClassifier(hidden_layer_sizes=(16,), max_iter=1, output_sparsity=0.1,
+                         rebuild_interval=5, autotune=False, random_state=0).fit(X, y)
+    assert clf.hash_params_["rebuild_interval"] == 5
