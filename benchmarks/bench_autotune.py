@@ -43,7 +43,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_torch  # noqa: E402  (same datasets and machine description)
 
-from skbolt import BoltClassifier, _config  # noqa: E402
+from skbolt import BoltClassifier  # noqa: E402
 from skbolt.metrics import precision_at_k  # noqa: E402
 
 GRID = {
@@ -98,23 +98,7 @@ def timed_fit(clf, X, y):
 def bolt_rules(**params):
     """A classifier configured by BOLT's rules alone (see module docstring)."""
     return BoltClassifier(random_state=0, autotune=False, hidden_layer_sizes=(256,), dropout=0.0,
-                          learning_rate_init=1e-3, **params)
-
-
-class bolt_rebuilds:
-    """Within the block, tables rebuild on BOLT's schedule, not our cost rule."""
-
-    def __enter__(self):
-        self.saved = _config.rebuild_interval
-
-        def bolt(n_samples, n_outputs, active, batch_size, *rest):
-            n_batches = max(1, -(-n_samples // batch_size))
-            return max(1, int(round(n_batches / (100 if n_samples >= 100_000 else 20))))
-
-        _config.rebuild_interval = bolt
-
-    def __exit__(self, *exc):
-        _config.rebuild_interval = self.saved
+                          learning_rate_init=1e-3, rebuild_interval="bolt", **params)
 
 
 def run(name, args):
@@ -146,9 +130,8 @@ def run(name, args):
     print(f"  {name}: our rules, no search: P@1 {out['plain_p_at_1']:.4f} in "
           f"{out['plain_seconds']:.1f} s", flush=True)
 
-    with bolt_rebuilds():
-        bolt = bolt_rules(n_jobs=args.threads)
-        out["bolt_seconds"] = timed_fit(bolt, X, y)
+    bolt = bolt_rules(n_jobs=args.threads)
+    out["bolt_seconds"] = timed_fit(bolt, X, y)
     out["bolt_p_at_1"] = score(bolt, Xt, yt)
     print(f"  {name}: BOLT rules P@1 {out['bolt_p_at_1']:.4f} in {out['bolt_seconds']:.1f} s",
           flush=True)
@@ -174,7 +157,7 @@ def epoch_curve(name, n_epochs, threads):
     curve, seconds = [], 0.0
     for _ in range(n_epochs):
         seconds += timed_fit(clf, X, y)  # warm start: one more epoch
-        curve.append({"epoch": clf._epochs_done, "seconds": seconds,
+        curve.append({"epoch": len(clf.loss_curve_), "seconds": seconds,
                       "p_at_1": score(clf, Xt, yt)})
         print(f"  {name}: epoch {curve[-1]['epoch']}: test P@1 {curve[-1]['p_at_1']:.4f} "
               f"({seconds:.0f} s)", flush=True)

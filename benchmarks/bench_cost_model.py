@@ -13,6 +13,11 @@ Then fits the model's free constants to every shape measured in the run
 relative to the rules' network, first and frozen epochs alike; the setup
 constants by least squares on creation time) and prints them.
 
+It calibrates constants of a private module (``skbolt._autotune``), so it
+reads them and the network shapes the rules resolve (``skbolt._rules``)
+directly; it changes nothing in them: candidate constants are passed to
+``sample_cost`` as a ``CostUnits``.
+
 Usage::
 
     python benchmarks/bench_cost_model.py --datasets synth10k synth100k --rows 20000 \
@@ -32,7 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_autotune import load  # noqa: E402  (same synthetic data)
 
-from skbolt import BoltClassifier, _autotune, _config  # noqa: E402
+from skbolt import BoltClassifier, _autotune, _rules  # noqa: E402
 from skbolt._network import Network  # noqa: E402
 
 
@@ -40,8 +45,8 @@ def measure(X, Y, overrides, threads):
     n, d = X.shape
     C = Y.shape[1]
     nnz = X.nnz / n
-    resolved = _config.resolve({**BoltClassifier().get_params(), **overrides}, n, d, C, nnz, True)
-    cfg = _config.network_config(resolved, d, C, 1)
+    resolved = _rules.resolve({**BoltClassifier().get_params(), **overrides}, n, d, C, nnz, True)
+    cfg = _rules.network_config(resolved, d, C, 1)
     start = time.perf_counter()
     net = Network(cfg)
     create = time.perf_counter() - start
@@ -50,7 +55,7 @@ def measure(X, Y, overrides, threads):
     for frozen in (False, True):
         net.set_frozen(frozen)
         start = time.perf_counter()
-        net.train(X, Y, rows, resolved["batch_size"], 1e-3, threads)
+        net.train(X, Y, rows, resolved.batch_size, 1e-3, threads)
         epochs.append(time.perf_counter() - start)
     return {"overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()},
             "create_s": create, "first_epoch_s": epochs[0], "frozen_epoch_s": epochs[1],
@@ -61,29 +66,28 @@ def measure(X, Y, overrides, threads):
 def _resolve(stats, overrides):
     """Resolved parameters of a measured shape, from the data's statistics."""
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
-    return _config.resolve({**BoltClassifier().get_params(), **overrides}, stats["n"],
+    return _rules.resolve({**BoltClassifier().get_params(), **overrides}, stats["n"],
                            stats["d"], stats["C"], stats["nnz"], True)
 
 
 def fit_constants(results):
     """Least-squares fit of ADAM_UNITS / PROBE_UNITS and the setup constants
-    to measured shapes; restores the module's constants afterwards."""
+    to measured shapes."""
     shapes = []
     for entry in results:
         stats, rules = entry["stats"], entry["rules"]
         base = _resolve(stats, rules["overrides"])
         for r in entry["rows"] + [rules]:
             shapes.append((_resolve(stats, r["overrides"]), base, stats, r, rules))
-    saved = _autotune.ADAM_UNITS, _autotune.PROBE_UNITS
     best, plain = None, None
     # (1, 0) first: the model without Adam saturation or probe costs
     for adam, probe in [(1, 0)] + list(itertools.product(
             [1, 2, 4, 6, 8, 10, 12, 16], [0, 200, 400, 600, 700, 800, 900, 1000, 1500, 2000])):
-        _autotune.ADAM_UNITS, _autotune.PROBE_UNITS = adam, probe
+        units = _autotune.CostUnits(adam=adam, probe=probe)
         errors = []
         for res, base, stats, r, rules in shapes:
-            model = (_autotune.sample_cost(res, stats["nnz"], stats["C"])
-                     / _autotune.sample_cost(base, stats["nnz"], stats["C"]))
+            model = (_autotune.sample_cost(res, stats["nnz"], stats["C"], units)
+                     / _autotune.sample_cost(base, stats["nnz"], stats["C"], units))
             for key in ("first_epoch_s", "frozen_epoch_s"):
                 errors.append(np.log(r[key] / rules[key] / model))
         rms = float(np.sqrt(np.mean(np.square(errors))))
@@ -91,17 +95,17 @@ def fit_constants(results):
             plain = (rms, float(np.exp(np.max(np.abs(errors)))))
         if best is None or rms < best[0]:
             best = (rms, adam, probe, float(np.exp(np.max(np.abs(errors)))))
-    _autotune.ADAM_UNITS, _autotune.PROBE_UNITS = best[1], best[2]
+    fitted = _autotune.CostUnits(adam=best[1], probe=best[2])
     rows, units = [], []
     for res, _, stats, r, _ in shapes:
         per_visit_s = r["frozen_epoch_s"] / stats["n"]
-        units.append(r["create_s"] / per_visit_s * _autotune.sample_cost(res, stats["nnz"], stats["C"]))
-        widths = (stats["d"], *res["hidden_layer_sizes"], stats["C"])
-        rows.append([stats["C"] * res["hash_params"]["L"],
+        units.append(r["create_s"] / per_visit_s
+                     * _autotune.sample_cost(res, stats["nnz"], stats["C"], fitted))
+        widths = (stats["d"], *res.hidden_layer_sizes, stats["C"])
+        rows.append([stats["C"] * res.hash_params["L"],
                      sum(a * b for a, b in zip(widths[:-1], widths[1:]))])
     rows, units = np.array(rows, float), np.array(units)
     setup, *_ = np.linalg.lstsq(rows / units[:, None], np.ones(len(units)), rcond=None)
-    _autotune.ADAM_UNITS, _autotune.PROBE_UNITS = saved
     firsts = [r["first_epoch_s"] / r["frozen_epoch_s"] for _, _, _, r, _ in shapes]
     print(f"fitted on {len(shapes)} shapes: ADAM_UNITS {best[1]}, PROBE_UNITS {best[2]} "
           f"(per-visit error rms {np.expm1(best[0]):.0%}, worst {best[3]:.2f}x; without "
@@ -130,13 +134,13 @@ def first_touch(name, threads, chunk=2048):
     nnz = X.nnz / n
     rows = np.random.RandomState(0).permutation(n)[: 3 * chunk]
     for width in (256, 512):
-        resolved = _config.resolve({**BoltClassifier().get_params(), "hidden_layer_sizes": (width,)},
+        resolved = _rules.resolve({**BoltClassifier().get_params(), "hidden_layer_sizes": (width,)},
                                    n, d, C, nnz, np.ndim(y) == 2)
-        net = Network(_config.network_config(resolved, d, C, 1))
+        net = Network(_rules.network_config(resolved, d, C, 1))
         times = []
         for i in range(3):
             start = time.perf_counter()
-            net.train(X, Y, rows[i * chunk:(i + 1) * chunk], resolved["batch_size"], 1e-3, threads)
+            net.train(X, Y, rows[i * chunk:(i + 1) * chunk], resolved.batch_size, 1e-3, threads)
             times.append(time.perf_counter() - start)
         later = np.mean(times[1:]) / chunk
         weights = d * width + width * C
@@ -169,7 +173,7 @@ def main():
     for name in args.datasets:
         X, Y, _, _ = load(name)
         X, Y = X[: args.rows], Y[: args.rows]
-        base = _config.bolt_output_sparsity(Y.shape[1])
+        base = _rules.bolt_output_sparsity(Y.shape[1])
         rows = []
         for width in (128, 512, 1024):
             for sparsity in (base / 2, base * 2):

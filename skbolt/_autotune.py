@@ -13,6 +13,7 @@ import itertools
 import math
 import numbers
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -61,6 +62,15 @@ ADAM_UNITS = 6.0
 PROBE_UNITS = 900.0
 
 
+@dataclass(frozen=True)
+class CostUnits:
+    """The cost model's fitted per-step constants (``sample_cost``); a
+    calibration passes its own instead of the defaults."""
+
+    adam: float = ADAM_UNITS
+    probe: float = PROBE_UNITS
+
+
 def touched_outputs(active, n_outputs, batch_size):
     """Expected distinct output neurons a batch touches when each sample
     touches ``active`` of ``n_outputs`` (about uniformly, as the sampled
@@ -70,7 +80,7 @@ def touched_outputs(active, n_outputs, batch_size):
     return n_outputs * -math.expm1(batch_size * math.log1p(-active / n_outputs))
 
 
-def sample_cost(resolved, nnz_per_row, n_outputs):
+def sample_cost(resolved, nnz_per_row, n_outputs, units=CostUnits()):
     """Relative work of training on one sample with a resolved configuration:
     multiply-adds of the forward, backward and gradient passes, the Adam
     steps on the output rows its batch touches, and hashing.
@@ -85,9 +95,9 @@ def sample_cost(resolved, nnz_per_row, n_outputs):
     cost = 3.0 * nnz_per_row * widths[0]
     cost += sum(3.0 * a * b for a, b in zip(widths[:-1], widths[1:]))
     cost += 3.0 * active * widths[-1]
-    cost += ADAM_UNITS * touched_outputs(active, n_outputs, batch) * widths[-1] / batch
+    cost += units.adam * touched_outputs(active, n_outputs, batch) * widths[-1] / batch
     if active < n_outputs:
-        cost += (8.0 * hp["K"] + PROBE_UNITS) * hp["L"]
+        cost += (8.0 * hp["K"] + units.probe) * hp["L"]
     return cost
 
 
