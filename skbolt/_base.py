@@ -23,7 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
 from . import _autotune, _native, _rules
@@ -366,6 +366,11 @@ class BoltEstimator(BaseEstimator):
         if not sp.issparse(X):
             X = sp.csr_matrix(X)
         return X
+
+    def _fitted_X(self, X):
+        """X validated for a fitted estimator's predictions."""
+        check_is_fitted(self, "_network")
+        return self._validate_X(X, reset=False)
 
     def _n_threads(self):
         return resolve_n_threads(self.n_jobs, _native.max_threads())

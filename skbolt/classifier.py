@@ -422,8 +422,7 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
             Class labels; for multi-label models a 0/1 indicator matrix,
             sparse CSR if the model was fit on a sparse ``y``.
         """
-        check_is_fitted(self, "_network")
-        X = self._validate_X(X, reset=False)
+        X = self._fitted_X(X)
         threads = self._n_threads()
         if not self.multilabel_:
             ids, _ = self._topk(X, 1, threads)
@@ -460,8 +459,7 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
             column of a multi-label ``y``) gets probability 0, as in
             scikit-learn's one-vs-rest: nothing was learned about it.
         """
-        check_is_fitted(self, "_network")
-        X = self._validate_X(X, reset=False)
+        X = self._fitted_X(X)
         if self.loss_ == "sigmoid" and not self.multilabel_:
             # One class per sample: scikit-learn's contract is a distribution
             # over the classes, which independent sigmoids are not. Normalised
@@ -485,8 +483,7 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
             second class minus that of the first. Classes no training row
             had score ``-inf`` (see ``predict_proba``).
         """
-        check_is_fitted(self, "_network")
-        X = self._validate_X(X, reset=False)
+        X = self._fitted_X(X)
         z = self._network.predict_scores(X, False, self._n_threads())
         if len(self.classes_) == 2 and not self.multilabel_:
             return z[:, 1] - z[:, 0]
@@ -505,8 +502,7 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
         H : ndarray of float32 of shape (n_samples, hidden_layer_sizes_[-1])
             Non-negative ReLU activations, usable as learned features.
         """
-        check_is_fitted(self, "_network")
-        X = self._validate_X(X, reset=False)
+        X = self._fitted_X(X)
         return self._network.embed(X, self._n_threads())
 
     def score(self, X, y, sample_weight=None):

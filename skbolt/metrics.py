@@ -405,6 +405,14 @@ _PARAMS_DOC = """\
         as misses. Only the first ``k`` columns of a top-k list are used."""
 
 
+_RAISES_DOC = """    Raises
+    ------
+    ValueError
+        If ``k`` is not a positive integer, the inputs are empty or
+        inconsistent in shape, ``y_score`` contains NaN, or a label id is out
+        of range."""
+
+
 def precision_at_k(y_true, y_score, k=5):
     """Precision at k: the fraction of the top ``k`` predictions that are relevant.
 
@@ -424,12 +432,7 @@ def precision_at_k(y_true, y_score, k=5):
     float
         Mean precision@k in [0, 1].
 
-    Raises
-    ------
-    ValueError
-        If ``k`` is not a positive integer, the inputs are empty or
-        inconsistent in shape, ``y_score`` contains NaN, or a label id is out
-        of range.
+{raises}
 
     See Also
     --------
@@ -466,12 +469,7 @@ def recall_at_k(y_true, y_score, k=5):
     float
         Mean recall@k in [0, 1].
 
-    Raises
-    ------
-    ValueError
-        If ``k`` is not a positive integer, the inputs are empty or
-        inconsistent in shape, ``y_score`` contains NaN, or a label id is out
-        of range.
+{raises}
 
     See Also
     --------
@@ -509,12 +507,7 @@ def ndcg_at_k(y_true, y_score, k=10):
     float
         Mean nDCG@k in [0, 1].
 
-    Raises
-    ------
-    ValueError
-        If ``k`` is not a positive integer, the inputs are empty or
-        inconsistent in shape, ``y_score`` contains NaN, or a label id is out
-        of range.
+{raises}
 
     See Also
     --------
@@ -535,7 +528,7 @@ def ndcg_at_k(y_true, y_score, k=10):
 # Docstrings are absent under ``python -OO``.
 for _f in (precision_at_k, recall_at_k, ndcg_at_k):
     if _f.__doc__:
-        _f.__doc__ = _f.__doc__.format(params=_PARAMS_DOC)
+        _f.__doc__ = _f.__doc__.format(params=_PARAMS_DOC, raises=_RAISES_DOC)
 del _f
 
 
