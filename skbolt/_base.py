@@ -390,6 +390,21 @@ class BoltEstimator(BaseEstimator):
     # ------------------------------------------------------------------
     # fitting
 
+    def _fit(self, X, y):
+        """``fit``: from scratch, or with ``warm_start`` from the previous
+        fit's network when the problem has the same shape
+        (``_problem_key``)."""
+        keep = self.warm_start and hasattr(self, "_network")
+        previous = self._problem_key(self.n_outputs_) if keep else None
+        X = self._validate_X(X, reset=True)
+        Y = self._encode_y(y)
+        if keep and self._problem_key(Y.shape[1]) == previous:
+            self._reschedule(X, Y)
+        else:
+            self._setup(X, Y, search=True)
+        self._train(X, Y, self.max_iter_, early_stopping=self.early_stopping)
+        return self
+
     def _setup(self, X, Y, search=False):
         """Measure the problem, resolve the plan (searching it when asked),
         set the resolved attributes and create the network. Returns the

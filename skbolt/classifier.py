@@ -301,20 +301,12 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
         self : BoltClassifier
             The fitted estimator.
         """
-        keep = self.warm_start and hasattr(self, "_network")
-        previous = (self.n_features_in_, self.classes_, self.multilabel_) if keep else None
-        X = self._validate_X(X, reset=True)
-        Y = self._encode_y(y)
-        if keep and (previous[0] != self.n_features_in_ or previous[2] != self.multilabel_
-                     or Y.shape[1] != len(previous[1])
-                     or not (self.multilabel_ or np.array_equal(previous[1], self.classes_))):
-            keep = False
-        if keep:
-            self._reschedule(X, Y)
-        else:
-            self._setup(X, Y, search=True)
-        self._train(X, Y, self.max_iter_, early_stopping=self.early_stopping)
-        return self
+        return self._fit(X, y)
+
+    def _problem_key(self, n_outputs):
+        """What must not change for a warm start to keep the network."""
+        return (self.n_features_in_, self.multilabel_, n_outputs,
+                None if self.multilabel_ else self.classes_.tolist())
 
     def partial_fit(self, X, y, classes=None):
         """One pass over X and y, continuing from the current weights.
