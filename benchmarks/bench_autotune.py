@@ -41,10 +41,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_torch  # noqa: E402  (same datasets and machine description)
+import bench_torch
 
-from skbolt import BoltClassifier  # noqa: E402
-from skbolt.metrics import precision_at_k  # noqa: E402
+from skbolt import BoltClassifier
+from skbolt.metrics import precision_at_k
 
 GRID = {
     "learning_rate_init": [3e-4, 1e-3, 3e-3, 1e-2],
@@ -109,7 +109,8 @@ def run(name, args):
     if args.grid_only:
         return {**out, **grid_search(X, y, Xt, yt, args)}
     auto = BoltClassifier(random_state=0, n_jobs=args.threads,
-                          **({"autotune_budget": args.autotune_budget} if args.autotune_budget else {}))
+                          **({"autotune_budget": args.autotune_budget}
+                             if args.autotune_budget else {}))
     out["auto_seconds"] = timed_fit(auto, X, y)
     out["auto_p_at_1"] = score(auto, Xt, yt)
     out["auto_best_params"] = {k: list(v) if isinstance(v, tuple) else v
@@ -184,7 +185,7 @@ def grid_search(X, y, Xt, yt, args):
         grid_seconds += time.perf_counter() - start
         print(f"    grid point {len(points)}/{len(lrs) * len(nets)} {params}: "
               f"validation P@1 {points[-1][0]:.4f} ({grid_seconds:.0f} s so far)", flush=True)
-    best_val, best = max(points, key=lambda p: p[0])
+    _, best = max(points, key=lambda p: p[0])
     final = BoltClassifier(random_state=0, autotune=False, n_jobs=args.threads, **best)
     grid_seconds += timed_fit(final, X, y)
     out["grid_seconds"] = grid_seconds
@@ -198,7 +199,8 @@ def grid_search(X, y, Xt, yt, args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--datasets", nargs="+", default=["bibtex", "news20", "synth10k", "synth100k"])
+    parser.add_argument("--datasets", nargs="+",
+                        default=["bibtex", "news20", "synth10k", "synth100k"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-grid", nargs="*", default=[],
                         help="datasets to run without the (slow) grid search")
@@ -246,7 +248,8 @@ def main():
         grid = "grid_p_at_1" in r
         print(f"| {r['dataset']} | {r['auto_p_at_1']:.4f} | {r['plain_p_at_1']:.4f} | "
               f"{r['bolt_p_at_1']:.4f} | "
-              + (f"{r['grid_p_at_1']:.4f} | {100 * (r['auto_p_at_1'] - r['grid_p_at_1']):+.1f} pt | "
+              + (f"{r['grid_p_at_1']:.4f} | "
+                 f"{100 * (r['auto_p_at_1'] - r['grid_p_at_1']):+.1f} pt | "
                  if grid else "not run | - | ")
               + f"{r['auto_seconds']:.0f} | {r['plain_seconds']:.0f} | {r['bolt_seconds']:.0f} | "
               + (f"{r['grid_seconds']:.0f} | {r['auto_seconds'] / r['grid_seconds']:.2f} | "

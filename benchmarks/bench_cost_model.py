@@ -35,10 +35,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_autotune import load  # noqa: E402  (same synthetic data)
+from bench_autotune import load
 
-from skbolt import BoltClassifier, _autotune, _rules  # noqa: E402
-from skbolt._network import Network  # noqa: E402
+from skbolt import BoltClassifier, _autotune, _rules
+from skbolt._network import Network
 
 
 def measure(X, Y, overrides, threads):
@@ -191,7 +191,8 @@ def main():
             per_visit = r["frozen_epoch_s"] / n
             o = r["overrides"]
             print(f"| {o.get('hidden_layer_sizes', 'rules')} | {o.get('output_sparsity', 'rules')} "
-                  f"| {o.get('batch_size', 'rules')} | {r['first_epoch_s'] / r['frozen_epoch_s']:.2f} "
+                  f"| {o.get('batch_size', 'rules')} "
+                  f"| {r['first_epoch_s'] / r['frozen_epoch_s']:.2f} "
                   f"| {r['create_s'] / per_visit:.0f} / {r['model_setup'] / r['model_visit']:.0f} "
                   f"| {per_visit / (rules['frozen_epoch_s'] / n):.2f} / "
                   f"{r['model_visit'] / rules['model_visit']:.2f} |")

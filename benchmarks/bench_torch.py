@@ -58,7 +58,7 @@ def peak_rss_mb():
 def run_skbolt(data, args):
     from skbolt import BoltClassifier
 
-    X, Y, Xt, Yt = data
+    X, Y, Xt, _ = data
     clf = BoltClassifier(hidden_layer_sizes=(args.hidden,), batch_size=args.batch,
                          learning_rate_init=args.lr, dropout=args.dropout, max_iter=1,
                          autotune=False, random_state=0, n_jobs=args.threads,
@@ -210,7 +210,8 @@ def main():
         if args.thread_scaling and "skbolt" in args.systems and args.threads > 1:
             r = spawn("skbolt", dataset, args, 1)
             results.append(r)
-            print(f"  {dataset:10s} skbolt, 1 thread: {r['seconds_per_epoch']:.2f} s/epoch", flush=True)
+            print(f"  {dataset:10s} skbolt, 1 thread: {r['seconds_per_epoch']:.2f} s/epoch",
+                  flush=True)
 
     print()
     print("| dataset | classes | s/epoch skbolt | s/epoch torch | train speedup | top-5 s skbolt "
@@ -223,7 +224,8 @@ def main():
         if not (s and t):
             continue
         print(f"| {dataset} | {s['n_classes']} | {s['seconds_per_epoch']:.2f} | "
-              f"{t['seconds_per_epoch']:.2f} | {t['seconds_per_epoch'] / s['seconds_per_epoch']:.1f}x | "
+              f"{t['seconds_per_epoch']:.2f} | "
+              f"{t['seconds_per_epoch'] / s['seconds_per_epoch']:.1f}x | "
               f"{s['top5_infer_seconds']:.3f} | {t['top5_infer_seconds']:.3f} | "
               f"{t['top5_infer_seconds'] / s['top5_infer_seconds']:.1f}x | {s['p_at_1']:.4f} | "
               f"{t['p_at_1']:.4f} | {s['p_at_5']:.4f} | {t['p_at_5']:.4f} | "

@@ -131,7 +131,8 @@ def main(argv=None):
             bad += 1
             continue
         a, b = saved[key], now[key]
-        same = a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
+        same = (a.shape == b.shape and a.dtype == b.dtype
+                and np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
         if not same:
             bad += 1
             diff = (np.max(np.abs(a.astype(float) - b.astype(float)))

@@ -204,8 +204,8 @@ class Plan:
         tables = dict(resolved.hash_params, L=config["hash_L"], range_pow=config["range_pow"],
                       reservoir=config["reservoir"])
         return cls(params=dict(params), problem=problem, seed=seed, threads=threads,
-                   budget=budget, overrides=overrides, resolved=resolved.replace(hash_params=tables),
-                   config=config, memory=memory)
+                   budget=budget, overrides=overrides,
+                   resolved=resolved.replace(hash_params=tables), config=config, memory=memory)
 
     def variant(self, overrides):
         """The same plan with other parameter ``overrides``."""

@@ -172,7 +172,8 @@ def fit_to_memory(cfg, estimate, budget):
             cfg["hash_L"] = max(1, cfg["hash_L"] // 2)
         else:
             raise MemoryError(
-                f"this configuration needs about {need['total'] / 1e9:.2f} GB (weights, Adam state, "
+                f"this configuration needs about {need['total'] / 1e9:.2f} GB (weights, Adam "
+                f"state, "
                 f"hash tables and training buffers) but the memory budget is "
                 f"{budget / 1e9:.2f} GB; reduce hidden_layer_sizes, output_sparsity or "
                 "batch_size, or raise max_memory"

@@ -239,7 +239,8 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
             target = type_of_target(y)
             if target != "multilabel-indicator":
                 raise ValueError(
-                    f"a 2-D y must be a binary multi-label indicator matrix; got y of type {target!r}. "
+                    "a 2-D y must be a binary multi-label indicator matrix; got y of type "
+                    f"{target!r}. "
                     "Pass 1-D class labels for multi-class problems."
                 )
             if classes is None:
@@ -361,7 +362,8 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
     # prediction
 
     def _check_k(self, k):
-        if not isinstance(k, numbers.Integral) or isinstance(k, bool) or not 1 <= k <= len(self.classes_):
+        if (not isinstance(k, numbers.Integral) or isinstance(k, bool)
+                or not 1 <= k <= len(self.classes_)):
             raise ValueError(f"k must be an integer in [1, {len(self.classes_)}] (the number of "
                              f"classes), got {k!r}")
         return int(k)

@@ -220,7 +220,7 @@ def _topk_from_scores(scores, k):
 
     ``k`` must already be clamped to ``scores.shape[1]``.
     """
-    n, n_labels = scores.shape
+    n_labels = scores.shape[1]
     cut = n_labels - k
     part = np.argpartition(scores, cut, axis=1)
     top = part[:, cut:]

@@ -272,7 +272,7 @@ def test_sigmoid_loss_multiclass(dense_problem):
 
 
 def test_sparse_output_resolved_and_learns(sparse_problem, sparse_model):
-    X, y, Xt, yt = sparse_problem
+    _, y, Xt, yt = sparse_problem
     clf = sparse_model
     assert len(clf.classes_) > 1000
     assert 0 < clf.output_sparsity_ < 1
@@ -740,8 +740,8 @@ def test_concurrent_predict_from_python_threads(sparse_problem, sparse_model):
     with ThreadPoolExecutor(max_workers=4) as pool:
         for _ in range(2):
             concurrent = list(pool.map(work, chunks))
-            for (p, (l, s), pr), (p2, (l2, s2), pr2) in zip(sequential, concurrent):
+            for (p, (lab, s), pr), (p2, (lab2, s2), pr2) in zip(sequential, concurrent):
                 np.testing.assert_array_equal(p, p2)
-                np.testing.assert_array_equal(l, l2)
+                np.testing.assert_array_equal(lab, lab2)
                 np.testing.assert_array_equal(s, s2)
                 np.testing.assert_array_equal(pr, pr2)
