@@ -400,7 +400,7 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
             cfg, need = _config.fit_to_memory(
                 cfg,
                 lambda c: Network.estimate_memory(c, resolved["batch_size"], int(np.ceil(nnz)),
-                                                  threads),
+                                                  threads)["total"],
                 budget,
             )
             resolved["hash_params"].update(L=cfg["hash_L"], range_pow=cfg["range_pow"],
@@ -498,7 +498,8 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
         nnz = int(np.ceil(X.nnz / max(n, 1)))
         budget = _config.memory_budget(self.max_memory)
         cfg, total = _config.fit_to_memory(
-            cfg, lambda c: Network.estimate_memory(c, resolved["batch_size"], nnz, threads), budget)
+            cfg, lambda c: Network.estimate_memory(c, resolved["batch_size"], nnz, threads)["total"],
+            budget)
         return _config.memory_breakdown(cfg, total, budget)
 
     def _split(self, n, rng):
