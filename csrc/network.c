@@ -6,6 +6,10 @@
  * the same way (see arena in network.h): bolt_estimate_memory runs those
  * very layouts without allocating, so a budget check before fitting sees
  * the bytes the fit will ask for.
+ *
+ * Frozen tables stop being rebuilt; instead each batch inserts the labels
+ * its samples' probes missed into the buckets those probes read, in sample
+ * order per table, so they too do not depend on the thread count.
  */
 #include "network.h"
 
@@ -370,4 +374,16 @@ int maintain_tables(bolt_network *net, int32_t n_threads)
     if (c->rebuild_interval > 0 && net->ctr.since_rebuild >= c->rebuild_interval)
         return bolt_rebuild_tables(net, 0, n_threads);
     return BOLT_OK;
+}
+
+void learn_missed_labels(bolt_network *net, const uint32_t *keys,
+                         const int32_t *missed, const int32_t *n_missed,
+                         int64_t stride, int64_t B, int32_t nt)
+{
+    const int32_t L = net->cfg.hash_L;
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int32_t l = 0; l < L; l++)
+        for (int64_t s = 0; s < B; s++)
+            for (int32_t j = 0; j < n_missed[s]; j++)
+                tables_insert(&net->tables, l, keys[s * L + l], missed[s * stride + j]);
 }

@@ -315,6 +315,16 @@ int redraw_hash(bolt_network *net, int64_t draw);
 int build_tables(bolt_network *net, int32_t n_threads);
 /* The rebuild / redraw schedule after a training batch. */
 int maintain_tables(bolt_network *net, int32_t n_threads);
+/* Frozen tables: inserts each of the B samples' missed labels (missed[s *
+ * stride ..], n_missed[s] of them) into the buckets its keys (keys[s * L ..])
+ * name. */
+void learn_missed_labels(bolt_network *net, const uint32_t *keys,
+                         const int32_t *missed, const int32_t *n_missed,
+                         int64_t stride, int64_t B, int32_t nt);
+
+/* Records the labels of Y's rows as seen (state.c). */
+void mark_seen(bolt_network *net, const bolt_csr *Y, const int64_t *rows,
+               int64_t n_rows);
 
 /* Whether inference scores output j as -inf (see struct bolt_network). */
 static inline int unseen(const bolt_network *net, int64_t j)

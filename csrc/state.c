@@ -112,6 +112,17 @@ int bolt_set_seen(bolt_network *net, const uint8_t *in)
     return BOLT_OK;
 }
 
+void mark_seen(bolt_network *net, const bolt_csr *Y, const int64_t *rows,
+               int64_t n_rows)
+{
+    for (int64_t s = 0; s < n_rows; s++)
+        for (int64_t p = csr_ptr(Y, rows[s]); p < csr_ptr(Y, rows[s] + 1); p++) {
+            const int64_t j = csr_col(Y, p);
+            net->n_seen += !net->seen[j];
+            net->seen[j] = 1;
+        }
+}
+
 int bolt_set_frozen(bolt_network *net, int32_t frozen)
 {
     int rc = check_given("network", (const void *[]){net}, 1);

@@ -316,29 +316,6 @@ static void layer_update(bolt_network *net, workspace *ws, const bolt_csr *X,
     }
 }
 
-static void learn_missed_labels(bolt_network *net, workspace *ws, int64_t B,
-                                int32_t nt)
-{
-    const int32_t L = net->cfg.hash_L;
-#pragma omp parallel for schedule(static) num_threads(nt)
-    for (int32_t l = 0; l < L; l++)
-        for (int64_t s = 0; s < B; s++)
-            for (int32_t j = 0; j < ws->n_missed[s]; j++)
-                tables_insert(&net->tables, l, ws->probes.keys[s * L + l],
-                              ws->missed[s * ws->max_lab + j]);
-}
-
-static void mark_seen(bolt_network *net, const bolt_csr *Y, const int64_t *rows,
-                      int64_t n_rows)
-{
-    for (int64_t s = 0; s < n_rows; s++)
-        for (int64_t p = csr_ptr(Y, rows[s]); p < csr_ptr(Y, rows[s] + 1); p++) {
-            const int64_t j = csr_col(Y, p);
-            net->n_seen += !net->seen[j];
-            net->seen[j] = 1;
-        }
-}
-
 static row_sink make_sink(bolt_network *net, const workspace *ws, int li,
                           const bolt_adam *adam, float *gw, float *gb)
 {
@@ -355,7 +332,7 @@ static int train_batch(bolt_network *net, workspace *ws, const bolt_csr *X,
 {
     run_phase1(net, ws, X, Y, rows, nb, nt, loss_sum);
     if (net->sparse && net->ctr.frozen)
-        learn_missed_labels(net, ws, nb, nt);
+        learn_missed_labels(net, ws->probes.keys, ws->missed, ws->n_missed, ws->max_lab, nb, nt);
     net->ctr.step++;
     const bolt_adam adam = adam_at_step(&net->cfg, learning_rate, net->ctr.step);
     for (int li = net->n_layers - 1; li >= 0; li--) {
