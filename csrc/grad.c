@@ -114,6 +114,7 @@ void update_indexed_rows(const row_index *ix, const float *vecs, int64_t dim,
                          const row_sink *sink, int32_t n_threads)
 {
     float *buf = sink->buf;
+    (void)n_threads; /* without OpenMP */
 #pragma omp parallel for schedule(dynamic, 16) num_threads(n_threads)
     for (int64_t t = 0; t < ix->n_touched; t++) {
         float *g = buf + (int64_t)THREAD_ID() * dim;
@@ -136,6 +137,7 @@ void update_all_rows(int64_t n_samples, const float *coef, const float *vecs,
 {
     const int64_t n_rows = sink->layer->rows, dim = sink->layer->cols;
     float *buf = sink->buf;
+    (void)n_threads; /* without OpenMP */
 #pragma omp parallel for schedule(dynamic, 4) num_threads(n_threads)
     for (int64_t r = 0; r < n_rows; r++) {
         float *g = buf + (int64_t)THREAD_ID() * dim;

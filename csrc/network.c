@@ -381,6 +381,7 @@ void learn_missed_labels(bolt_network *net, const uint32_t *keys,
                          int64_t stride, int64_t B, int32_t nt)
 {
     const int32_t L = net->cfg.hash_L;
+    (void)nt; /* without OpenMP */
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int32_t l = 0; l < L; l++)
         for (int64_t s = 0; s < B; s++)

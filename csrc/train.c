@@ -262,6 +262,7 @@ static void run_phase1(bolt_network *net, workspace *ws, const bolt_csr *X,
                        int32_t nt, double *loss_sum)
 {
     const float scale = 1.0f / (float)B;
+    (void)nt; /* without OpenMP */
 #pragma omp parallel for schedule(dynamic, 4) num_threads(nt)
     for (int64_t s = 0; s < B; s++)
         sample_pass(net, ws, X, Y, rows[s], s, scale);
