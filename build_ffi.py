@@ -81,11 +81,11 @@ def _flags():
 
 
 ffibuilder = FFI()
-ffibuilder.cdef((CSRC / "bolt_cdef.h").read_text())
+ffibuilder.cdef((CSRC / "bolt_cdef.h").read_text() + (CSRC / "bolt_debug.h").read_text())
 _compile_args, _link_args = _flags()
 ffibuilder.set_source(
     "skbolt._bolt_cffi",
-    '#include "bolt.h"\n',
+    '#include "bolt.h"\n#include "bolt_debug.h"\n',
     sources=sorted(str(p.relative_to(HERE)) for p in CSRC.glob("*.c")),
     include_dirs=[str(CSRC.relative_to(HERE))],
     extra_compile_args=_compile_args,

@@ -1,6 +1,7 @@
 /* Declarations of the public C API in a form both a C compiler and cffi's
  * cdef parser accept (no preprocessor lines; constants are enums). bolt.h
- * includes this file, so the two can never disagree. */
+ * includes this file, so the two can never disagree. Every pointer argument
+ * must be non-NULL unless it would point to zero elements. */
 enum {
     BOLT_OK = 0,
     BOLT_EINVAL = -1,
@@ -12,7 +13,7 @@ enum { BOLT_LOSS_SOFTMAX = 0, BOLT_LOSS_SIGMOID = 1 };
 enum { BOLT_HASH_DWTA = 0, BOLT_HASH_SRP = 1 };
 enum { BOLT_INT32 = 0, BOLT_INT64 = 1 };
 enum { BOLT_FLOAT32 = 0, BOLT_FLOAT64 = 1 };
-enum { BOLT_MAX_HIDDEN = 8, BOLT_N_COUNTERS = 5 };
+enum { BOLT_MAX_HIDDEN = 8 };
 typedef struct bolt_network bolt_network;
 
 /* A CSR matrix borrowed from the caller. data may be NULL (all ones). */
@@ -56,15 +57,37 @@ const char *bolt_last_error(void);
  * OMP_NUM_THREADS or a threadpoolctl limit allows); 1 without OpenMP. */
 int bolt_max_threads(void);
 
-/* Bytes the network and one training call with this batch size, input
- * nonzeros per row and thread count hold at peak (weights, optimizer state,
- * tables, buffers). */
+/* Bytes by part of a network and one training call at their peak. */
+typedef struct {
+    int64_t weights;   /* parameters (weights and biases) */
+    int64_t optimizer; /* Adam's two moments */
+    int64_t tables;    /* hash tables, fill order, hash functions */
+    int64_t buffers;   /* training workspace, table rebuilds, the rest */
+    int64_t total;     /* their sum */
+} bolt_memory;
+
+/* Training counters: Adam steps taken, batches since the last rebuild and
+ * redraw, redraws so far, and whether the tables are frozen. */
+typedef struct {
+    int64_t step;
+    int64_t since_rebuild;
+    int64_t since_redraw;
+    int64_t redraws;
+    int32_t frozen;
+} bolt_counters;
+
+/* What a network made with cfg and one training call with this batch size,
+ * input nonzeros per row and thread count allocate, computed by the same
+ * code that allocates them (nothing is allocated here). */
 int bolt_estimate_memory(const bolt_config *cfg, int32_t batch_size,
                          int32_t nnz_per_row, int32_t n_threads,
-                         int64_t *bytes);
+                         bolt_memory *out);
 
 int bolt_create(const bolt_config *cfg, bolt_network **out);
 void bolt_free(bolt_network *net);
+
+/* The configuration the network was made with. */
+int bolt_get_config(const bolt_network *net, bolt_config *out);
 
 /* One pass over rows[0..n_rows) of (X, Y) in that order, in batches of
  * batch_size, with Adam at learning_rate. Y holds the labels of each row as
@@ -72,14 +95,6 @@ void bolt_free(bolt_network *net);
 int bolt_train(bolt_network *net, const bolt_csr *X, const bolt_csr *Y,
                const int64_t *rows, int64_t n_rows, int32_t batch_size,
                float learning_rate, int32_t n_threads, double *loss_sum);
-
-/* Gradient of the mean loss over rows (one batch, no update) with respect to
- * layer `layer` (0 = input layer, n_hidden = output layer), written densely
- * into weights-shaped grad_w and bias-shaped grad_b. */
-int bolt_gradient(bolt_network *net, const bolt_csr *X, const bolt_csr *Y,
-                  const int64_t *rows, int64_t n_rows, int32_t layer,
-                  int32_t n_threads, float *grad_w, float *grad_b,
-                  double *loss_sum);
 
 /* Top-k output neurons per row of X: ids (n_rows x k) and scores
  * (probabilities; see bolt_get_seen for outputs never trained on).
@@ -108,11 +123,10 @@ int bolt_get_params(const bolt_network *net, int32_t layer, float *weights,
 int bolt_set_params(bolt_network *net, int32_t layer, const float *weights,
                     const float *bias);
 
-/* Training counters: [Adam step, batches since rebuild, batches since
- * redraw, redraws so far, tables frozen]. Setting them regenerates the hash
- * functions that belong to that redraw count. */
-int bolt_get_counters(const bolt_network *net, int64_t *out);
-int bolt_set_counters(bolt_network *net, const int64_t *in);
+/* Setting the counters regenerates the hash functions that belong to
+ * their redraw count. */
+int bolt_get_counters(const bolt_network *net, bolt_counters *out);
+int bolt_set_counters(bolt_network *net, const bolt_counters *in);
 
 /* Which outputs have been a label of a training row (n_outputs bytes, 0 or
  * 1). Once any has, inference scores the others -inf: probability 0, last
@@ -135,11 +149,3 @@ int bolt_table_size(const bolt_network *net, int64_t *n_buckets,
 int bolt_get_tables(const bolt_network *net, uint32_t *counts, int32_t *ids);
 int bolt_set_tables(bolt_network *net, const uint32_t *counts,
                     const int32_t *ids, int64_t n_ids);
-
-/* Inspection, for tests: the table keys of n vectors of the last hidden
- * width (n x L), and the deduplicated ids the tables retrieve for one row
- * of X (at most cap of them). */
-int bolt_hash_keys(const bolt_network *net, const float *vectors, int64_t n,
-                   uint32_t *keys);
-int bolt_candidates(const bolt_network *net, const bolt_csr *X, int64_t row,
-                    int32_t *out, int64_t cap, int64_t *n_out);

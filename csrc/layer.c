@@ -1,47 +1,34 @@
-/* Fully connected layers: storage, initialisation and the forward pass.
+/* Fully connected layers: storage, initialisation, the forward pass through
+ * the hidden layers and the backward pass through them.
  *
  * The input layer keeps one row of hidden-width weights per input feature,
  * so a sparse sample costs one axpy per nonzero. Every other layer keeps one
  * row per output neuron, so the sampled output layer reads only the rows of
  * its active neurons.
+ *
+ * Training and inference run the same hidden_forward, so what a model
+ * predicts is computed exactly as what it was trained on, less dropout.
  */
-#include "internal.h"
+#include "network.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "rng.h"
 
-int layer_alloc(bolt_layer *l, int64_t rows, int64_t cols, int64_t bias_len)
+void layer_layout(bolt_layer *l, arena *a, int64_t rows, int64_t cols,
+                  int64_t bias_len)
 {
-    memset(l, 0, sizeof *l);
+    const int64_t n = mul_sat(rows, cols);
     l->rows = rows;
     l->cols = cols;
     l->bias_len = bias_len;
-    size_t nw = (size_t)rows * (size_t)cols, nb = (size_t)bias_len;
-    l->w = malloc(nw * sizeof(float));
-    l->mw = calloc(nw, sizeof(float));
-    l->vw = calloc(nw, sizeof(float));
-    l->b = calloc(nb, sizeof(float));
-    l->mb = calloc(nb, sizeof(float));
-    l->vb = calloc(nb, sizeof(float));
-    if (!l->w || !l->mw || !l->vw || !l->b || !l->mb || !l->vb) {
-        layer_free(l);
-        return BOLT_ENOMEM;
-    }
-    return BOLT_OK;
-}
-
-void layer_free(bolt_layer *l)
-{
-    free(l->w);
-    free(l->mw);
-    free(l->vw);
-    free(l->b);
-    free(l->mb);
-    free(l->vb);
-    memset(l, 0, sizeof *l);
+    l->w = arena_take(a, PART_WEIGHTS, n, sizeof(float));
+    l->b = arena_zero(a, PART_WEIGHTS, bias_len, sizeof(float));
+    l->mw = arena_zero(a, PART_OPTIMIZER, n, sizeof(float));
+    l->vw = arena_zero(a, PART_OPTIMIZER, n, sizeof(float));
+    l->mb = arena_zero(a, PART_OPTIMIZER, bias_len, sizeof(float));
+    l->vb = arena_zero(a, PART_OPTIMIZER, bias_len, sizeof(float));
 }
 
 /* Glorot-uniform weights, zero biases: the scale sklearn's MLP uses for
@@ -73,8 +60,96 @@ void layer_dense_forward(const bolt_layer *l, const float *in, float *z)
         z[r] = simd_dot(l->w + r * l->cols, in, l->cols) + l->b[r];
 }
 
-void relu(float *z, int64_t n)
+static void relu(float *z, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
         z[i] = z[i] > 0.0f ? z[i] : 0.0f;
+}
+
+/* Inverted dropout on a training sample's hidden layer: a unit survives
+ * with probability 1 - p and is scaled by 1 / (1 - p). The mask is a pure
+ * function of (seed, step, layer, row), so it does not depend on which
+ * thread runs the sample. */
+static void dropout(const bolt_network *net, float *a, int64_t n, int layer,
+                    int64_t row)
+{
+    const float p = net->cfg.dropout;
+    if (p <= 0.0f)
+        return;
+    const uint32_t cut = (uint32_t)(p * 256.0f);
+    const float keep = 1.0f / (1.0f - p);
+    const uint64_t base = rng_at(net->cfg.seed, 0x6000u + (uint64_t)layer, (uint64_t)net->ctr.step);
+    uint64_t r = 0;
+    for (int64_t j = 0; j < n; j++) {
+        if ((j & 7) == 0)
+            r = rng_at(base, (uint64_t)row, (uint64_t)j >> 3);
+        a[j] = (uint32_t)((r >> (8 * (j & 7))) & 0xFFu) < cut ? 0.0f : a[j] * keep;
+    }
+}
+
+const float *hidden_forward(const bolt_network *net, const bolt_csr *X,
+                            int64_t row, float *const *acts, int training)
+{
+    float *a = acts[0];
+    layer_input_forward(&net->layer[0], X, row, a);
+    relu(a, net->width[1]);
+    if (training)
+        dropout(net, a, net->width[1], 0, row);
+    for (int i = 1; i < net->cfg.n_hidden; i++) {
+        float *o = acts[i];
+        layer_dense_forward(&net->layer[i], a, o);
+        relu(o, net->width[i + 1]);
+        if (training)
+            dropout(net, o, net->width[i + 1], i, row);
+        a = o;
+    }
+    return a;
+}
+
+const float *hidden_infer(const bolt_network *net, const bolt_csr *X,
+                          int64_t row, float *buf)
+{
+    float *acts[BOLT_MAX_HIDDEN];
+    acts[0] = buf;
+    for (int i = 1; i < net->cfg.n_hidden; i++)
+        acts[i] = acts[i - 1] + net->width[i];
+    return hidden_forward(net, X, row, acts, 0);
+}
+
+void hidden_backward(const bolt_network *net, float *const *acts,
+                     float *const *deltas, float *da, float *db)
+{
+    /* a surviving unit's activation was scaled by 1 / (1 - p); so is its
+     * derivative */
+    const float keep = 1.0f / (1.0f - net->cfg.dropout);
+    for (int i = net->cfg.n_hidden - 1; i >= 0; i--) {
+        const int64_t w = net->width[i + 1];
+        const float *act = acts[i];
+        float *dz = deltas[i];
+        for (int64_t j = 0; j < w; j++)
+            dz[j] = act[j] > 0.0f ? da[j] * keep : 0.0f;
+        if (i > 0) {
+            const bolt_layer *l = &net->layer[i];
+            memset(db, 0, (size_t)l->cols * sizeof(float));
+            for (int64_t r = 0; r < l->rows; r++)
+                if (dz[r] != 0.0f)
+                    simd_axpy(dz[r], l->w + r * l->cols, db, l->cols);
+            float *t = da;
+            da = db;
+            db = t;
+        }
+    }
+}
+
+/* The max shift is taken in float and the sum in double, so the result
+ * is the same whatever the spread of the logits. */
+double log_sum_exp(const float *z, int64_t n)
+{
+    float m = z[0];
+    for (int64_t j = 1; j < n; j++)
+        m = z[j] > m ? z[j] : m;
+    double sum = 0.0;
+    for (int64_t j = 0; j < n; j++)
+        sum += exp((double)(z[j] - m));
+    return (double)m + log(sum);
 }

@@ -13,15 +13,15 @@
  * A table key concatenates K codes. When the key has more bits than the
  * table has buckets it is mixed and its top bits kept.
  */
-#include "internal.h"
+#include "network.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "rng.h"
 
-int hash_create(bolt_hash *h, int32_t family, int32_t K, int32_t L,
-                int32_t range_pow, int32_t dim, uint64_t seed, uint64_t draw)
+void hash_shape(bolt_hash *h, int32_t family, int32_t K, int32_t L,
+                int32_t range_pow, int32_t dim)
 {
     memset(h, 0, sizeof *h);
     h->family = family;
@@ -31,52 +31,69 @@ int hash_create(bolt_hash *h, int32_t family, int32_t K, int32_t L,
     h->dim = dim;
     h->n_codes = K * L;
     h->take = family == BOLT_HASH_DWTA ? DWTA_BIN : (dim + 2) / 3;
-    h->salt = rng_at(seed, 0x2000u, draw);
+}
+
+void hash_layout(arena *a, void *hash, const void *unused)
+{
+    bolt_hash *h = hash;
+    (void)unused;
     const int64_t n = (int64_t)h->n_codes * h->take;
-    h->coords = malloc((size_t)n * sizeof(int32_t));
-    if (!h->coords)
-        return BOLT_ENOMEM;
+    h->coords = arena_take(a, PART_TABLES, n, sizeof(int32_t));
+    h->signs = NULL;
+    h->perm = NULL;
+    if (h->family == BOLT_HASH_DWTA)
+        h->perm = arena_take(a, PART_BUFFERS, h->dim, sizeof(int32_t));
+    else
+        h->signs = arena_take(a, PART_TABLES, n, 1);
+}
+
+/* DWTA: consecutive random permutations of [0, dim) cut into bins. */
+static void draw_dwta(bolt_hash *h, rng_stream *rs)
+{
+    const int64_t n = (int64_t)h->n_codes * h->take;
+    const int32_t dim = h->dim;
+    int32_t *perm = h->perm;
+    for (int64_t i = 0; i < n; i += dim) {
+        for (int32_t j = 0; j < dim; j++)
+            perm[j] = j;
+        for (int32_t j = dim - 1; j > 0; j--) {
+            int32_t r = (int32_t)rng_below(rng_next(rs), (uint32_t)j + 1);
+            int32_t tmp = perm[j];
+            perm[j] = perm[r];
+            perm[r] = tmp;
+        }
+        for (int32_t j = 0; j < dim && i + j < n; j++)
+            h->coords[i + j] = perm[j];
+    }
+}
+
+int hash_create(bolt_hash *h, uint64_t seed, uint64_t draw)
+{
+    int rc = arena_build(hash_layout, h, NULL, 0, &h->block, "the hash functions");
+    if (rc)
+        return rc;
+    h->salt = rng_at(seed, 0x2000u, draw);
     rng_stream rs = {seed, 0x3000u + draw, 0};
-    if (family == BOLT_HASH_DWTA) {
-        /* consecutive permutations of [0, dim) cut into bins */
-        int32_t *perm = malloc((size_t)dim * sizeof(int32_t));
-        if (!perm) {
-            hash_destroy(h);
-            return BOLT_ENOMEM;
-        }
-        for (int64_t i = 0; i < n; i += dim) {
-            for (int32_t j = 0; j < dim; j++)
-                perm[j] = j;
-            for (int32_t j = dim - 1; j > 0; j--) {
-                int32_t r = (int32_t)rng_below(rng_next(&rs), (uint32_t)j + 1);
-                int32_t tmp = perm[j];
-                perm[j] = perm[r];
-                perm[r] = tmp;
-            }
-            for (int32_t j = 0; j < dim && i + j < n; j++)
-                h->coords[i + j] = perm[j];
-        }
-        free(perm);
-    } else {
-        h->signs = malloc((size_t)n);
-        if (!h->signs) {
-            hash_destroy(h);
-            return BOLT_ENOMEM;
-        }
-        for (int64_t i = 0; i < n; i++) {
-            uint64_t r = rng_next(&rs);
-            h->coords[i] = (int32_t)rng_below(r, (uint32_t)dim);
-            h->signs[i] = (r & 1u) ? 1 : -1;
-        }
+    if (h->family == BOLT_HASH_DWTA) {
+        draw_dwta(h, &rs);
+        return BOLT_OK;
+    }
+    const int64_t n = (int64_t)h->n_codes * h->take;
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t r = rng_next(&rs);
+        h->coords[i] = (int32_t)rng_below(r, (uint32_t)h->dim);
+        h->signs[i] = (r & 1u) ? 1 : -1;
     }
     return BOLT_OK;
 }
 
 void hash_destroy(bolt_hash *h)
 {
-    free(h->coords);
-    free(h->signs);
-    memset(h, 0, sizeof *h);
+    free(h->block);
+    h->block = NULL;
+    h->coords = NULL;
+    h->signs = NULL;
+    h->perm = NULL;
 }
 
 static uint32_t finish_key(const bolt_hash *h, uint64_t key, int bits)
@@ -162,34 +179,16 @@ void hash_keys(const bolt_hash *h, const float *v, uint32_t *keys,
         srp_keys(h, v, keys);
 }
 
-int tables_create(bolt_tables *t, int32_t L, int32_t range_pow, int32_t R,
-                  uint64_t seed)
+void tables_layout(bolt_tables *t, arena *a)
 {
-    memset(t, 0, sizeof *t);
-    t->L = L;
-    t->range_pow = range_pow;
-    t->R = R;
-    t->seed = seed;
-    const size_t nb = (size_t)L << range_pow;
-    t->counts = calloc(nb, sizeof(uint32_t));
-    t->ids = malloc(nb * (size_t)R * sizeof(int32_t));
-    if (!t->counts || !t->ids) {
-        tables_destroy(t);
-        return BOLT_ENOMEM;
-    }
-    return BOLT_OK;
-}
-
-void tables_destroy(bolt_tables *t)
-{
-    free(t->counts);
-    free(t->ids);
-    memset(t, 0, sizeof *t);
+    const int64_t nb = tables_n_buckets(t);
+    t->counts = arena_zero(a, PART_TABLES, nb, sizeof(uint32_t));
+    t->ids = arena_take(a, PART_TABLES, mul_sat(nb, t->R), sizeof(int32_t));
 }
 
 void tables_clear(bolt_tables *t)
 {
-    memset(t->counts, 0, ((size_t)t->L << t->range_pow) * sizeof(uint32_t));
+    memset(t->counts, 0, (size_t)tables_n_buckets(t) * sizeof(uint32_t));
 }
 
 /* Reservoir sampling keeps every inserted id with equal probability R/count

@@ -7,7 +7,7 @@
  * AVX2+FMA and picked at load time, so a wheel built without -march=native
  * still runs the wide version where the CPU has it.
  */
-#include "internal.h"
+#include "network.h"
 
 KERNEL float simd_dot(const float *a, const float *b, int64_t n)
 {

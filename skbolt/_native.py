@@ -23,6 +23,10 @@ _VALUE_TYPES = {np.dtype(np.float32): lib.BOLT_FLOAT32, np.dtype(np.float64): li
 _LOSSES = {"softmax": lib.BOLT_LOSS_SOFTMAX, "sigmoid": lib.BOLT_LOSS_SIGMOID}
 _HASHES = {"dwta": lib.BOLT_HASH_DWTA, "srp": lib.BOLT_HASH_SRP}
 MAX_HIDDEN = lib.BOLT_MAX_HIDDEN
+#: Fields of ``bolt_counters``, in the order a saved network state lists them.
+COUNTER_NAMES = ("step", "since_rebuild", "since_redraw", "redraws", "frozen")
+#: Fields of ``bolt_memory``.
+MEMORY_PARTS = ("weights", "optimizer", "tables", "buffers", "total")
 
 
 def _check(status):
@@ -121,12 +125,39 @@ def _int32_fits(cfg):
 
 
 def estimate_memory(cfg, batch_size, nnz_per_row, n_threads):
-    """Peak bytes of a network with ``cfg`` and one training call."""
+    """Bytes by part (``MEMORY_PARTS``) of a network with ``cfg`` and one
+    training call at their peak, as the core will allocate them."""
     _int32_fits(cfg)
-    out = ffi.new("int64_t *")
+    out = ffi.new("bolt_memory *")
     _check(lib.bolt_estimate_memory(make_config(cfg), int(batch_size), int(nnz_per_row),
                                     int(n_threads), out))
-    return int(out[0])
+    return {part: int(getattr(out, part)) for part in MEMORY_PARTS}
+
+
+def get_config(handle):
+    """The configuration the core holds, as a dict like ``make_config`` takes
+    (floats as their float32 values)."""
+    c = ffi.new("bolt_config *")
+    _check(lib.bolt_get_config(handle, c))
+    return {
+        "n_features": c.n_features,
+        "n_outputs": c.n_outputs,
+        "hidden_sizes": tuple(c.hidden_sizes[i] for i in range(c.n_hidden)),
+        "loss": next(k for k, v in _LOSSES.items() if v == c.loss),
+        "active_size": c.active_size,
+        "hash_family": next((k for k, v in _HASHES.items() if v == c.hash_family), None),
+        "hash_K": c.hash_K,
+        "hash_L": c.hash_L,
+        "range_pow": c.range_pow,
+        "reservoir": c.reservoir,
+        "rebuild_interval": c.rebuild_interval,
+        "redraw_interval": c.redraw_interval,
+        "seed": int(c.seed),
+        "dropout": float(c.dropout),
+        "beta1": float(c.beta1),
+        "beta2": float(c.beta2),
+        "epsilon": float(c.epsilon),
+    }
 
 
 def create(cfg):
@@ -175,19 +206,19 @@ def predict_topk(handle, X, k, candidates, n_threads):
     return ids, scores
 
 
-def predict_scores(handle, X, n_outputs, probabilities, n_threads):
+def predict_scores(handle, X, probabilities, n_threads):
     """Every output for every row: logits, or probabilities."""
     x = CSR(X)
-    out = np.empty((X.shape[0], n_outputs), dtype=np.float32)
+    out = np.empty((X.shape[0], get_config(handle)["n_outputs"]), dtype=np.float32)
     _check(lib.bolt_predict_scores(handle, x.c, int(bool(probabilities)), int(n_threads),
                                    _ptr("float[]", out)))
     return out
 
 
-def embed(handle, X, width, n_threads):
+def embed(handle, X, n_threads):
     """Last hidden layer's activations for every row."""
     x = CSR(X)
-    out = np.empty((X.shape[0], width), dtype=np.float32)
+    out = np.empty((X.shape[0], get_config(handle)["hidden_sizes"][-1]), dtype=np.float32)
     _check(lib.bolt_embed(handle, x.c, int(n_threads), _ptr("float[]", out)))
     return out
 
@@ -219,30 +250,39 @@ def set_params(handle, layer, weights, bias):
 
 
 def get_counters(handle):
-    out = np.empty(lib.BOLT_N_COUNTERS, dtype=np.int64)
-    _check(lib.bolt_get_counters(handle, _ptr("int64_t[]", out)))
-    return out
+    """The training counters by name (``COUNTER_NAMES``)."""
+    c = ffi.new("bolt_counters *")
+    _check(lib.bolt_get_counters(handle, c))
+    return {name: int(getattr(c, name)) for name in COUNTER_NAMES}
 
 
-def get_seen(handle, n_outputs):
+def set_counters(handle, counters):
+    """Restores counters given by name, as ``get_counters`` returns them."""
+    missing = [name for name in COUNTER_NAMES if name not in counters]
+    if missing:
+        raise ValueError(f"counters lack {missing}")
+    c = ffi.new("bolt_counters *")
+    for name in COUNTER_NAMES:
+        value = int(counters[name])
+        if not -(2**63) <= value < 2**63 or (name == "frozen" and not -(2**31) <= value < 2**31):
+            raise ValueError(f"counter {name}={value} is out of range")
+        setattr(c, name, value)
+    _check(lib.bolt_set_counters(handle, c))
+
+
+def get_seen(handle):
     """Boolean per output: has it been a label of a training row."""
-    out = np.empty(n_outputs, dtype=np.uint8)
+    out = np.empty(get_config(handle)["n_outputs"], dtype=np.uint8)
     _check(lib.bolt_get_seen(handle, _ptr("uint8_t[]", out)))
     return out.astype(bool)
 
 
-def set_seen(handle, seen, n_outputs):
+def set_seen(handle, seen):
+    n_outputs = get_config(handle)["n_outputs"]
     s = np.ascontiguousarray(seen, dtype=np.uint8)
     if s.shape != (n_outputs,):
         raise ValueError(f"expected {n_outputs} seen flags, got shape {s.shape}")
     _check(lib.bolt_set_seen(handle, _ptr("uint8_t[]", s)))
-
-
-def set_counters(handle, counters):
-    c = np.ascontiguousarray(counters, dtype=np.int64)
-    if c.shape != (lib.BOLT_N_COUNTERS,):
-        raise ValueError(f"expected {lib.BOLT_N_COUNTERS} counters, got shape {c.shape}")
-    _check(lib.bolt_set_counters(handle, _ptr("int64_t[]", c)))
 
 
 def set_frozen(handle, frozen):
@@ -276,8 +316,10 @@ def set_tables(handle, counts, ids):
                                ids.size))
 
 
-def hash_keys(handle, vectors, width, n_tables):
+def hash_keys(handle, vectors):
     """Table keys (n x L) of vectors as wide as the last hidden layer."""
+    cfg = get_config(handle)
+    width, n_tables = cfg["hidden_sizes"][-1], cfg["hash_L"]
     v = np.ascontiguousarray(vectors, dtype=np.float32)
     if v.ndim != 2 or v.shape[1] != width:
         raise ValueError(f"expected vectors of shape (n, {width}), got {v.shape}")
@@ -286,11 +328,12 @@ def hash_keys(handle, vectors, width, n_tables):
     return keys
 
 
-def candidates(handle, X, row, cap):
+def candidates(handle, X, row):
     """Deduplicated ids the tables retrieve for one row of X."""
+    cfg = get_config(handle)
+    cap = min(cfg["hash_L"] * cfg["reservoir"], cfg["n_outputs"])
     x = CSR(X)
     out = np.empty(cap, dtype=np.int32)
     n = ffi.new("int64_t *")
-    _check(lib.bolt_candidates(handle, x.c, int(row), ffi.from_buffer("int32_t[]", out),
-                               int(cap), n))
+    _check(lib.bolt_candidates(handle, x.c, int(row), _ptr("int32_t[]", out), cap, n))
     return out[: min(int(n[0]), cap)]

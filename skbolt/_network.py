@@ -21,6 +21,20 @@ _CONFIG_KEYS = (
 )
 
 
+def _counters_to_array(counters):
+    """The saved form of the counters: int64 [step, since_rebuild,
+    since_redraw, redraws, frozen], as every state version stores them."""
+    return np.array([counters[name] for name in _native.COUNTER_NAMES], dtype=np.int64)
+
+
+def _counters_from_array(values):
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    n = len(_native.COUNTER_NAMES)
+    if values.shape != (n,):
+        raise ValueError(f"expected {n} counters, got shape {values.shape}")
+    return dict(zip(_native.COUNTER_NAMES, (int(v) for v in values)))
+
+
 def labels_to_csr(y_index, n_outputs):
     """Label matrix for the core from 1-D class indices or a 2-D indicator."""
     if sp.issparse(y_index):
@@ -69,9 +83,14 @@ class Network:
 
     @staticmethod
     def estimate_memory(config, batch_size, nnz_per_row, n_threads):
-        """Peak bytes of a network with ``config`` while it trains."""
-        total = _native.estimate_memory(config, batch_size, nnz_per_row, n_threads)  # TEMP shim
-        return {"weights": 0, "optimizer": 0, "tables": 0, "buffers": total, "total": total}
+        """Peak bytes of a network with ``config`` while it trains, by part.
+
+        Returns a dict of ints: ``weights``, ``optimizer`` (Adam's moments),
+        ``tables`` (hash tables, fill order, hash functions), ``buffers``
+        (training workspace and the rest) and their ``total``, computed by
+        the code that allocates them.
+        """
+        return _native.estimate_memory(config, batch_size, nnz_per_row, n_threads)
 
     def train(self, X, Y, rows, batch_size, learning_rate, n_threads):
         """Train on ``rows`` of (X, Y) in that order; returns the summed loss.
@@ -97,12 +116,11 @@ class Network:
 
     def predict_scores(self, X, probabilities, n_threads):
         """Dense (n_samples, n_outputs) logits or probabilities."""
-        return _native.predict_scores(self._handle, X, self.config["n_outputs"], probabilities,
-                                      n_threads)
+        return _native.predict_scores(self._handle, X, probabilities, n_threads)
 
     def embed(self, X, n_threads):
         """Last hidden layer's activations, (n_samples, width)."""
-        return _native.embed(self._handle, X, self.embedding_width, n_threads)
+        return _native.embed(self._handle, X, n_threads)
 
     def set_frozen(self, frozen):
         _native.set_frozen(self._handle, frozen)
@@ -117,20 +135,19 @@ class Network:
         _native.set_params(self._handle, layer, weights, bias)
 
     def hash_keys(self, vectors):
-        return _native.hash_keys(self._handle, vectors, self.embedding_width, self.config["hash_L"])
+        return _native.hash_keys(self._handle, vectors)
 
     def candidates(self, X, row):
-        cap = min(self.config["hash_L"] * self.config["reservoir"], self.config["n_outputs"])
-        return _native.candidates(self._handle, X, row, cap)
+        return _native.candidates(self._handle, X, row)
 
     @property
     def seen(self):
         """Boolean per output: has it been a label of a training row."""
-        return _native.get_seen(self._handle, self.config["n_outputs"])
+        return _native.get_seen(self._handle)
 
     @property
     def frozen(self):
-        return bool(_native.get_counters(self._handle)[4])
+        return bool(_native.get_counters(self._handle)["frozen"])
 
     def get_state(self):
         """Everything needed to rebuild this network, as plain values and arrays.
@@ -143,7 +160,7 @@ class Network:
             "version": STATE_VERSION,
             "config": dict(self.config),
             "params": [self.get_params(i) for i in range(self.n_layers)],
-            "counters": _native.get_counters(self._handle),
+            "counters": _counters_to_array(_native.get_counters(self._handle)),
             "seen": self.seen,
             "table_counts": counts,
             "table_ids": ids,
@@ -161,9 +178,9 @@ class Network:
         net = cls(state["config"])
         for i, (w, b) in enumerate(state["params"]):
             net.set_params(i, w, b)
-        _native.set_counters(net._handle, state["counters"])
+        _native.set_counters(net._handle, _counters_from_array(state["counters"]))
         if "seen" in state:
-            _native.set_seen(net._handle, state["seen"], net.config["n_outputs"])
+            _native.set_seen(net._handle, state["seen"])
         if net.sparse_output:
             _native.set_tables(net._handle, state["table_counts"], state["table_ids"])
         return net

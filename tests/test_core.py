@@ -672,8 +672,9 @@ def _assert_same(s1, s2):
     for (w1, b1), (w2, b2) in zip(s1[0], s2[0]):
         np.testing.assert_array_equal(w1, w2)
         np.testing.assert_array_equal(b1, b2)
-    for a, b in zip(s1[1:], s2[1:]):
+    for a, b in zip(s1[1:3], s2[1:3]):
         np.testing.assert_array_equal(a, b)
+    assert s1[3] == s2[3]  # counters, by name
 
 
 @pytest.mark.parametrize("sparse", [False, True])
@@ -689,7 +690,8 @@ def test_training_is_deterministic_and_thread_independent(sparse):
     if sparse:
         assert net1.frozen
         counters = s1[3]
-        assert counters[0] == 24 and counters[3] >= 2  # redraws happened
+        assert counters["step"] == 24 and counters["redraws"] >= 2  # redraws happened
+        assert counters["frozen"] == 1
         assert s1[2].size > 0
     # training learned something
     assert loss1[-1] < loss1[0]
@@ -1066,3 +1068,238 @@ def test_default_threads_follow_threadpoolctl():
     assert _config.resolve_n_threads(3, 1) == 3
     with pytest.raises(ValueError, match="n_jobs"):
         _config.resolve_n_threads(0, 1)
+
+
+# ---------------------------------------------------------------------------
+# 9. the C API: memory by part, configuration, counters, NULL pointers
+
+
+def _np_params(cfg):
+    widths = (cfg["n_features"], *cfg["hidden_sizes"], cfg["n_outputs"])
+    # the input layer's bias has the first hidden width, like every other
+    # layer's bias has the width of its output
+    return sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+
+
+def _np_tables(cfg):
+    """Hash tables (counts + R ids per bucket), fill order and hash functions."""
+    if cfg["active_size"] >= cfg["n_outputs"]:
+        return 0
+    buckets = cfg["hash_L"] << cfg["range_pow"]
+    take = 8 if cfg["hash_family"] == "dwta" else (cfg["hidden_sizes"][-1] + 2) // 3
+    codes = cfg["hash_K"] * cfg["hash_L"] * take
+    sign_bytes = codes if cfg["hash_family"] == "srp" else 0
+    return buckets * (cfg["reservoir"] + 1) * 4 + cfg["n_outputs"] * 4 + codes * 4 + sign_bytes
+
+
+@pytest.mark.parametrize("cfg", [
+    make_config(hidden_sizes=(8, 6)),
+    sparse_config(),
+    sparse_config(hash_family="srp", hidden_sizes=(20, 33), reservoir=3, range_pow=7),
+], ids=["dense", "dwta", "srp"])
+def test_estimate_memory_breakdown_matches_the_config(cfg):
+    parts = Network.estimate_memory(cfg, 64, 5, 2)
+    assert set(parts) == {"weights", "optimizer", "tables", "buffers", "total"}
+    assert all(isinstance(v, int) for v in parts.values())
+    assert parts["total"] == (parts["weights"] + parts["optimizer"] + parts["tables"]
+                              + parts["buffers"])
+    params = _np_params(cfg)
+    assert parts["weights"] == 4 * params
+    assert parts["optimizer"] == 8 * params
+    assert parts["tables"] == _np_tables(cfg)
+    # the workspace holds at least activations and deltas of every hidden
+    # layer for the batch, and the network a seen flag per output
+    assert parts["buffers"] >= 64 * sum(cfg["hidden_sizes"]) * 2 * 4 + cfg["n_outputs"]
+    # only buffers follow the batch size and thread count
+    bigger = Network.estimate_memory(cfg, 128, 5, 2)
+    more_threads = Network.estimate_memory(cfg, 64, 5, 1)
+    for other in (bigger, more_threads):
+        for part in ("weights", "optimizer", "tables"):
+            assert other[part] == parts[part]
+    assert bigger["buffers"] > parts["buffers"] > more_threads["buffers"]
+    assert _native.estimate_memory(cfg, 64, 5, 2) == parts
+
+
+def test_estimate_memory_is_what_create_allocates():
+    """The network's part of the estimate against glibc's count of bytes
+    handed out while one network is created (the training workspace is freed
+    when the call returns, so it is not measured here)."""
+    import ctypes
+    import ctypes.util
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    if not hasattr(libc, "mallinfo2"):
+        pytest.skip("needs glibc's mallinfo2")
+    try:
+        with open("/proc/self/maps") as maps:
+            if "libasan" in maps.read():
+                pytest.skip("a sanitizer's allocator does not report to mallinfo2")
+    except OSError:
+        pass
+
+    class Mallinfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+            "uordblks", "fordblks", "keepcost")]
+
+    libc.mallinfo2.restype = Mallinfo2
+
+    def in_use():
+        info = libc.mallinfo2()
+        return info.uordblks + info.hblkhd
+
+    cfg = sparse_config(n_outputs=20_000, hidden_sizes=(128,), hash_L=16, range_pow=12,
+                        reservoir=16)
+    parts = Network.estimate_memory(cfg, 1, 0, 1)
+    model = parts["weights"] + parts["optimizer"] + parts["tables"]
+    before = in_use()
+    net = Network(cfg)
+    grown = in_use() - before
+    assert abs(grown - model) < 0.01 * model + 2**16
+    del net
+
+
+def test_get_config_round_trip():
+    cfg = sparse_config(hidden_sizes=(9, 5, 7), loss="sigmoid", hash_family="srp",
+                        dropout=0.3, seed=2**40 + 5, beta1=0.85, beta2=0.995, epsilon=1e-6,
+                        rebuild_interval=3, redraw_interval=11)
+    net = Network(cfg)
+    got = _native.get_config(net._handle)
+    assert set(got) == set(cfg)
+    for key, value in cfg.items():
+        if isinstance(value, float):
+            assert got[key] == float(np.float32(value)), key
+        else:
+            assert got[key] == (tuple(value) if key == "hidden_sizes" else value), key
+    # what the binding sizes its outputs from
+    X = random_csr(np.random.default_rng(1), 4, 60, min_nnz=1)
+    assert net.predict_scores(X, True, 1).shape == (4, 600)
+    assert net.embed(X, 1).shape == (4, 7)
+    assert net.seen.shape == (600,)
+    assert net.hash_keys(np.ones((3, 7), np.float32)).shape == (3, 8)
+
+
+def test_counters_by_name():
+    names = ("step", "since_rebuild", "since_redraw", "redraws", "frozen")
+    assert _native.COUNTER_NAMES == names
+    net = Network(sparse_config(rebuild_interval=2, redraw_interval=3))
+    X, Y = _sparse_problem()
+    assert _native.get_counters(net._handle) == dict.fromkeys(names, 0)
+    net.train(X, Y, np.arange(X.shape[0]), 32, 0.01, 1)  # 8 batches
+    # redraws after batches 3 and 6 reset both counts; batch 8 rebuilds
+    assert _native.get_counters(net._handle) == dict(step=8, since_rebuild=0, since_redraw=2,
+                                                     redraws=2, frozen=0)
+    net.set_frozen(True)
+    counters = _native.get_counters(net._handle)
+    assert counters["frozen"] == 1 and net.frozen
+    # the saved layout is the int64 array of every state version so far
+    state = net.get_state()
+    assert state["counters"].dtype == np.int64
+    np.testing.assert_array_equal(state["counters"], [8, 0, 2, 2, 1])
+    clone = Network.from_state(dict(state, counters=[8, 0, 2, 2, 1]))
+    assert _native.get_counters(clone._handle) == counters
+    V = _relu_like(np.random.default_rng(2), 10, 32)
+    np.testing.assert_array_equal(clone.hash_keys(V), net.hash_keys(V))
+    # set by name, checked by the core
+    _native.set_counters(clone._handle, dict(counters, step=3, frozen=0))
+    assert _native.get_counters(clone._handle) == dict(counters, step=3, frozen=0)
+    with pytest.raises(ValueError, match="non-negative"):
+        _native.set_counters(clone._handle, dict(counters, since_redraw=-1))
+    with pytest.raises(ValueError, match="lack"):
+        _native.set_counters(clone._handle, {"step": 1})
+    with pytest.raises(ValueError, match="5 counters"):
+        Network.from_state(dict(state, counters=np.zeros(4, np.int64)))
+
+
+def _c_pointer_args(name):
+    """Positions of the pointer arguments of lib.<name>, from cffi's view of
+    the declarations in bolt_cdef.h and bolt_debug.h."""
+    ffi = _native.ffi
+    return [i for i, t in enumerate(ffi.typeof(getattr(_native.lib, name)).args)
+            if t.kind == "pointer"]
+
+
+def _null_status(name, args, position):
+    args = list(args)
+    args[position] = _native.ffi.NULL
+    return getattr(_native.lib, name)(*args)
+
+
+def test_null_pointers_are_rejected_by_every_function():
+    ffi, lib = _native.ffi, _native.lib
+    cfg = sparse_config()
+    net = Network(cfg)
+    rng = np.random.default_rng(5)
+    Xm = random_csr(rng, 6, 60, min_nnz=1)
+    Ym = labels_to_csr(rng.integers(0, 600, 6), 600)
+    X, Y = _native.CSR(Xm), _native.CSR(Ym, with_values=False)
+    h = net._handle
+    expected = net.predict_scores(Xm, True, 1), net.predict_topk(Xm, 3, True, 1)
+    nb, ni = ffi.new("int64_t *"), ffi.new("int64_t *")
+    lib.bolt_table_size(h, nb, ni)
+    rows = ffi.new("int64_t[]", list(range(6)))
+    w = ffi.new("float[]", 60 * 32)
+    b = ffi.new("float[]", 32)
+    lib.bolt_get_params(h, 0, w, b)
+    counters = ffi.new("bolt_counters *")
+    lib.bolt_get_counters(h, counters)
+    seen = ffi.new("uint8_t[]", 600)
+    lib.bolt_get_seen(h, seen)
+    counts, ids = ffi.new("uint32_t[]", nb[0]), ffi.new("int32_t[]", ni[0])
+    lib.bolt_get_tables(h, counts, ids)
+    out = lambda ctype, n=1: ffi.new(ctype, n)  # noqa: E731
+    calls = {
+        "bolt_estimate_memory": (_native.make_config(cfg), 8, 3, 1, ffi.new("bolt_memory *")),
+        "bolt_create": (_native.make_config(cfg), ffi.new("bolt_network **")),
+        "bolt_get_config": (h, ffi.new("bolt_config *")),
+        "bolt_train": (h, X.c, Y.c, rows, 6, 3, 0.01, 1, out("double[]")),
+        "bolt_gradient": (h, X.c, Y.c, rows, 6, 0, 1, out("float[]", 60 * 32), out("float[]", 32),
+                          out("double[]")),
+        "bolt_predict_topk": (h, X.c, 3, 0, 1, out("int32_t[]", 18), out("float[]", 18)),
+        "bolt_predict_scores": (h, X.c, 1, 1, out("float[]", 6 * 600)),
+        "bolt_embed": (h, X.c, 1, out("float[]", 6 * 32)),
+        "bolt_layer_shape": (h, 0, out("int64_t[]"), out("int64_t[]"), out("int64_t[]")),
+        "bolt_get_params": (h, 0, out("float[]", 60 * 32), out("float[]", 32)),
+        "bolt_set_params": (h, 0, w, b),
+        "bolt_get_counters": (h, ffi.new("bolt_counters *")),
+        "bolt_set_counters": (h, counters),
+        "bolt_get_seen": (h, out("uint8_t[]", 600)),
+        "bolt_set_seen": (h, seen),
+        "bolt_set_frozen": (h, 0),
+        "bolt_rebuild_tables": (h, 0, 1),
+        "bolt_table_size": (h, out("int64_t[]"), out("int64_t[]")),
+        # room for full buckets: training below changes what they hold
+        "bolt_get_tables": (h, out("uint32_t[]", nb[0]), out("int32_t[]", nb[0] * 8)),
+        "bolt_set_tables": (h, counts, ids, ni[0]),
+        "bolt_hash_keys": (h, out("float[]", 2 * 32), 2, out("uint32_t[]", 2 * 8)),
+        "bolt_candidates": (h, X.c, 0, out("int32_t[]", 64), 64, out("int64_t[]")),
+    }
+    exported = {name for name in dir(lib) if name.startswith("bolt_")
+                and isinstance(getattr(lib, name), type(lib.bolt_free))}
+    no_pointers = {name for name in exported if not _c_pointer_args(name)}
+    assert no_pointers == {"bolt_max_threads", "bolt_last_error"}
+    # every other exported function is covered but bolt_free, for which NULL
+    # is a no-op as for free()
+    assert set(calls) == exported - no_pointers - {"bolt_free"}
+    lib.bolt_free(ffi.NULL)
+    before = net.get_state()
+    for name, args in calls.items():
+        for position in _c_pointer_args(name):
+            status = _null_status(name, args, position)
+            assert status == lib.BOLT_EINVAL, (name, position)
+            message = ffi.string(lib.bolt_last_error()).decode()
+            assert "missing" in message, (name, position, message)
+            with pytest.raises(ValueError, match="missing"):
+                _native._check(status)
+    # the refused calls changed nothing
+    after = net.get_state()
+    for (w0, b0), (w1, b1) in zip(before["params"], after["params"]):
+        np.testing.assert_array_equal(w0, w1)
+        np.testing.assert_array_equal(b0, b1)
+    for key in ("counters", "seen", "table_counts", "table_ids"):
+        np.testing.assert_array_equal(before[key], after[key])
+    np.testing.assert_array_equal(net.predict_scores(Xm, True, 1), expected[0])
+    np.testing.assert_array_equal(net.predict_topk(Xm, 3, True, 1)[0], expected[1][0])
+    # and the same arguments without a NULL are accepted
+    for name, args in calls.items():
+        assert getattr(lib, name)(*args) == lib.BOLT_OK, (name, ffi.string(lib.bolt_last_error()))

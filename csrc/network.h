@@ -1,0 +1,378 @@
+/* What the core's translation units share and callers never see: the
+ * network struct, the layer, hash and table types, and the few helpers more
+ * than one file needs. bolt.h is the only header a caller includes. */
+#ifndef SKBOLT_NETWORK_H
+#define SKBOLT_NETWORK_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bolt.h"
+#include "bolt_debug.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#define THREAD_ID() omp_get_thread_num()
+#else
+#define THREAD_ID() 0
+#endif
+
+/* Hot kernels get an AVX2+FMA (x86-64-v3) clone, chosen at load time by the
+ * CPU's features (GCC, x86-64, glibc): what ships is built for the baseline
+ * ISA yet runs wide. ("arch=haswell" would dispatch on the CPU model and
+ * miss AMD processors with the same features.) */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
+    defined(__GLIBC__) && !defined(SKBOLT_NO_CLONES)
+#define KERNEL __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define KERNEL
+#endif
+
+#define MAX_THREADS 1024
+
+/* ---- errors (error.c) ---- */
+int bolt_fail(int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* ---- blocks of buffers (network.c) ----
+ * A layout function lists every buffer of one block with its size. Run on a
+ * counting arena (base NULL) it only adds up bytes, which is how
+ * bolt_estimate_memory sizes what bolt_create and bolt_train will allocate;
+ * run again on the opened block it hands out the pointers. One list, so the
+ * estimate and the allocation cannot disagree. */
+enum { PART_WEIGHTS, PART_OPTIMIZER, PART_TABLES, PART_BUFFERS, N_PARTS };
+
+typedef struct {
+    char *base;            /* NULL while counting */
+    int64_t used, cap;     /* cap: bytes the opened block holds */
+    int64_t part[N_PARTS]; /* bytes by part; alignment goes to buffers */
+    int zeroed;            /* the block came from calloc */
+    int overflow;          /* a size did not fit in int64, or a walk differed */
+} arena;
+
+typedef void (*layout_fn)(arena *a, void *bufs, const void *ctx);
+
+void *arena_take(arena *a, int part, int64_t n, int64_t size);
+/* arena_take for buffers that must start zeroed */
+void *arena_zero(arena *a, int part, int64_t n, int64_t size);
+/* Bytes a block of this count takes from malloc (alignment slack included). */
+int64_t arena_bytes(const arena *a);
+void arena_report(const arena *a, bolt_memory *m);
+/* Sizes, allocates and carves one block; *block is what free() releases.
+ * On failure the message names `what` and the bytes it needed. */
+int arena_build(layout_fn layout, void *bufs, const void *ctx, int zeroed,
+                void **block, const char *what);
+
+/* a * b, or INT64_MAX when that does not fit (both non-negative) */
+static inline int64_t mul_sat(int64_t a, int64_t b)
+{
+    return b != 0 && a > INT64_MAX / b ? INT64_MAX : a * b;
+}
+
+/* ---- CSR access ---- */
+static inline int64_t csr_ptr(const bolt_csr *m, int64_t i)
+{
+    return m->indptr_type == BOLT_INT32 ? (int64_t)((const int32_t *)m->indptr)[i]
+                                        : ((const int64_t *)m->indptr)[i];
+}
+
+static inline int64_t csr_col(const bolt_csr *m, int64_t p)
+{
+    return m->indices_type == BOLT_INT32 ? (int64_t)((const int32_t *)m->indices)[p]
+                                         : ((const int64_t *)m->indices)[p];
+}
+
+static inline float csr_val(const bolt_csr *m, int64_t p)
+{
+    if (!m->data)
+        return 1.0f;
+    return m->data_type == BOLT_FLOAT32 ? ((const float *)m->data)[p]
+                                        : (float)((const double *)m->data)[p];
+}
+
+/* ---- validation (check.c) ---- */
+/* Fails on the first of n pointers that is NULL; names lists their names,
+ * separated by spaces, for the message. */
+int check_given(const char *names, const void *const *ptrs, int n);
+int csr_check(const bolt_csr *m, const char *name, int64_t n_cols);
+int check_threads(int32_t n_threads);
+int check_config(const bolt_config *c);
+int check_layer(const bolt_network *net, int32_t layer);
+int check_inference(const bolt_network *net, const bolt_csr *X,
+                    int32_t n_threads);
+int check_training_inputs(const bolt_network *net, const bolt_csr *X,
+                          const bolt_csr *Y, const int64_t *rows,
+                          int64_t n_rows, int64_t batch, int32_t n_threads,
+                          int64_t *max_lab, int64_t *max_nnz);
+
+/* Asks for the cache lines of n floats ahead of use: weight rows of the
+ * active set sit at random places in a large matrix, and starting their
+ * loads a few rows early hides most of the memory latency. */
+static inline void prefetch_floats(const float *p, int64_t n)
+{
+#if defined(__GNUC__)
+    for (int64_t i = 0; i < n; i += 16)
+        __builtin_prefetch(p + i);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
+/* How many rows ahead to prefetch. */
+#define PREFETCH_ROWS 4
+
+/* ---- kernels (simd.c) ---- */
+float simd_dot(const float *a, const float *b, int64_t n);
+void simd_axpy(float alpha, const float *x, float *y, int64_t n);
+void simd_dot_many(const float *w, const float *h, int64_t n, int nh,
+                   float *out);
+
+/* ---- layers (layer.c) ---- */
+typedef struct {
+    int64_t rows, cols, bias_len;
+    float *w, *b;   /* parameters */
+    float *mw, *vw; /* Adam moments of w */
+    float *mb, *vb; /* Adam moments of b */
+} bolt_layer;
+
+void layer_layout(bolt_layer *l, arena *a, int64_t rows, int64_t cols,
+                  int64_t bias_len);
+void layer_init(bolt_layer *l, uint64_t seed, int index, int64_t fan_in,
+                int64_t fan_out);
+/* z = b + sum over the row's nonzeros of x_j * w[j]; out of range columns
+ * cannot occur because inputs are validated first. */
+void layer_input_forward(const bolt_layer *l, const bolt_csr *x, int64_t row,
+                         float *z);
+void layer_dense_forward(const bolt_layer *l, const float *in, float *z);
+
+/* log(sum exp(z)) of n logits, max-shifted. */
+double log_sum_exp(const float *z, int64_t n);
+
+/* The probability an output layer gives logit z: softmax needs the
+ * log-sum-exp of its row, sigmoid does not. */
+static inline float output_prob(int loss, float z, double lse)
+{
+    return loss == BOLT_LOSS_SOFTMAX ? (float)exp((double)z - lse)
+                                     : (float)(1.0 / (1.0 + exp(-(double)z)));
+}
+
+/* ---- optimizer (optim.c) ---- */
+typedef struct {
+    float beta1, beta2, epsilon;
+    float lr; /* learning rate with the bias correction of this step */
+} bolt_adam;
+
+bolt_adam adam_at_step(const bolt_config *c, float learning_rate,
+                       int64_t step);
+void adam_step(float *w, float *m, float *v, const float *g, int64_t n,
+               const bolt_adam *a);
+
+/* ---- gradient gathering (grad.c) ---- */
+/* Where a batch's gradient rows go: an Adam step (adam != NULL) or dense
+ * gradient arrays (for gradient checks). row_bias: one bias per row. buf
+ * holds one gradient row (the layer's cols) per thread. */
+typedef struct {
+    bolt_layer *layer;
+    const bolt_adam *adam;
+    float *grad_w, *grad_b;
+    int row_bias;
+    float *buf;
+} row_sink;
+
+void sink_bias(const row_sink *s, const float *gb);
+
+/* The rows a batch touched, with each row's (sample, value) entries. */
+typedef struct {
+    int32_t *slot;    /* per row: index into touched, or -1 */
+    int32_t *touched; /* rows in first-touch order */
+    int64_t *start;   /* entries of touched[t]: start[t] .. start[t + 1] */
+    int32_t *sample;
+    float *value;
+    int64_t max_rows, n_touched, n_entries;
+} row_index;
+
+void rowindex_layout(row_index *ix, arena *a, int64_t max_rows,
+                     int64_t max_entries);
+void rowindex_reset(row_index *ix);
+void rowindex_build(row_index *ix, int64_t n_samples, const int64_t *begin,
+                    const int32_t *count, const int32_t *rows,
+                    const float *vals);
+void update_indexed_rows(const row_index *ix, const float *vecs, int64_t dim,
+                         const row_sink *sink, int32_t n_threads);
+void update_all_rows(int64_t n_samples, const float *coef, const float *vecs,
+                     const row_sink *sink, int32_t n_threads);
+
+/* ---- hashing (lsh.c) ---- */
+#define DWTA_BIN 8
+
+typedef struct {
+    int32_t family, K, L, range_pow, dim;
+    int32_t n_codes; /* K * L */
+    int32_t take;    /* coordinates per code */
+    int32_t *coords; /* n_codes * take coordinate ids */
+    int8_t *signs;   /* SRP: a sign per coordinate id */
+    int32_t *perm;   /* DWTA: room to draw a permutation */
+    uint64_t salt;   /* densification and key mixing */
+    void *block;
+} bolt_hash;
+
+/* Fills in the sizes of a hash family without allocating. */
+void hash_shape(bolt_hash *h, int32_t family, int32_t K, int32_t L,
+                int32_t range_pow, int32_t dim);
+void hash_layout(arena *a, void *hash, const void *unused);
+/* Allocates and draws the functions of a shaped h. */
+int hash_create(bolt_hash *h, uint64_t seed, uint64_t draw);
+void hash_destroy(bolt_hash *h);
+/* keys[0..L) of vector v; scratch holds n_codes ints. */
+void hash_keys(const bolt_hash *h, const float *v, uint32_t *keys,
+               int32_t *scratch);
+
+typedef struct {
+    int32_t L, range_pow, R;
+    uint64_t seed;
+    uint32_t *counts; /* L << range_pow insertion counts */
+    int32_t *ids;     /* (L << range_pow) * R ids */
+} bolt_tables;
+
+void tables_layout(bolt_tables *t, arena *a);
+void tables_clear(bolt_tables *t);
+
+static inline int64_t tables_n_buckets(const bolt_tables *t)
+{
+    return (int64_t)t->L << t->range_pow;
+}
+
+/* Ids a bucket holds after `count` insertions into a reservoir of R. */
+static inline int32_t bucket_held(uint32_t count, int32_t R)
+{
+    return count < (uint32_t)R ? (int32_t)count : R;
+}
+
+static inline int64_t tables_bucket(const bolt_tables *t, int32_t l,
+                                    uint32_t key)
+{
+    return ((int64_t)l << t->range_pow) + (int64_t)key;
+}
+
+/* Starts loading the L buckets a query will read, so that their cache
+ * misses overlap instead of queuing one after another. */
+static inline void tables_prefetch(const bolt_tables *t, const uint32_t *keys)
+{
+#if defined(__GNUC__)
+    for (int32_t l = 0; l < t->L; l++) {
+        const int64_t b = tables_bucket(t, l, keys[l]);
+        __builtin_prefetch(t->counts + b);
+        __builtin_prefetch(t->ids + b * t->R);
+    }
+#else
+    (void)t;
+    (void)keys;
+#endif
+}
+
+/* Reservoir insertion; one writer per table at a time. */
+void tables_insert(bolt_tables *t, int32_t l, uint32_t key, int32_t id);
+
+static inline int32_t tables_get(const bolt_tables *t, int32_t l, uint32_t key,
+                                 const int32_t **ids)
+{
+    int64_t b = tables_bucket(t, l, key);
+    *ids = t->ids + b * t->R;
+    return bucket_held(t->counts[b], t->R);
+}
+
+/* ---- the network (network.c) ---- */
+struct bolt_network {
+    bolt_config cfg;
+    int32_t n_layers;                     /* n_hidden + 1 */
+    int64_t width[BOLT_MAX_HIDDEN + 2];   /* features, hidden..., outputs */
+    bolt_layer layer[BOLT_MAX_HIDDEN + 1];
+    int sparse;                           /* output layer sampled by LSH */
+    bolt_hash hash;
+    bolt_tables tables;
+    int32_t *fill_order;                  /* fixed random permutation of outputs */
+    bolt_counters ctr;
+    /* seen[j] != 0 once output j has been a label of a training row. Outputs
+     * never seen are scored -inf (probability 0) at inference once any has
+     * been: sampled softmax leaves their logits where initialisation put
+     * them while every trained logit drifts down, so they would outrank
+     * the trained ones in exact scoring. */
+    uint8_t *seen;
+    int64_t n_seen;
+    void *block;                          /* layers, seen, fill order, tables */
+};
+
+int64_t max_width(const bolt_config *c);
+int64_t sum_width(const bolt_config *c);
+/* Draws hash functions number `draw` in place of the current ones. */
+int redraw_hash(bolt_network *net, int64_t draw);
+/* Re-inserts every output neuron into emptied tables. */
+int build_tables(bolt_network *net, int32_t n_threads);
+/* The rebuild / redraw schedule after a training batch. */
+int maintain_tables(bolt_network *net, int32_t n_threads);
+/* Frozen tables: inserts each of the B samples' missed labels (missed[s *
+ * stride ..], n_missed[s] of them) into the buckets its keys (keys[s * L ..])
+ * name. */
+void learn_missed_labels(bolt_network *net, const uint32_t *keys,
+                         const int32_t *missed, const int32_t *n_missed,
+                         int64_t stride, int64_t B, int32_t nt);
+
+/* Records the labels of Y's rows as seen (state.c). */
+void mark_seen(bolt_network *net, const bolt_csr *Y, const int64_t *rows,
+               int64_t n_rows);
+
+/* Whether inference scores output j as -inf (see struct bolt_network). */
+static inline int unseen(const bolt_network *net, int64_t j)
+{
+    return net->n_seen > 0 && !net->seen[j];
+}
+
+/* ---- active sets and candidates (active.c) ---- */
+/* One thread's view of the arrays a table query needs. */
+typedef struct {
+    uint32_t *keys;  /* L keys of the vector being queried */
+    int32_t *codes;  /* n_codes of hashing scratch */
+    uint32_t *mark;  /* n_outputs marks (see next_stamp) */
+    uint32_t *stamp; /* the thread's last stamp */
+} probe;
+
+/* Per-thread probe arrays for nt threads, with key rows for n_keys vectors. */
+void probe_layout(arena *a, probe *all, const bolt_network *net, int64_t nt,
+                  int64_t n_keys);
+probe probe_at(const probe *all, const bolt_network *net, int tid,
+               int64_t key_row);
+/* Hashes h into p->keys and starts loading the buckets they name. */
+void probe_hash(const bolt_network *net, const probe *p, const float *h);
+int32_t choose_active(const bolt_network *net, const probe *p,
+                      const int32_t *labels, int32_t nl, int32_t *ids,
+                      int32_t *n_labels, int32_t *missed, int32_t *n_missed);
+int32_t sparse_candidates(const bolt_network *net, const probe *p,
+                          int32_t *cand, int64_t cap, int32_t want,
+                          int32_t keep, int32_t *hist);
+int64_t candidate_cap(const bolt_network *net);
+
+/* ---- hidden layers (layer.c) ---- */
+/* The one forward pass through the hidden layers: layer i's activations go
+ * to acts[i]; dropout only when training. Returns the last layer's. */
+const float *hidden_forward(const bolt_network *net, const bolt_csr *X,
+                            int64_t row, float *const *acts, int training);
+/* hidden_forward for inference into buf (sum of hidden widths). */
+const float *hidden_infer(const bolt_network *net, const bolt_csr *X,
+                          int64_t row, float *buf);
+/* From da, the gradient at the last hidden activations, the gradient at
+ * every hidden pre-activation into deltas[i]; db is scratch as wide as the
+ * widest layer, and da is overwritten. */
+void hidden_backward(const bolt_network *net, float *const *acts,
+                     float *const *deltas, float *da, float *db);
+
+/* ---- training (train.c) ---- */
+/* The training workspace of one call, for sizing only. */
+void train_layout(arena *a, const bolt_network *net, int64_t B,
+                  int64_t max_lab, int64_t max_nnz, int32_t nt);
+
+#endif

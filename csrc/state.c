@@ -1,0 +1,208 @@
+/* Reading and restoring a network's state: configuration, parameters,
+ * counters, seen flags, frozen flag and table contents. A model saved
+ * through these and restored into a network made from the same config
+ * predicts, and goes on training, exactly as the original. Every setter
+ * validates all of its input before it changes anything.
+ */
+#include "network.h"
+
+#include <math.h>
+#include <string.h>
+
+int bolt_get_config(const bolt_network *net, bolt_config *out)
+{
+    int rc = check_given("network out", (const void *[]){net, out}, 2);
+    if (rc)
+        return rc;
+    *out = net->cfg;
+    return BOLT_OK;
+}
+
+int bolt_layer_shape(const bolt_network *net, int32_t layer, int64_t *rows,
+                     int64_t *cols, int64_t *bias_len)
+{
+    int rc;
+    if ((rc = check_given("network rows cols bias_len",
+                          (const void *[]){net, rows, cols, bias_len}, 4)) ||
+        (rc = check_layer(net, layer)))
+        return rc;
+    *rows = net->layer[layer].rows;
+    *cols = net->layer[layer].cols;
+    *bias_len = net->layer[layer].bias_len;
+    return BOLT_OK;
+}
+
+int bolt_get_params(const bolt_network *net, int32_t layer, float *weights,
+                    float *bias)
+{
+    int rc;
+    if ((rc = check_given("network weights bias", (const void *[]){net, weights, bias}, 3)) ||
+        (rc = check_layer(net, layer)))
+        return rc;
+    const bolt_layer *l = &net->layer[layer];
+    memcpy(weights, l->w, (size_t)(l->rows * l->cols) * sizeof(float));
+    memcpy(bias, l->b, (size_t)l->bias_len * sizeof(float));
+    return BOLT_OK;
+}
+
+int bolt_set_params(bolt_network *net, int32_t layer, const float *weights,
+                    const float *bias)
+{
+    int rc;
+    if ((rc = check_given("network weights bias", (const void *[]){net, weights, bias}, 3)) ||
+        (rc = check_layer(net, layer)))
+        return rc;
+    bolt_layer *l = &net->layer[layer];
+    const int64_t n = l->rows * l->cols;
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(weights[i]))
+            return bolt_fail(BOLT_EINVAL, "weights of layer %d contain NaN or infinity", layer);
+    for (int64_t i = 0; i < l->bias_len; i++)
+        if (!isfinite(bias[i]))
+            return bolt_fail(BOLT_EINVAL, "bias of layer %d contains NaN or infinity", layer);
+    memcpy(l->w, weights, (size_t)n * sizeof(float));
+    memcpy(l->b, bias, (size_t)l->bias_len * sizeof(float));
+    return BOLT_OK;
+}
+
+int bolt_get_counters(const bolt_network *net, bolt_counters *out)
+{
+    int rc = check_given("network out", (const void *[]){net, out}, 2);
+    if (rc)
+        return rc;
+    *out = net->ctr;
+    return BOLT_OK;
+}
+
+int bolt_set_counters(bolt_network *net, const bolt_counters *in)
+{
+    int rc = check_given("network in", (const void *[]){net, in}, 2);
+    if (rc)
+        return rc;
+    if (in->step < 0 || in->since_rebuild < 0 || in->since_redraw < 0 || in->redraws < 0 ||
+        in->frozen < 0)
+        return bolt_fail(BOLT_EINVAL, "counters must be non-negative");
+    /* the hash functions are a pure function of (seed, redraws) */
+    if (net->sparse && in->redraws != net->ctr.redraws && (rc = redraw_hash(net, in->redraws)))
+        return rc;
+    net->ctr = *in;
+    net->ctr.frozen = in->frozen != 0;
+    return BOLT_OK;
+}
+
+int bolt_get_seen(const bolt_network *net, uint8_t *out)
+{
+    int rc = check_given("network out", (const void *[]){net, out}, 2);
+    if (rc)
+        return rc;
+    memcpy(out, net->seen, (size_t)net->cfg.n_outputs);
+    return BOLT_OK;
+}
+
+int bolt_set_seen(bolt_network *net, const uint8_t *in)
+{
+    int rc = check_given("network in", (const void *[]){net, in}, 2);
+    if (rc)
+        return rc;
+    net->n_seen = 0;
+    for (int64_t j = 0; j < net->cfg.n_outputs; j++) {
+        net->seen[j] = in[j] != 0;
+        net->n_seen += net->seen[j];
+    }
+    return BOLT_OK;
+}
+
+void mark_seen(bolt_network *net, const bolt_csr *Y, const int64_t *rows,
+               int64_t n_rows)
+{
+    for (int64_t s = 0; s < n_rows; s++)
+        for (int64_t p = csr_ptr(Y, rows[s]); p < csr_ptr(Y, rows[s] + 1); p++) {
+            const int64_t j = csr_col(Y, p);
+            net->n_seen += !net->seen[j];
+            net->seen[j] = 1;
+        }
+}
+
+int bolt_set_frozen(bolt_network *net, int32_t frozen)
+{
+    int rc = check_given("network", (const void *[]){net}, 1);
+    if (rc)
+        return rc;
+    net->ctr.frozen = frozen != 0;
+    return BOLT_OK;
+}
+
+/* Ids the buckets hold given their counts. */
+static int64_t held_total(const uint32_t *counts, int64_t nb, int32_t R)
+{
+    int64_t total = 0;
+    for (int64_t b = 0; b < nb; b++)
+        total += bucket_held(counts[b], R);
+    return total;
+}
+
+int bolt_table_size(const bolt_network *net, int64_t *n_buckets, int64_t *n_ids)
+{
+    int rc = check_given("network n_buckets n_ids", (const void *[]){net, n_buckets, n_ids}, 3);
+    if (rc)
+        return rc;
+    *n_buckets = 0;
+    *n_ids = 0;
+    if (!net->sparse)
+        return BOLT_OK;
+    *n_buckets = tables_n_buckets(&net->tables);
+    *n_ids = held_total(net->tables.counts, *n_buckets, net->tables.R);
+    return BOLT_OK;
+}
+
+/* Copies the held ids bucket by bucket between the tables' slots (R per
+ * bucket) and a packed array: into the tables or out of them. */
+static void copy_held(int32_t *dst, const int32_t *src, const uint32_t *counts,
+                      int64_t nb, int32_t R, int into_tables)
+{
+    int64_t p = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        const int64_t held = bucket_held(counts[b], R), slot = b * R;
+        memcpy(dst + (into_tables ? slot : p), src + (into_tables ? p : slot),
+               (size_t)held * sizeof(int32_t));
+        p += held;
+    }
+}
+
+int bolt_get_tables(const bolt_network *net, uint32_t *counts, int32_t *ids)
+{
+    int rc = check_given("network counts ids", (const void *[]){net, counts, ids}, 3);
+    if (rc)
+        return rc;
+    if (!net->sparse)
+        return BOLT_OK;
+    const bolt_tables *t = &net->tables;
+    const int64_t nb = tables_n_buckets(t);
+    memcpy(counts, t->counts, (size_t)nb * sizeof(uint32_t));
+    copy_held(ids, t->ids, counts, nb, t->R, 0);
+    return BOLT_OK;
+}
+
+int bolt_set_tables(bolt_network *net, const uint32_t *counts,
+                    const int32_t *ids, int64_t n_ids)
+{
+    int rc = check_given("network counts", (const void *[]){net, counts}, 2);
+    if (rc)
+        return rc;
+    if (n_ids < 0 || (n_ids > 0 && !ids))
+        return bolt_fail(BOLT_EINVAL, "ids is missing (a NULL pointer) or n_ids is negative");
+    if (!net->sparse)
+        return bolt_fail(BOLT_EINVAL, "this network has a dense output layer and no tables");
+    bolt_tables *t = &net->tables;
+    const int64_t nb = tables_n_buckets(t), total = held_total(counts, nb, t->R);
+    if (total != n_ids)
+        return bolt_fail(BOLT_EINVAL, "table contents hold %lld ids but the counts imply %lld",
+                         (long long)n_ids, (long long)total);
+    for (int64_t p = 0; p < n_ids; p++)
+        if (ids[p] < 0 || ids[p] >= net->cfg.n_outputs)
+            return bolt_fail(BOLT_EINVAL, "table contents hold an id outside [0, %d)",
+                             net->cfg.n_outputs);
+    memcpy(t->counts, counts, (size_t)nb * sizeof(uint32_t));
+    copy_held(t->ids, ids, counts, nb, t->R, 1);
+    return BOLT_OK;
+}

@@ -1,0 +1,401 @@
+/* Training: the workspace of a call and the passes over a batch.
+ *
+ * A batch runs in two phases. Phase 1, parallel over samples: the forward
+ * pass, the loss over the active set and the backward pass, keeping each
+ * sample's activations and deltas. Phase 2, parallel over weight rows
+ * (grad.c): every row a sample touched gathers its gradient from those
+ * samples, in sample order, and takes its Adam step at once. No two threads
+ * ever write the same memory, so there are no locks, no atomics, and the
+ * result is the same whatever the thread count.
+ */
+#include "network.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    int64_t B, kmax, max_lab, max_nnz;
+    int32_t nt;
+    float *act[BOLT_MAX_HIDDEN];   /* B x width: ReLU outputs */
+    float *delta[BOLT_MAX_HIDDEN]; /* B x width: dloss / dpre-activation */
+    int32_t *out_ids;              /* B x kmax (sparse output) */
+    float *out_val;                /* B x kmax, or B x C when dense */
+    int64_t *out_begin;
+    int32_t *out_n;
+    double *loss;
+    probe probes;                  /* keys per sample (B x L), the rest per thread */
+    int32_t *missed;               /* B x max_lab labels the tables missed */
+    int32_t *n_missed;
+    float *scratch;                /* nt x 2 x max width */
+    int32_t *label_pos;            /* nt x max_lab */
+    int64_t *in_begin;
+    int32_t *in_count, *in_rows;
+    float *in_vals;
+    float *grad;                   /* nt x max width: gradient rows */
+    row_index ix;
+    void *block;
+} workspace;
+
+static void ws_dims(workspace *ws, const bolt_network *net, int64_t B,
+                    int64_t max_lab, int64_t max_nnz, int32_t nt)
+{
+    const int64_t C = net->cfg.n_outputs;
+    memset(ws, 0, sizeof *ws);
+    ws->B = B;
+    ws->nt = nt;
+    ws->max_lab = max_lab;
+    ws->max_nnz = max_nnz;
+    const int64_t k = net->cfg.active_size > max_lab ? net->cfg.active_size : max_lab;
+    ws->kmax = net->sparse ? (k < C ? k : C) : C;
+}
+
+/* Every buffer of a training call; sizes bolt_estimate_memory reports too. */
+static void ws_layout(arena *a, void *vws, const void *vnet)
+{
+    workspace *ws = vws;
+    const bolt_network *net = vnet;
+    const bolt_config *c = &net->cfg;
+    const int64_t B = ws->B, nt = ws->nt, mw = max_width(c), C = c->n_outputs;
+    const int64_t lab = ws->max_lab > 0 ? ws->max_lab : 1;
+    const int64_t nnz = ws->max_nnz > 0 ? ws->max_nnz : 1;
+    const int P = PART_BUFFERS;
+    for (int i = 0; i < c->n_hidden; i++) {
+        ws->act[i] = arena_take(a, P, B * net->width[i + 1], sizeof(float));
+        ws->delta[i] = arena_take(a, P, B * net->width[i + 1], sizeof(float));
+    }
+    ws->out_val = arena_take(a, P, B * ws->kmax, sizeof(float));
+    ws->out_begin = arena_take(a, P, B, sizeof(int64_t));
+    ws->out_n = arena_take(a, P, B, sizeof(int32_t));
+    ws->loss = arena_take(a, P, B, sizeof(double));
+    ws->scratch = arena_take(a, P, nt * 2 * mw, sizeof(float));
+    ws->label_pos = arena_take(a, P, nt * lab, sizeof(int32_t));
+    ws->in_begin = arena_take(a, P, B, sizeof(int64_t));
+    ws->in_count = arena_take(a, P, B, sizeof(int32_t));
+    ws->in_rows = arena_take(a, P, nnz, sizeof(int32_t));
+    ws->in_vals = arena_take(a, P, nnz, sizeof(float));
+    ws->grad = arena_take(a, P, nt * mw, sizeof(float));
+    if (net->sparse) {
+        ws->out_ids = arena_take(a, P, B * ws->kmax, sizeof(int32_t));
+        probe_layout(a, &ws->probes, net, nt, B);
+        ws->missed = arena_take(a, P, B * lab, sizeof(int32_t));
+        ws->n_missed = arena_take(a, P, B, sizeof(int32_t));
+    }
+    /* phase 2 indexes input rows (features) and output rows (neurons) */
+    const int64_t rows = c->n_features > C ? c->n_features : C;
+    int64_t ents = net->sparse ? B * ws->kmax : 0;
+    ents = ents > ws->max_nnz ? ents : ws->max_nnz;
+    rowindex_layout(&ws->ix, a, rows, ents > 0 ? ents : 1);
+}
+
+void train_layout(arena *a, const bolt_network *net, int64_t B,
+                  int64_t max_lab, int64_t max_nnz, int32_t nt)
+{
+    workspace ws;
+    ws_dims(&ws, net, B, max_lab, max_nnz, nt);
+    ws_layout(a, &ws, net);
+}
+
+static int ws_alloc(workspace *ws, const bolt_network *net, int64_t B,
+                    int64_t max_lab, int64_t max_nnz, int32_t nt)
+{
+    ws_dims(ws, net, B, max_lab, max_nnz, nt);
+    int rc = arena_build(ws_layout, ws, net, 0, &ws->block, "the training buffers");
+    if (rc == BOLT_ENOMEM) {
+        arena a = {0};
+        ws_layout(&a, ws, net);
+        return bolt_fail(BOLT_ENOMEM,
+                         "out of memory for the training buffers (about %.1f MB for a "
+                         "batch of %lld); use a smaller batch_size",
+                         (double)arena_bytes(&a) / 1e6, (long long)B);
+    }
+    if (rc == BOLT_OK)
+        rowindex_reset(&ws->ix);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* phase 1: one sample                                                        */
+
+/* z holds logits of n neurons; label_pos the positions in z of the sample's
+ * nl labels. Returns the sample's loss and leaves scale * dloss/dz in z. */
+static double loss_grad(float *z, int64_t n, const int32_t *label_pos,
+                        int32_t nl, int loss, float scale)
+{
+    double total = 0.0;
+    if (loss == BOLT_LOSS_SOFTMAX) {
+        if (nl == 0) {
+            memset(z, 0, (size_t)n * sizeof(float));
+            return 0.0;
+        }
+        const double lse = log_sum_exp(z, n);
+        const float t = 1.0f / (float)nl;
+        for (int32_t j = 0; j < nl; j++)
+            total -= (double)t * ((double)z[label_pos[j]] - lse);
+        for (int64_t j = 0; j < n; j++)
+            z[j] = output_prob(loss, z[j], lse) * scale;
+        for (int32_t j = 0; j < nl; j++)
+            z[label_pos[j]] -= t * scale;
+    } else {
+        /* binary cross-entropy: softplus(z) - t * z, summed */
+        for (int32_t j = 0; j < nl; j++)
+            total -= (double)z[label_pos[j]];
+        for (int64_t j = 0; j < n; j++) {
+            double x = z[j];
+            total += fmax(x, 0.0) + log1p(exp(-fabs(x)));
+            z[j] = output_prob(loss, z[j], 0.0) * scale;
+        }
+        for (int32_t j = 0; j < nl; j++)
+            z[label_pos[j]] -= scale;
+    }
+    return total;
+}
+
+/* The row's labels as column ids (validated to be in range), in the
+ * thread's label_pos. */
+static int32_t row_labels(const workspace *ws, const bolt_csr *Y, int64_t row,
+                          int tid, int32_t **lp)
+{
+    *lp = ws->label_pos + (int64_t)tid * (ws->max_lab > 0 ? ws->max_lab : 1);
+    const int64_t y0 = csr_ptr(Y, row), y1 = csr_ptr(Y, row + 1);
+    int32_t nl = 0;
+    for (int64_t p = y0; p < y1; p++)
+        (*lp)[nl++] = (int32_t)csr_col(Y, p);
+    return nl;
+}
+
+/* Logits and loss of sample s over its active set; returns its size. */
+static int32_t sparse_output(const bolt_network *net, workspace *ws,
+                             const float *h, int64_t s, int tid, int32_t *lp,
+                             int32_t nl, float scale)
+{
+    const int64_t H = net->width[net->cfg.n_hidden];
+    const bolt_layer *out = &net->layer[net->cfg.n_hidden];
+    int32_t *ids = ws->out_ids + s * ws->kmax;
+    float *z = ws->out_val + s * ws->kmax;
+    const probe p = probe_at(&ws->probes, net, tid, s);
+    probe_hash(net, &p, h);
+    int32_t nd;
+    const int32_t n = choose_active(net, &p, lp, nl, ids, &nd,
+                                    ws->missed + s * ws->max_lab, &ws->n_missed[s]);
+    for (int32_t j = 0; j < n; j++) {
+        if (j + PREFETCH_ROWS < n)
+            prefetch_floats(out->w + (int64_t)ids[j + PREFETCH_ROWS] * H, H);
+        z[j] = simd_dot(out->w + (int64_t)ids[j] * H, h, H) + out->b[ids[j]];
+    }
+    /* choose_active put the distinct labels first */
+    for (int32_t j = 0; j < nd; j++)
+        lp[j] = j;
+    ws->loss[s] = loss_grad(z, n, lp, nd, net->cfg.loss, scale);
+    ws->out_begin[s] = s * ws->kmax;
+    ws->out_n[s] = n;
+    return n;
+}
+
+static int32_t dense_output(const bolt_network *net, workspace *ws,
+                            const float *h, int64_t s, int32_t *lp, int32_t nl,
+                            float scale)
+{
+    const int64_t C = net->cfg.n_outputs;
+    float *z = ws->out_val + s * C;
+    layer_dense_forward(&net->layer[net->cfg.n_hidden], h, z);
+    /* duplicate labels in a row count once */
+    int32_t nd = 0;
+    for (int32_t j = 0; j < nl; j++) {
+        int dup = 0;
+        for (int32_t q = 0; q < nd; q++)
+            dup |= lp[q] == lp[j];
+        if (!dup)
+            lp[nd++] = lp[j];
+    }
+    ws->loss[s] = loss_grad(z, C, lp, nd, net->cfg.loss, scale);
+    return (int32_t)C;
+}
+
+/* da = sum of g_j * w_j over the n output rows sample s used. */
+static void output_backward(const bolt_network *net, const workspace *ws,
+                            int64_t s, int32_t n, float *da)
+{
+    const int64_t H = net->width[net->cfg.n_hidden];
+    const bolt_layer *out = &net->layer[net->cfg.n_hidden];
+    memset(da, 0, (size_t)H * sizeof(float));
+    if (net->sparse) {
+        const int32_t *ids = ws->out_ids + s * ws->kmax;
+        const float *z = ws->out_val + s * ws->kmax;
+        for (int32_t j = 0; j < n; j++) {
+            if (j + PREFETCH_ROWS < n)
+                prefetch_floats(out->w + (int64_t)ids[j + PREFETCH_ROWS] * H, H);
+            simd_axpy(z[j], out->w + (int64_t)ids[j] * H, da, H);
+        }
+    } else {
+        const float *z = ws->out_val + s * n;
+        for (int64_t j = 0; j < n; j++)
+            if (z[j] != 0.0f)
+                simd_axpy(z[j], out->w + j * H, da, H);
+    }
+}
+
+/* Phase 1 for one sample: forward, loss over the active set, backward. */
+static void sample_pass(const bolt_network *net, workspace *ws,
+                        const bolt_csr *X, const bolt_csr *Y, int64_t row,
+                        int64_t s, float scale)
+{
+    const int tid = THREAD_ID();
+    const int64_t mw = max_width(&net->cfg);
+    float *acts[BOLT_MAX_HIDDEN], *deltas[BOLT_MAX_HIDDEN];
+    for (int i = 0; i < net->cfg.n_hidden; i++) {
+        acts[i] = ws->act[i] + s * net->width[i + 1];
+        deltas[i] = ws->delta[i] + s * net->width[i + 1];
+    }
+    const float *h = hidden_forward(net, X, row, acts, 1);
+    int32_t *lp;
+    const int32_t nl = row_labels(ws, Y, row, tid, &lp);
+    const int32_t n = net->sparse ? sparse_output(net, ws, h, s, tid, lp, nl, scale)
+                                  : dense_output(net, ws, h, s, lp, nl, scale);
+    float *da = ws->scratch + (int64_t)tid * 2 * mw;
+    output_backward(net, ws, s, n, da);
+    hidden_backward(net, acts, deltas, da, da + mw);
+}
+
+static void run_phase1(bolt_network *net, workspace *ws, const bolt_csr *X,
+                       const bolt_csr *Y, const int64_t *rows, int64_t B,
+                       int32_t nt, double *loss_sum)
+{
+    const float scale = 1.0f / (float)B;
+    (void)nt; /* without OpenMP */
+#pragma omp parallel for schedule(dynamic, 4) num_threads(nt)
+    for (int64_t s = 0; s < B; s++)
+        sample_pass(net, ws, X, Y, rows[s], s, scale);
+    double total = 0.0;
+    for (int64_t s = 0; s < B; s++)
+        total += ws->loss[s];
+    *loss_sum += total;
+}
+
+/* ------------------------------------------------------------------------ */
+/* phase 2: one layer                                                         */
+
+/* The batch's input nonzeros as (feature, value) entries per sample. */
+static void input_entries(workspace *ws, const bolt_csr *X,
+                          const int64_t *rows, int64_t B)
+{
+    int64_t e = 0;
+    for (int64_t s = 0; s < B; s++) {
+        const int64_t p0 = csr_ptr(X, rows[s]), p1 = csr_ptr(X, rows[s] + 1);
+        ws->in_begin[s] = e;
+        ws->in_count[s] = (int32_t)(p1 - p0);
+        for (int64_t p = p0; p < p1; p++, e++) {
+            ws->in_rows[e] = (int32_t)csr_col(X, p);
+            ws->in_vals[e] = csr_val(X, p);
+        }
+    }
+}
+
+/* Gathers each touched row's gradient of layer li and hands it to the sink. */
+static void layer_update(bolt_network *net, workspace *ws, const bolt_csr *X,
+                         const int64_t *rows, int64_t B, int li,
+                         const row_sink *sink, int32_t nt)
+{
+    const int nh = net->cfg.n_hidden;
+    if (li == nh && !net->sparse) {
+        update_all_rows(B, ws->out_val, ws->act[nh - 1], sink, nt);
+    } else if (li == nh) {
+        rowindex_build(&ws->ix, B, ws->out_begin, ws->out_n, ws->out_ids, ws->out_val);
+        update_indexed_rows(&ws->ix, ws->act[nh - 1], net->width[nh], sink, nt);
+    } else if (li > 0) {
+        update_all_rows(B, ws->delta[li], ws->act[li - 1], sink, nt);
+    } else {
+        input_entries(ws, X, rows, B);
+        rowindex_build(&ws->ix, B, ws->in_begin, ws->in_count, ws->in_rows, ws->in_vals);
+        update_indexed_rows(&ws->ix, ws->delta[0], net->width[1], sink, nt);
+        float *gb = ws->scratch; /* phase 1 is over: thread 0's scratch is free */
+        const int64_t w = net->width[1];
+        memset(gb, 0, (size_t)w * sizeof(float));
+        for (int64_t s = 0; s < B; s++)
+            simd_axpy(1.0f, ws->delta[0] + s * w, gb, w);
+        sink_bias(sink, gb);
+    }
+}
+
+static row_sink make_sink(bolt_network *net, const workspace *ws, int li,
+                          const bolt_adam *adam, float *gw, float *gb)
+{
+    row_sink sink = {&net->layer[li], adam, gw, gb, li > 0, ws->grad};
+    return sink;
+}
+
+/* ------------------------------------------------------------------------ */
+/* entry points                                                               */
+
+static int train_batch(bolt_network *net, workspace *ws, const bolt_csr *X,
+                       const bolt_csr *Y, const int64_t *rows, int64_t nb,
+                       float learning_rate, int32_t nt, double *loss_sum)
+{
+    run_phase1(net, ws, X, Y, rows, nb, nt, loss_sum);
+    if (net->sparse && net->ctr.frozen)
+        learn_missed_labels(net, ws->probes.keys, ws->missed, ws->n_missed, ws->max_lab, nb, nt);
+    net->ctr.step++;
+    const bolt_adam adam = adam_at_step(&net->cfg, learning_rate, net->ctr.step);
+    for (int li = net->n_layers - 1; li >= 0; li--) {
+        const row_sink sink = make_sink(net, ws, li, &adam, NULL, NULL);
+        layer_update(net, ws, X, rows, nb, li, &sink, nt);
+    }
+    return maintain_tables(net, nt);
+}
+
+int bolt_train(bolt_network *net, const bolt_csr *X, const bolt_csr *Y,
+               const int64_t *rows, int64_t n_rows, int32_t batch_size,
+               float learning_rate, int32_t n_threads, double *loss_sum)
+{
+    int64_t max_lab, max_nnz;
+    int rc;
+    if ((rc = check_given("network X Y loss_sum", (const void *[]){net, X, Y, loss_sum}, 4)) ||
+        (rc = check_training_inputs(net, X, Y, rows, n_rows, batch_size, n_threads,
+                                    &max_lab, &max_nnz)))
+        return rc;
+    if (!(learning_rate > 0.0f) || !isfinite(learning_rate))
+        return bolt_fail(BOLT_EINVAL, "learning_rate must be a positive finite number");
+    *loss_sum = 0.0;
+    mark_seen(net, Y, rows, n_rows);
+    const int64_t B = batch_size < n_rows ? batch_size : n_rows;
+    workspace ws;
+    if ((rc = ws_alloc(&ws, net, B, max_lab, max_nnz, n_threads)))
+        return rc;
+    for (int64_t b0 = 0; b0 < n_rows && rc == BOLT_OK; b0 += B) {
+        const int64_t nb = n_rows - b0 < B ? n_rows - b0 : B;
+        rc = train_batch(net, &ws, X, Y, rows + b0, nb, learning_rate, n_threads, loss_sum);
+    }
+    free(ws.block);
+    return rc;
+}
+
+int bolt_gradient(bolt_network *net, const bolt_csr *X, const bolt_csr *Y,
+                  const int64_t *rows, int64_t n_rows, int32_t layer,
+                  int32_t n_threads, float *grad_w, float *grad_b,
+                  double *loss_sum)
+{
+    int64_t max_lab, max_nnz;
+    int rc;
+    if ((rc = check_given("network X Y grad_w grad_b loss_sum",
+                          (const void *[]){net, X, Y, grad_w, grad_b, loss_sum}, 6)) ||
+        (rc = check_training_inputs(net, X, Y, rows, n_rows, n_rows, n_threads, &max_lab,
+                                    &max_nnz)) ||
+        (rc = check_layer(net, layer)))
+        return rc;
+    workspace ws;
+    if ((rc = ws_alloc(&ws, net, n_rows, max_lab, max_nnz, n_threads)))
+        return rc;
+    const bolt_layer *l = &net->layer[layer];
+    memset(grad_w, 0, (size_t)(l->rows * l->cols) * sizeof(float));
+    memset(grad_b, 0, (size_t)l->bias_len * sizeof(float));
+    *loss_sum = 0.0;
+    /* frozen tables would learn from this pass; gradients must not */
+    const int32_t frozen = net->ctr.frozen;
+    net->ctr.frozen = 0;
+    run_phase1(net, &ws, X, Y, rows, n_rows, n_threads, loss_sum);
+    net->ctr.frozen = frozen;
+    const row_sink sink = make_sink(net, &ws, layer, NULL, grad_w, grad_b);
+    layer_update(net, &ws, X, rows, n_rows, layer, &sink, n_threads);
+    free(ws.block);
+    return BOLT_OK;
+}
