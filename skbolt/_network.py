@@ -58,7 +58,7 @@ class Network:
     ----------
     config : dict
         Resolved configuration: every key of ``_CONFIG_KEYS`` with a plain
-        Python value (see ``skbolt._config``).
+        Python value (see ``skbolt._rules.network_config``).
     """
 
     def __init__(self, config):

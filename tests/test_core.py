@@ -1060,14 +1060,14 @@ def test_default_threads_follow_threadpoolctl():
     """n_jobs=None takes OpenMP's default, which threadpoolctl limits."""
     from threadpoolctl import threadpool_limits
 
-    from skbolt import _config
+    from skbolt import _base
 
     with threadpool_limits(limits=1, user_api="openmp"):
         assert _native.max_threads() == 1
-        assert _config.resolve_n_threads(None, _native.max_threads()) == 1
-    assert _config.resolve_n_threads(3, 1) == 3
+        assert _base.resolve_n_threads(None, _native.max_threads()) == 1
+    assert _base.resolve_n_threads(3, 1) == 3
     with pytest.raises(ValueError, match="n_jobs"):
-        _config.resolve_n_threads(0, 1)
+        _base.resolve_n_threads(0, 1)
 
 
 # ---------------------------------------------------------------------------
