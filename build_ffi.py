@@ -8,6 +8,16 @@ and the library cannot drift apart.
 OpenMP is used when the compiler accepts it; otherwise the core is built
 single-threaded and a warning says so. No ``-march=native``: vector kernels
 are cloned per ISA inside the C code where the toolchain supports it.
+
+Run directly, ``python build_ffi.py`` builds the extension in place
+(``skbolt/_bolt_cffi*.so``) for development after editing ``csrc/``;
+``SKBOLT_CFLAGS="-fsanitize=address -g"`` makes a sanitizer build and
+``SKBOLT_NO_OPENMP=1`` a single-threaded one. It compiles in a temporary
+folder and copies the module into ``skbolt/``: cffi compiles through a
+setuptools ``Distribution``, which reads the ``pyproject.toml`` of the
+current folder, and the setuptools of a fresh virtual environment (65.5
+with Python 3.11) rejects this project's PEP 639 ``license`` string, which
+needs setuptools >= 77 (what ``pip install`` builds with, in isolation).
 """
 import os
 import shlex
@@ -93,4 +103,26 @@ ffibuilder.set_source(
 )
 
 if __name__ == "__main__":
-    ffibuilder.compile(verbose=True)
+    import glob
+    import shutil
+
+    with tempfile.TemporaryDirectory(prefix="skbolt-build-") as tmp:
+        # the sources are named relative to this folder: give the temporary
+        # one a csrc/ of links to them (messages still name csrc/x.c), a real
+        # folder so that the object files land there and not in csrc/
+        os.mkdir(os.path.join(tmp, "csrc"))
+        for src in CSRC.iterdir():
+            if src.suffix in (".c", ".h"):
+                link = os.path.join(tmp, "csrc", src.name)
+                try:
+                    os.symlink(src, link)
+                except OSError:  # no symlinks (Windows without the privilege)
+                    shutil.copy2(src, link)
+        built = ffibuilder.compile(tmpdir=tmp, verbose=True)
+        for old in glob.glob(str(HERE / "skbolt" / "_bolt_cffi*.so")) + glob.glob(
+            str(HERE / "skbolt" / "_bolt_cffi*.pyd")
+        ):
+            os.remove(old)  # an older build with another suffix would shadow the new one
+        target = HERE / "skbolt" / os.path.basename(built)
+        shutil.copy2(built, target)
+    print(f"built {target.relative_to(HERE)}")

@@ -1,0 +1,94 @@
+"""Every script in examples/ runs, exits 0 and prints plausible figures.
+
+Each example runs as a user would run it (``python examples/NAME.py``, in a
+subprocess with a timeout), so an API change that breaks one fails here.
+The floors are the figures measured when the examples were written, with
+margin: they catch a broken example, not a small change of accuracy.
+"""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+TIMEOUT = 300  # seconds per example; each takes 3-20 s on an idle 2-core machine
+
+
+def run(name, *args):
+    """Run examples/NAME with ARGS; return its output after checking it exited 0."""
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args],
+        capture_output=True, text=True, timeout=TIMEOUT, cwd=EXAMPLES.parent,
+    )
+    assert done.returncode == 0, f"{name} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def figure(pattern, out):
+    """The float that PATTERN's group captures in OUT (the test fails if absent)."""
+    found = re.search(pattern, out)
+    assert found, f"{pattern!r} not in the output:\n{out}"
+    return float(found.group(1))
+
+
+def test_every_example_is_tested():
+    tested = {"extreme_classification.py", "text_pipeline.py", "save_and_load.py",
+              "memory_planning.py"}
+    assert {p.name for p in EXAMPLES.glob("*.py")} == tested
+
+
+def check_precision(out, floors):
+    for k, floor in zip((1, 3, 5), floors):
+        assert figure(rf"P@{k} = ([0-9.]+)", out) >= floor, out
+
+
+def test_extreme_classification():
+    from skbolt.datasets import data_home
+
+    out = run("extreme_classification.py")
+    if data_home() is not None and "data: Bibtex" in out:
+        check_precision(out, (0.58, 0.35, 0.26))  # measured 0.640, 0.396, 0.291
+    else:
+        assert "data: synthetic" in out, out
+        check_precision(out, (0.9, 0.65, 0.4))
+
+
+def test_extreme_classification_synthetic():
+    out = run("extreme_classification.py", "--synthetic")
+    assert "data: synthetic, 6400 train / 1600 test rows" in out, out
+    check_precision(out, (0.9, 0.65, 0.4))  # measured 0.996, 0.788, 0.487
+
+
+def test_text_pipeline():
+    out = run("text_pipeline.py")
+    if "20 Newsgroups not found" in out:
+        pytest.skip("20 Newsgroups absent (the example said so and exited 0)")
+    assert len(re.findall(r"cv accuracy [0-9.]+  \{", out)) == 4, out
+    assert figure(r"test accuracy = ([0-9.]+)", out) >= 0.9, out  # measured 0.962
+
+
+def test_save_and_load():
+    out = run("save_and_load.py")
+    for name in ("top-5 labels", "top-5 scores", "predict", "predict_proba"):
+        assert f"{name}: identical" in out, out
+    parent, child = re.search(r"in process (\d+) \(this one is (\d+)\)", out).groups()
+    assert parent != child
+    assert figure(r"P@1 = ([0-9.]+)", out) >= 0.65, out  # measured 0.767
+
+
+def test_memory_planning():
+    out = run("memory_planning.py")
+    totals = [float(t) for t in re.findall(r"total +([0-9.]+) GB", out)]
+    tables = [float(t) for t in re.findall(r"tables ([0-9.]+)", out)]
+    budgets = re.findall(r"budget ([0-9.]+) GB", out)
+    assert len(totals) == len(tables) == 6, out
+    assert 1.0 < totals[0] < 2.5 and 6.0 < totals[1] < 15.0, out  # measured 1.52, 9.43
+    # max_memory 9, 8, 7 GB: the tables shrink and every total fits its budget
+    assert tables[1] > tables[2] > tables[3] > tables[4], out
+    assert [float(b) for b in budgets[2:5]] == [9.0, 8.0, 7.0], out
+    assert all(t <= b for t, b in zip(totals[2:5], (9.0, 8.0, 7.0))), out
+    assert re.search(r"MemoryError after [0-9.]+ s: .*needs about [0-9.]+ GB.*budget is 4\.00 GB",
+                     out), out
+    assert totals[5] <= 4.0, out
