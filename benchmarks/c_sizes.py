@@ -25,7 +25,7 @@ def functions(text):
                     out.append((m.group(1), i + 1, 1))
                 else:
                     start, name = i, m.group(1)
-        elif line.rstrip().endswith(";") and not any(l.startswith("{") for l in lines[start:i + 1]):
+        elif line.rstrip().endswith(";") and not any(x.startswith("{") for x in lines[start:i + 1]):
             start = None  # a declaration spanning lines
         elif line.startswith("}"):
             out.append((name, start + 1, i - start + 1))
@@ -44,7 +44,7 @@ def main(argv):
             for name, line, n in sorted(fns, key=lambda f: -f[2]):
                 print(f"    {path.name}:{line} {name} {n}")
     print(f"{'file':<14}{'lines':>6}  longest function")
-    for name, n, (fn, line, length) in rows:
+    for name, n, (fn, _, length) in rows:
         print(f"{name:<14}{n:>6}  {fn} ({length} lines)" if length else f"{name:<14}{n:>6}  -")
     return 0
 

@@ -57,7 +57,8 @@ class CSR:
         # the core reads indptr[n_rows] entries of indices and data and checks
         # order and bounds itself, but it cannot know the arrays' lengths
         n_rows = X.shape[0]
-        if X.indptr.shape != (n_rows + 1,) or (n_rows and X.indptr[-1] > min(X.indices.size, X.data.size)):
+        if X.indptr.shape != (n_rows + 1,) or (
+                n_rows and X.indptr[-1] > min(X.indices.size, X.data.size)):
             raise ValueError(
                 f"not a valid CSR matrix: indptr has {X.indptr.size} entries for {n_rows} rows "
                 f"and ends at {X.indptr[-1] if X.indptr.size else None}, but indices and data "
@@ -94,7 +95,8 @@ def make_config(cfg):
     """A ``bolt_config`` from a dict of plain Python values."""
     hidden = tuple(int(h) for h in cfg["hidden_sizes"])
     if not 1 <= len(hidden) <= MAX_HIDDEN:
-        raise ValueError(f"between 1 and {MAX_HIDDEN} hidden layers are supported, got {len(hidden)}")
+        raise ValueError(
+            f"between 1 and {MAX_HIDDEN} hidden layers are supported, got {len(hidden)}")
     c = ffi.new("bolt_config *")
     c.n_features = int(cfg["n_features"])
     c.n_outputs = int(cfg["n_outputs"])

@@ -15,7 +15,6 @@ import scipy.sparse as sp
 from skbolt import _native
 from skbolt._network import STATE_VERSION, Network, labels_to_csr
 
-
 # ---------------------------------------------------------------------------
 # helpers
 
@@ -74,8 +73,8 @@ def random_csr(rng, n_rows, n_features, max_nnz=6, min_nnz=0, positive=False,
 
 def labels_csr(label_lists, n_outputs):
     """Label CSR built as given: duplicates are kept (no sum_duplicates)."""
-    indptr = np.cumsum([0] + [len(l) for l in label_lists]).astype(np.int32)
-    indices = np.asarray([j for l in label_lists for j in l], dtype=np.int32)
+    indptr = np.cumsum([0] + [len(labels) for labels in label_lists]).astype(np.int32)
+    indices = np.asarray([j for labels in label_lists for j in labels], dtype=np.int32)
     Y = sp.csr_matrix(
         (np.ones(indices.size, dtype=np.float32), indices, indptr),
         shape=(len(label_lists), n_outputs),
@@ -268,7 +267,7 @@ def test_forward_and_gradient_duplicate_columns_and_empty_input():
     np.testing.assert_allclose(net.predict_scores(X, False, 1), ref, rtol=1e-5, atol=1e-5)
     labels = [[1], [4]]
     ref_g, _ = np_gradients(params, X, labels, "softmax")
-    gw, gb, _ = net.gradient(X, labels_csr(labels, 7), 0, 1)
+    gw, _gb, _ = net.gradient(X, labels_csr(labels, 7), 0, 1)
     np.testing.assert_allclose(gw, ref_g[0][0], rtol=1e-4, atol=1e-6)
 
     X0 = sp.csr_matrix((0, 30), dtype=np.float32)
@@ -380,7 +379,7 @@ def _gradient_problem(hidden, loss, seed):
 @pytest.mark.parametrize("hidden", [(8,), (8, 6)])
 @pytest.mark.parametrize("loss", ["softmax", "sigmoid"])
 def test_gradient_matches_numpy_backprop(hidden, loss):
-    rng, net, X, Y = _gradient_problem(hidden, loss, seed=3 + len(hidden))
+    _rng, net, X, Y = _gradient_problem(hidden, loss, seed=3 + len(hidden))
     params = all_params(net)
     ref, ref_loss = np_gradients(params, X, label_sets(Y), loss)
     touched = np.zeros(30, bool)
@@ -403,7 +402,7 @@ def test_gradient_matches_numpy_backprop(hidden, loss):
 
 def test_gradient_label_conventions():
     """Duplicate labels count once, an unlabelled softmax row adds nothing."""
-    rng, net, X, _ = _gradient_problem((8,), "softmax", seed=17)
+    _rng, net, X, _ = _gradient_problem((8,), "softmax", seed=17)
     dup = labels_csr([[2], [0, 5], [6, 6, 1], [], [3], [4, 1, 0], [5], [1], [6]], 7)
     dedup = labels_csr([[2], [0, 5], [6, 1], [], [3], [4, 1, 0], [5], [1], [6]], 7)
     for layer in range(net.n_layers):
@@ -487,7 +486,7 @@ def test_dropout_gradient_matches_finite_differences():
     plain = Network(make_config(hidden_sizes=(16, 12), dropout=0.0, seed=5))
     n, eps = X.shape[0], 1e-3
     for layer in range(net.n_layers):
-        gw, gb, _ = net.gradient(X, Y, layer, 1)
+        gw, _gb, _ = net.gradient(X, Y, layer, 1)
         # the mask must matter: dropout changes the gradient
         assert not np.allclose(gw, plain.gradient(X, Y, layer, 1)[0])
         w0, b0 = net.get_params(layer)
@@ -531,7 +530,8 @@ def test_dropout_rate_and_validation():
     x1 = random_csr(rng, 1, 30, min_nnz=5, positive=True)
     y1 = labels_csr([[0]], 7)
     g_drop = single.gradient(x1, y1, 0, 1)[1]
-    g_full = Network(make_config(hidden_sizes=(256,), dropout=0.0, seed=9)).gradient(x1, y1, 0, 1)[1]
+    full = Network(make_config(hidden_sizes=(256,), dropout=0.0, seed=9))
+    g_full = full.gradient(x1, y1, 0, 1)[1]
     alive = g_full != 0
     dropped = (g_drop[alive] == 0).mean()
     assert 0.35 < dropped < 0.65, dropped
@@ -841,8 +841,8 @@ def test_candidates_are_the_colliding_buckets(family, K):
         assert cset <= colliding
         if len(colliding) <= cap:
             # each probed bucket holds min(count, reservoir) colliding ids
-            for l in range(hits.shape[1]):
-                members = np.flatnonzero(hits[:, l])
+            for t in range(hits.shape[1]):
+                members = np.flatnonzero(hits[:, t])
                 assert np.isin(members, cand).sum() >= min(members.size, reservoir)
             if hits.sum(axis=0).max() <= reservoir:
                 assert cset == colliding
@@ -871,8 +871,8 @@ def test_sparse_topk_scores_the_most_retrieved_candidates():
     np.testing.assert_array_equal(all_c, big_c)  # a budget above the count changes nothing
     for r in range(X.shape[0]):
         order, count = [], {}
-        for l in range(L):
-            bucket = (l << rp) + int(keys[r, l])
+        for t in range(L):
+            bucket = (t << rp) + int(keys[r, t])
             for i in state["table_ids"][start[bucket]:start[bucket + 1]]:
                 i = int(i)
                 if i not in count:

@@ -177,7 +177,7 @@ def test_malformed_sparse_label_matrix(fitted_multilabel):
 @pytest.mark.parametrize("n_features", [99, 101])
 @pytest.mark.parametrize("fmt", ["dense", "csr"])
 def test_wrong_number_of_features(data, fitted, n_features, fmt):
-    X, y = data
+    _X, y = data
     bad = sp.random(5, n_features, density=0.1, format="csr", random_state=0, dtype=np.float32)
     if fmt == "dense":
         bad = bad.toarray()
@@ -202,7 +202,7 @@ def test_empty_X(data, fitted):
 
 
 def test_single_class(data):
-    X, y = data
+    X, _y = data
     with pytest.raises(ValueError, match="one class|2 classes"):
         BoltClassifier(**SMALL).fit(X, np.full(X.shape[0], 3))
     with pytest.raises(ValueError, match="2 classes"):
@@ -239,7 +239,7 @@ def test_continuous_y(data):
 
 
 def test_multilabel_and_multiclass_y_mismatch(fitted, fitted_multilabel, data):
-    X, y = data
+    _X, _y = data
     clf, Xm, Y = fitted_multilabel
     with pytest.raises(ValueError, match="multi-label"):
         clf.partial_fit(Xm, np.arange(Xm.shape[0]) % 6)
