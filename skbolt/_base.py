@@ -445,8 +445,12 @@ class BoltEstimator(BaseEstimator):
         """For a warm start: keep the network (architecture and tables) and
         follow the current parameters' training schedule, so that
         set_params(max_iter=...) before a warm fit is honoured."""
-        problem = Problem.from_data(X, Y, self.multilabel_)
-        r = self._plan(problem, self._seed, self.best_params_).resolved
+        # the rules only: the network exists, so no memory plan (which could
+        # refuse a network that is already allocated) and no native estimate
+        p = Problem.from_data(X, Y, self.multilabel_)
+        r = _rules.resolve({**self.get_params(), **self.best_params_}, p.n_samples,
+                           p.n_features, p.n_outputs, p.nnz_per_row, p.multilabel,
+                           p.rare_label_share)
         self.max_iter_ = r.max_iter
         self.learning_rate_init_ = r.learning_rate_init
         self.batch_size_ = r.batch_size

@@ -160,3 +160,14 @@ def test_rebuild_interval_parameter(problem_data):
     clf = BoltClassifier(hidden_layer_sizes=(16,), max_iter=1, output_sparsity=0.1,
                          rebuild_interval=5, autotune=False, random_state=0).fit(X, y)
     assert clf.hash_params_["rebuild_interval"] == 5
+
+
+def test_warm_start_keeps_the_network_whatever_the_memory_budget(problem_data):
+    """A warm fit reuses the allocated network: it re-reads the schedule from
+    the rules and plans no memory, so a smaller max_memory cannot refuse it."""
+    X, y = problem_data
+    clf = BoltClassifier(hidden_layer_sizes=(32,), max_iter=1, autotune=False, warm_start=True,
+                         random_state=0).fit(X, y)
+    clf.set_params(max_memory=clf.memory_bytes_ // 4, max_iter=2)
+    clf.fit(X, y)
+    assert len(clf.loss_curve_) == 3 and clf.max_iter_ == 2
