@@ -108,11 +108,39 @@ static int32_t take_buckets(const bolt_network *net, const probe *p,
     return n;
 }
 
+/* Adds negatives drawn from the labels of the batch's rows (a row, then
+ * one of its labels), not taken yet, until n reaches k. An output is so
+ * drawn about as often as it is a label, which is where the tables fall
+ * short: they offer only outputs close to the sample, so an output that
+ * is often right elsewhere is rarely told where it is wrong and exact
+ * scoring ranks it too high (measured in _rules.batch_negatives). The
+ * tries are bounded; the fill completes the set. */
+static int32_t take_batch_labels(const probe *p, uint32_t lab, uint32_t seen,
+                                 const negative_source *neg, int32_t *ids,
+                                 int32_t n, int32_t k)
+{
+    uint32_t *mark = p->mark;
+    for (int32_t t = 0; n < k && t < 2 * k; t++) {
+        const uint64_t r = rng_at(neg->draw, 0, (uint64_t)t);
+        const int64_t row = neg->rows[rng_below(r, (uint32_t)neg->n_rows)];
+        const int64_t y0 = csr_ptr(neg->Y, row), ny = csr_ptr(neg->Y, row + 1) - y0;
+        if (ny == 0)
+            continue;
+        const int32_t id = (int32_t)csr_col(neg->Y, y0 + rng_below(rng_mix(r), (uint32_t)ny));
+        if (mark[id] < lab) { /* neither a label of this sample nor taken */
+            mark[id] = seen;
+            ids[n++] = id;
+        }
+    }
+    return n;
+}
+
 /* The active output neurons of a training sample whose keys p holds: its
  * distinct labels first (*n_labels of them), then what its buckets hold,
- * then the deterministic fill. Returns how many; with frozen tables the
- * labels no bucket held go to missed (*n_missed of them). */
-int32_t choose_active(const bolt_network *net, const probe *p,
+ * then batch_negatives drawn from the batch's labels, then
+ * the deterministic fill. Returns how many; with frozen tables the labels
+ * no bucket held go to missed (*n_missed of them). */
+int32_t choose_active(const bolt_network *net, const probe *p, const negative_source *neg,
                       const int32_t *labels, int32_t nl, int32_t *ids,
                       int32_t *n_labels, int32_t *missed, int32_t *n_missed)
 {
@@ -128,7 +156,8 @@ int32_t choose_active(const bolt_network *net, const probe *p,
     const int32_t n_lab = n;
     *n_labels = n_lab;
     const int32_t k = (int32_t)(net->cfg.active_size > n_lab ? net->cfg.active_size : n_lab);
-    n = take_buckets(net, p, lab, seen, ids, n, k);
+    const int32_t u = net->cfg.batch_negatives;
+    n = take_buckets(net, p, lab, seen, ids, n, k - u > n_lab ? k - u : n_lab);
     int32_t nm = 0;
     if (net->ctr.frozen) {
         for (int32_t j = 0; j < n_lab; j++)
@@ -136,6 +165,8 @@ int32_t choose_active(const bolt_network *net, const probe *p,
                 missed[nm++] = ids[j];
     }
     *n_missed = nm;
+    if (u > 0)
+        n = take_batch_labels(p, lab, seen, neg, ids, n, k);
     return fill_active(net, p, lab, seen, ids, n, k);
 }
 

@@ -43,6 +43,10 @@ typedef struct {
     int32_t reservoir;       /* ids kept per bucket */
     int32_t rebuild_interval; /* batches between re-insertions; 0 = never */
     int32_t redraw_interval; /* batches between new hash functions; 0 = never */
+    int32_t batch_negatives; /* outputs of a training sample's active set
+                                drawn from the labels of its batch's rows
+                                (the rest come from the tables), 0 ..
+                                active_size; unused when dense */
     uint64_t seed;
     float dropout;           /* share of hidden units dropped per training
                                 sample, in [0, 1) */

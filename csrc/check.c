@@ -105,6 +105,9 @@ int check_config(const bolt_config *c)
         return bolt_fail(BOLT_EINVAL, "reservoir size must be positive, got %d", c->reservoir);
     if (c->rebuild_interval < 0 || c->redraw_interval < 0)
         return bolt_fail(BOLT_EINVAL, "rebuild and redraw intervals must be >= 0");
+    if (c->batch_negatives < 0 || c->batch_negatives > c->active_size)
+        return bolt_fail(BOLT_EINVAL, "batch_negatives must be in [0, active_size=%d], got %d",
+                         c->active_size, c->batch_negatives);
     return BOLT_OK;
 }
 

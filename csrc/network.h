@@ -348,7 +348,16 @@ probe probe_at(const probe *all, const bolt_network *net, int tid,
                int64_t key_row);
 /* Hashes h into p->keys and starts loading the buckets they name. */
 void probe_hash(const bolt_network *net, const probe *p, const float *h);
-int32_t choose_active(const bolt_network *net, const probe *p,
+/* Where a training sample draws negatives from: the labels of the rows of
+ * its batch (rows[0..n_rows) of Y), with draws seeded by `draw`. */
+typedef struct {
+    uint64_t draw;
+    const bolt_csr *Y;
+    const int64_t *rows;
+    int64_t n_rows;
+} negative_source;
+
+int32_t choose_active(const bolt_network *net, const probe *p, const negative_source *neg,
                       const int32_t *labels, int32_t nl, int32_t *ids,
                       int32_t *n_labels, int32_t *missed, int32_t *n_missed);
 int32_t sparse_candidates(const bolt_network *net, const probe *p,

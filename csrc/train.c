@@ -9,6 +9,7 @@
  * result is the same whatever the thread count.
  */
 #include "network.h"
+#include "rng.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -166,8 +167,8 @@ static int32_t row_labels(const workspace *ws, const bolt_csr *Y, int64_t row,
 
 /* Logits and loss of sample s over its active set; returns its size. */
 static int32_t sparse_output(const bolt_network *net, workspace *ws,
-                             const float *h, int64_t s, int tid, int32_t *lp,
-                             int32_t nl, float scale)
+                             const float *h, const negative_source *neg, int64_t s,
+                             int tid, int32_t *lp, int32_t nl, float scale)
 {
     const int64_t H = net->width[net->cfg.n_hidden];
     const bolt_layer *out = &net->layer[net->cfg.n_hidden];
@@ -176,7 +177,7 @@ static int32_t sparse_output(const bolt_network *net, workspace *ws,
     const probe p = probe_at(&ws->probes, net, tid, s);
     probe_hash(net, &p, h);
     int32_t nd;
-    const int32_t n = choose_active(net, &p, lp, nl, ids, &nd,
+    const int32_t n = choose_active(net, &p, neg, lp, nl, ids, &nd,
                                     ws->missed + s * ws->max_lab, &ws->n_missed[s]);
     for (int32_t j = 0; j < n; j++) {
         if (j + PREFETCH_ROWS < n)
@@ -237,9 +238,14 @@ static void output_backward(const bolt_network *net, const workspace *ws,
 
 /* Phase 1 for one sample: forward, loss over the active set, backward. */
 static void sample_pass(const bolt_network *net, workspace *ws,
-                        const bolt_csr *X, const bolt_csr *Y, int64_t row,
-                        int64_t s, float scale)
+                        const bolt_csr *X, const bolt_csr *Y, const int64_t *rows,
+                        int64_t B, int64_t s, float scale)
 {
+    const int64_t row = rows[s];
+    /* like the dropout masks, the draws are a pure function of (seed, step, row) */
+    const negative_source neg = {
+        rng_at(rng_at(net->cfg.seed, 0x7000u, (uint64_t)net->ctr.step), (uint64_t)row, 0),
+        Y, rows, B};
     const int tid = THREAD_ID();
     const int64_t mw = max_width(&net->cfg);
     float *acts[BOLT_MAX_HIDDEN], *deltas[BOLT_MAX_HIDDEN];
@@ -250,7 +256,7 @@ static void sample_pass(const bolt_network *net, workspace *ws,
     const float *h = hidden_forward(net, X, row, acts, 1);
     int32_t *lp;
     const int32_t nl = row_labels(ws, Y, row, tid, &lp);
-    const int32_t n = net->sparse ? sparse_output(net, ws, h, s, tid, lp, nl, scale)
+    const int32_t n = net->sparse ? sparse_output(net, ws, h, &neg, s, tid, lp, nl, scale)
                                   : dense_output(net, ws, h, s, lp, nl, scale);
     float *da = ws->scratch + (int64_t)tid * 2 * mw;
     output_backward(net, ws, s, n, da);
@@ -265,7 +271,7 @@ static void run_phase1(bolt_network *net, workspace *ws, const bolt_csr *X,
     (void)nt; /* without OpenMP */
 #pragma omp parallel for schedule(dynamic, 4) num_threads(nt)
     for (int64_t s = 0; s < B; s++)
-        sample_pass(net, ws, X, Y, rows[s], s, scale);
+        sample_pass(net, ws, X, Y, rows, B, s, scale);
     double total = 0.0;
     for (int64_t s = 0; s < B; s++)
         total += ws->loss[s];

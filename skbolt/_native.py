@@ -112,6 +112,7 @@ def make_config(cfg):
     c.reservoir = int(cfg["reservoir"])
     c.rebuild_interval = int(cfg["rebuild_interval"])
     c.redraw_interval = int(cfg["redraw_interval"])
+    c.batch_negatives = int(cfg["batch_negatives"])
     c.seed = int(cfg["seed"]) & 0xFFFFFFFFFFFFFFFF
     c.dropout = float(cfg["dropout"])
     c.beta1 = float(cfg["beta1"])
@@ -154,6 +155,7 @@ def get_config(handle):
         "reservoir": c.reservoir,
         "rebuild_interval": c.rebuild_interval,
         "redraw_interval": c.redraw_interval,
+        "batch_negatives": c.batch_negatives,
         "seed": int(c.seed),
         "dropout": float(c.dropout),
         "beta1": float(c.beta1),

@@ -17,8 +17,12 @@ STATE_VERSION = 2
 _CONFIG_KEYS = (
     "n_features", "n_outputs", "hidden_sizes", "loss", "active_size", "hash_family",
     "hash_K", "hash_L", "range_pow", "reservoir", "rebuild_interval", "redraw_interval",
-    "seed", "dropout", "beta1", "beta2", "epsilon",
+    "seed", "dropout", "beta1", "beta2", "epsilon", "batch_negatives",
 )
+
+#: Keys a configuration saved by an older version may lack, with the value
+#: that reproduces how that version trained.
+_CONFIG_DEFAULTS = {"batch_negatives": 0}
 
 
 def _counters_to_array(counters):
@@ -62,6 +66,7 @@ class Network:
     """
 
     def __init__(self, config):
+        config = {**_CONFIG_DEFAULTS, **config}
         missing = [k for k in _CONFIG_KEYS if k not in config]
         if missing:
             raise ValueError(f"network configuration lacks {missing}")
@@ -90,7 +95,8 @@ class Network:
         (training workspace and the rest) and their ``total``, computed by
         the code that allocates them.
         """
-        return _native.estimate_memory(config, batch_size, nnz_per_row, n_threads)
+        return _native.estimate_memory({**_CONFIG_DEFAULTS, **config}, batch_size, nnz_per_row,
+                                       n_threads)
 
     def train(self, X, Y, rows, batch_size, learning_rate, n_threads):
         """Train on ``rows`` of (X, Y) in that order; returns the summed loss.

@@ -123,6 +123,30 @@ def inference_candidates(active):
     return max(32, active // 4)
 
 
+#: Share of a sampled active set's negatives drawn from the batch's labels.
+BATCH_NEGATIVE_SHARE = 0.5
+
+
+def batch_negatives(active, n_outputs):
+    """Negatives of each training sample drawn from its batch's labels (not
+    part of BOLT, whose negatives all come from the hash tables).
+
+    An output so drawn is a negative about as often as it is a label, so a
+    label that is frequent elsewhere learns where it is wrong: the tables
+    alone offer only outputs close to the sample. Measured here, test P@1
+    of sparse top-1 by epoch with the other rules fixed (share of the
+    active set: 0 / 0.5 / 1.0): synthetic 100k-class space, 24k training
+    rows: epoch 2 0.531 / 0.602 / 0.571, epoch 12 0.693 / 0.702 / 0.700;
+    synthetic 10k classes: epoch 2 0.702 / 0.729 / 0.771, epoch 10 0.849 /
+    0.861 / 0.868; synthetic multi-label (10k labels, ~18 per row): epoch
+    3 0.870 / 0.985. Drawing them uniformly from all outputs instead lowered
+    P@1 (0.371 -> 0.366 at a 0.1 share, 0.354 at 0.25, hidden 128, 3
+    epochs), as did a log-Q correction of the drawn ones (0.544 -> 0.540,
+    exact scoring 0.504 -> 0.482).
+    """
+    return int(BATCH_NEGATIVE_SHARE * active) if active < n_outputs else 0
+
+
 #: Share of training time that table rebuilds may take.
 REBUILD_BUDGET = 0.1
 
@@ -354,6 +378,7 @@ def _hash_params(params, n_samples, n_outputs, nnz_per_row, active, batch, width
         "reservoir": reservoir,
         "rebuild_interval": rebuild,
         "redraw_interval": max(rebuild, n_batches // 4),
+        "batch_negatives": batch_negatives(active, n_outputs),
         "freeze_after": 1,
         "inference_candidates": inference_candidates(active),
     }
@@ -375,6 +400,7 @@ def network_config(resolved, n_features, n_outputs, seed):
         "reservoir": hp["reservoir"],
         "rebuild_interval": hp["rebuild_interval"],
         "redraw_interval": hp["redraw_interval"],
+        "batch_negatives": hp["batch_negatives"],
         "seed": seed,
         "dropout": resolved.dropout,
         "beta1": 0.9,

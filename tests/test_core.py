@@ -33,6 +33,7 @@ def make_config(**kw):
         reservoir=8,
         rebuild_interval=0,
         redraw_interval=0,
+        batch_negatives=0,
         seed=0,
         dropout=0.0,
         beta1=0.9,
@@ -416,6 +417,39 @@ def test_gradient_label_conventions():
         gw, gb, loss_sum = net.gradient(only, empty, layer, 1)
         assert loss_sum == 0.0
         assert not gw.any() and not gb.any()
+
+
+def _active_outputs(net, X, Y):
+    """Outputs in some training sample's active set: those whose bias
+    gradient is nonzero (softmax gives every active output p > 0)."""
+    gb = net.gradient(X, Y, net.n_layers - 1, 1)[1]
+    return set(np.flatnonzero(gb).tolist())
+
+
+def test_batch_negatives_come_from_the_batch_labels():
+    """With every negative drawn from the batch (batch_negatives =
+    active_size) the active sets hold only labels of the batch's rows; with
+    none drawn the tables and the fill bring outputs from all over (so the
+    first check is not vacuous)."""
+    rng = np.random.default_rng(8)
+    X = random_csr(rng, 64, 60, min_nnz=3, max_nnz=8)
+    # 64 distinct labels out of 600: 16 draws for 7 negatives find enough
+    labels = [[int(j)] for j in rng.choice(600, size=64, replace=False)]
+    Y = labels_csr(labels, 600)
+    batch = set(Y.indices.tolist())
+    drawn = Network(sparse_config(active_size=8, batch_negatives=8))
+    randomize_params(drawn, np.random.default_rng(1), w_scale=0.3)
+    assert _active_outputs(drawn, X, Y) <= batch
+    tables = Network(sparse_config(active_size=8, batch_negatives=0))
+    randomize_params(tables, np.random.default_rng(1), w_scale=0.3)
+    assert len(_active_outputs(tables, X, Y) - batch) > 50
+
+
+def test_batch_negatives_validation():
+    with pytest.raises(ValueError, match="batch_negatives"):
+        Network(sparse_config(active_size=12, batch_negatives=13))
+    with pytest.raises(ValueError, match="batch_negatives"):
+        Network(sparse_config(active_size=12, batch_negatives=-1))
 
 
 @pytest.mark.parametrize("hidden", [(8,), (8, 6)])
