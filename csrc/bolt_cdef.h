@@ -142,6 +142,15 @@ int bolt_set_seen(bolt_network *net, const uint8_t *in);
  * and learn the labels their probes missed. */
 int bolt_set_frozen(bolt_network *net, int32_t frozen);
 
+/* Before training: the output row of every label of rows[0..n_rows) becomes
+ * the mean direction of the last hidden layer over the rows carrying it,
+ * scaled so that a hidden vector of the rows' mean norm pointing the same
+ * way scores logit_scale; other rows and the biases stay. Rebuilds the
+ * tables. The same result at any thread count. */
+int bolt_init_centroids(bolt_network *net, const bolt_csr *X, const bolt_csr *Y,
+                        const int64_t *rows, int64_t n_rows, float logit_scale,
+                        int32_t n_threads);
+
 /* Re-insert every output neuron, first drawing new hash functions when
  * redraw != 0. */
 int bolt_rebuild_tables(bolt_network *net, int32_t redraw, int32_t n_threads);

@@ -12,6 +12,7 @@
 #include "network.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "rng.h"
@@ -152,4 +153,87 @@ double log_sum_exp(const float *z, int64_t n)
     for (int64_t j = 0; j < n; j++)
         sum += exp((double)(z[j] - m));
     return (double)m + log(sum);
+}
+
+/* ------------------------------------------------------------------------ */
+/* output rows from label centroids                                           */
+
+/* Hidden activations of rows[r0 .. r0 + n) into hs (n x H), in parallel. */
+static void hidden_rows(const bolt_network *net, const bolt_csr *X,
+                        const int64_t *rows, int64_t n, float *hs, float *buf,
+                        int32_t nt)
+{
+    const int64_t H = net->width[net->cfg.n_hidden], sw = sum_width(&net->cfg);
+    (void)nt; /* without OpenMP */
+#pragma omp parallel for schedule(dynamic, 16) num_threads(nt)
+    for (int64_t i = 0; i < n; i++)
+        memcpy(hs + i * H, hidden_infer(net, X, rows[i], buf + THREAD_ID() * sw),
+               (size_t)H * sizeof(float));
+}
+
+#define CENTROID_CHUNK 1024
+
+int bolt_init_centroids(bolt_network *net, const bolt_csr *X, const bolt_csr *Y,
+                        const int64_t *rows, int64_t n_rows, float logit_scale,
+                        int32_t n_threads)
+{
+    int64_t max_lab, max_nnz;
+    int rc;
+    if ((rc = check_given("network X Y", (const void *[]){net, X, Y}, 3)) ||
+        (rc = check_training_inputs(net, X, Y, rows, n_rows, 1, n_threads, &max_lab,
+                                    &max_nnz)))
+        return rc;
+    if (!(logit_scale > 0.0f) || !isfinite(logit_scale))
+        return bolt_fail(BOLT_EINVAL, "logit_scale must be a positive finite number");
+    const bolt_layer *out = &net->layer[net->cfg.n_hidden];
+    const int64_t H = out->cols, C = out->rows, sw = sum_width(&net->cfg);
+    const int64_t chunk = n_rows < CENTROID_CHUNK ? n_rows : CENTROID_CHUNK;
+    float *hs = malloc((size_t)((chunk > 0 ? chunk : 1) * H + n_threads * sw) * sizeof(float));
+    uint8_t *hit = calloc((size_t)C, 1);
+    if (!hs || !hit) {
+        free(hs);
+        free(hit);
+        return bolt_fail(BOLT_ENOMEM, "out of memory for the label centroids");
+    }
+    /* sums in row order, one thread: the same result at any thread count */
+    double norm_sum = 0.0;
+    for (int64_t r0 = 0; r0 < n_rows; r0 += chunk) {
+        const int64_t n = n_rows - r0 < chunk ? n_rows - r0 : chunk;
+        hidden_rows(net, X, rows + r0, n, hs, hs + chunk * H, n_threads);
+        for (int64_t i = 0; i < n; i++) {
+            const float *h = hs + i * H;
+            const double hn = sqrt((double)simd_dot(h, h, H));
+            norm_sum += hn;
+            if (hn == 0.0)
+                continue; /* adds nothing; a label only such rows carry keeps its row */
+            const int64_t y1 = csr_ptr(Y, rows[r0 + i] + 1);
+            for (int64_t p = csr_ptr(Y, rows[r0 + i]); p < y1; p++) {
+                float *w = out->w + csr_col(Y, p) * H;
+                if (!hit[csr_col(Y, p)]) {
+                    hit[csr_col(Y, p)] = 1;
+                    memset(w, 0, (size_t)H * sizeof(float));
+                }
+                simd_axpy(1.0f, h, w, H);
+            }
+        }
+    }
+    /* a centroid row scores logit_scale on a hidden vector of mean norm
+     * pointing its way */
+    const double mean_norm = n_rows > 0 ? norm_sum / (double)n_rows : 0.0;
+    for (int64_t j = 0; j < C; j++) {
+        float *w = out->w + j * H;
+        const double norm = hit[j] ? sqrt((double)simd_dot(w, w, H)) : 0.0;
+        if (norm > 0.0 && mean_norm > 0.0) {
+            const float s = (float)(logit_scale / (norm * mean_norm));
+            for (int64_t c = 0; c < H; c++)
+                w[c] *= s;
+        }
+    }
+    free(hs);
+    free(hit);
+    if (net->sparse) {
+        net->ctr.since_rebuild = 0;
+        return build_tables(net, n_threads);
+    }
+    return BOLT_OK;
 }

@@ -281,7 +281,9 @@ class RowStream:
 class Run:
     """A network trained along a row stream: the one training driver.
 
-    It calls the core on consecutive pieces of the stream (never across
+    A fresh sampled network first starts its output rows from the label
+    centroids of its rows (``_rules.CENTROID_LOGIT``). It then calls the
+    core on consecutive pieces of the stream (never across
     an epoch boundary, at most ``chunk`` rows each), freezes the hash
     tables when an epoch boundary reaches ``freeze_after`` epochs, and
     reports each piece and each finished epoch to the caller.
@@ -325,6 +327,9 @@ class Run:
         every epoch this run completes.
         """
         n, net, total = len(self.stream), self.network, 0.0
+        if self.visits == 0 and self.epochs_before == 0 and target > 0 and net.sparse_output:
+            net.init_from_centroids(X, Y, np.asarray(self.stream.rows), _rules.CENTROID_LOGIT,
+                                    n_threads)
         while self.visits < target:
             count = min(target - self.visits, n - self.visits % n)
             if chunk:

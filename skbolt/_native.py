@@ -182,6 +182,14 @@ def train(handle, X, Y, rows, batch_size, learning_rate, n_threads):
     return float(loss[0])
 
 
+def init_centroids(handle, X, Y, rows, logit_scale, n_threads):
+    """Output rows of the labels of ``rows`` from their hidden centroids."""
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    x, y = CSR(X), CSR(Y, with_values=False)
+    _check(lib.bolt_init_centroids(handle, x.c, y.c, _ptr("int64_t[]", rows), rows.size,
+                                   float(logit_scale), int(n_threads)))
+
+
 def gradient(handle, X, Y, rows, layer, n_threads):
     """Gradient of the mean loss over ``rows`` for one layer, and the loss."""
     rows = np.ascontiguousarray(rows, dtype=np.int64)

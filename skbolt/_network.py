@@ -128,6 +128,12 @@ class Network:
         """Last hidden layer's activations, (n_samples, width)."""
         return _native.embed(self._handle, X, n_threads)
 
+    def init_from_centroids(self, X, Y, rows, logit_scale, n_threads):
+        """Before training: each label's output row from the mean hidden
+        vector of the ``rows`` carrying it, scaled to score ``logit_scale``
+        on a typical row of its own (see ``_rules.CENTROID_LOGIT``)."""
+        _native.init_centroids(self._handle, X, Y, rows, logit_scale, n_threads)
+
     def set_frozen(self, frozen):
         _native.set_frozen(self._handle, frozen)
 

@@ -445,6 +445,53 @@ def test_batch_negatives_come_from_the_batch_labels():
     assert len(_active_outputs(tables, X, Y) - batch) > 50
 
 
+@pytest.mark.parametrize("hidden", [(16,), (16, 12)])
+def test_init_centroids_matches_numpy(hidden):
+    """Each label's output row becomes the sum of its rows' hidden vectors,
+    scaled to logit_scale / (its norm * the rows' mean hidden norm); other
+    rows and every bias stay; the same at any thread count."""
+    rng = np.random.default_rng(12)
+    cfg = sparse_config(hidden_sizes=hidden)
+    X = random_csr(rng, 50, 60, min_nnz=2, max_nnz=8)
+    labels = [[int(j) for j in rng.choice(30, size=rng.integers(0, 3), replace=False)]
+              for _ in range(50)]
+    Y = labels_csr(labels, 600)
+    rows = np.arange(5, 50)  # rows 0..4 are left out
+    nets = []
+    for threads in (1, 2):
+        net = Network(cfg)
+        randomize_params(net, np.random.default_rng(3), w_scale=0.4, b_scale=0.2)
+        before = net.get_params(net.n_layers - 1)
+        H = net.embed(X[rows], 1).astype(np.float64)
+        net.init_from_centroids(X, Y, rows, 4.0, threads)
+        nets.append(net)
+    W, b = nets[0].get_params(nets[0].n_layers - 1)
+    sums = np.asarray(sp.csr_matrix(Y[rows], dtype=np.float64).T @ H)
+    mean_norm = np.linalg.norm(H, axis=1).mean()
+    has = np.linalg.norm(sums, axis=1) > 0
+    assert has.sum() >= 20
+    ref = sums[has] * (4.0 / (np.linalg.norm(sums[has], axis=1) * mean_norm))[:, None]
+    np.testing.assert_allclose(W[has], ref, rtol=1e-4, atol=1e-6)
+    np.testing.assert_array_equal(W[~has], before[0][~has])
+    np.testing.assert_array_equal(b, before[1])
+    for a, c in zip(nets[0].get_params(len(hidden)), nets[1].get_params(len(hidden))):
+        np.testing.assert_array_equal(a, c)
+    # the tables were rebuilt from the new rows: identical for both nets
+    for a, c in zip(nets[0].get_state()["table_ids"], nets[1].get_state()["table_ids"]):
+        np.testing.assert_array_equal(a, c)
+
+
+def test_init_centroids_validation():
+    net = Network(sparse_config())
+    X = random_csr(np.random.default_rng(0), 4, 60, min_nnz=1)
+    Y = labels_csr([[1], [2], [3], [4]], 600)
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="logit_scale"):
+            net.init_from_centroids(X, Y, np.arange(4), bad, 1)
+    with pytest.raises(ValueError):
+        net.init_from_centroids(X, Y, np.array([0, 9]), 4.0, 1)
+
+
 def test_batch_negatives_validation():
     with pytest.raises(ValueError, match="batch_negatives"):
         Network(sparse_config(active_size=12, batch_negatives=13))
@@ -713,7 +760,9 @@ def _assert_same(s1, s2):
 
 @pytest.mark.parametrize("sparse", [False, True])
 def test_training_is_deterministic_and_thread_independent(sparse):
-    cfg = sparse_config() if sparse else sparse_config(n_outputs=50, active_size=50)
+    # the sparse case draws half its negatives from the batch (see batch_negatives)
+    cfg = (sparse_config(batch_negatives=20) if sparse
+           else sparse_config(n_outputs=50, active_size=50))
     net1, loss1, X = _train_sparse(cfg, 1)
     net1b, loss1b, _ = _train_sparse(cfg, 1)
     net2, loss2, _ = _train_sparse(cfg, 2)
@@ -1301,6 +1350,7 @@ def test_null_pointers_are_rejected_by_every_function():
         "bolt_set_seen": (h, seen),
         "bolt_set_frozen": (h, 0),
         "bolt_rebuild_tables": (h, 0, 1),
+        "bolt_init_centroids": (h, X.c, Y.c, rows, 6, 4.0, 1),
         "bolt_table_size": (h, out("int64_t[]"), out("int64_t[]")),
         # room for full buckets: training below changes what they hold
         "bolt_get_tables": (h, out("uint32_t[]", nb[0]), out("int32_t[]", nb[0] * 8)),
