@@ -12,6 +12,7 @@ from skbolt import datasets
 from skbolt.datasets import (
     data_home,
     load_bibtex,
+    load_corel5k,
     load_xc,
     make_extreme_classification,
 )
@@ -116,7 +117,7 @@ def test_load_xc_dims_disagree_with_header(tmp_path, kwargs):
 
 
 # ---------------------------------------------------------------------------
-# data_home / load_bibtex
+# data_home / load_bibtex / load_corel5k
 # ---------------------------------------------------------------------------
 
 
@@ -163,6 +164,49 @@ def test_load_bibtex_real_data():
     # SOURCE.md: every label occurs in both splits.
     assert (np.diff(Y_train.tocsc().indptr) > 0).all()
     assert (np.diff(Y_test.tocsc().indptr) > 0).all()
+
+
+def test_load_corel5k_missing_files_message(tmp_path):
+    with pytest.raises(FileNotFoundError, match="Corel5k.*SKBOLT_DATA"):
+        load_corel5k(data_dir=tmp_path)
+
+
+def test_load_corel5k_rejects_wrong_header(tmp_path):
+    # A file of another dataset under the Corel5k name must not load as Corel5k.
+    folder = tmp_path / "xc_corel5k" / "xc_format"
+    folder.mkdir(parents=True)
+    for split in ("train", "test"):
+        (folder / f"corel5k_{split}.txt").write_text(SMALL_XC)
+    with pytest.raises(ValueError, match="n_features=499"):
+        load_corel5k(data_dir=tmp_path)
+
+
+def _corel5k_or_skip():
+    home = data_home()
+    if home is None:
+        pytest.skip("shared data folder not found; set SKBOLT_DATA to run")
+    folder = home / "xc_corel5k" / "xc_format"
+    if not all((folder / f"corel5k_{s}.txt").is_file() for s in ("train", "test")):
+        pytest.skip(f"Corel5k files not present under {folder}")
+    return load_corel5k()
+
+
+def test_load_corel5k_real_data():
+    X_train, Y_train, X_test, Y_test = _corel5k_or_skip()
+    assert X_train.shape == (4500, 499) and X_test.shape == (500, 499)
+    assert Y_train.shape == (4500, 374) and Y_test.shape == (500, 374)
+    for X, Y in ((X_train, Y_train), (X_test, Y_test)):
+        assert X.dtype == np.float32 and Y.dtype == np.float32
+        # SOURCE.md: binary features, no empty label sets.
+        np.testing.assert_array_equal(X.data, 1)
+        assert np.diff(Y.indptr).min() >= 1
+        np.testing.assert_array_equal(Y.data, 1)
+    # Reference figures from xc_corel5k/SOURCE.md.
+    assert np.diff(Y_train.indptr).mean() == pytest.approx(3.52, abs=0.02)
+    assert np.diff(X_train.indptr).mean() == pytest.approx(8.2, abs=0.05)
+    # SOURCE.md: 371 of the 374 labels occur in training, 263 in the test split.
+    assert (np.diff(Y_train.tocsc().indptr) > 0).sum() == 371
+    assert (np.diff(Y_test.tocsc().indptr) > 0).sum() == 263
 
 
 # ---------------------------------------------------------------------------
