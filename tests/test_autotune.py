@@ -291,7 +291,7 @@ def test_epoch_rule_grows_for_rare_labels():
     plain = _rules.resolve(p, 30_000, 800, 10_000, 20.0, False).max_iter
     assert plain == 5  # 120k visits over 30k rows, at least 5
     # no label rarer than 30k rows x share: LABEL_VISITS / rows of it, capped at 50
-    for rows_of_rare, want in ((4, 8), (2, 15), (1000, 5), (0.5, 50)):
+    for rows_of_rare, want in ((4, 5), (1, 10), (1000, 5), (0.5, 20), (0.1, 50)):
         share = rows_of_rare / 30_000
         got = _rules.resolve(p, 30_000, 800, 10_000, 20.0, False, share).max_iter
         assert got == min(50, max(5, int(np.ceil(_rules.LABEL_VISITS / rows_of_rare)))) == want
