@@ -22,6 +22,7 @@ void probe_layout(arena *a, probe *all, const bolt_network *net, int64_t nt,
     all->codes = arena_take(a, PART_BUFFERS, nt * net->hash.n_codes, sizeof(int32_t));
     all->mark = arena_zero(a, PART_BUFFERS, nt * net->cfg.n_outputs, sizeof(uint32_t));
     all->stamp = arena_zero(a, PART_BUFFERS, nt, sizeof(uint32_t));
+    all->shifted = arena_take(a, PART_BUFFERS, nt * net->width[net->cfg.n_hidden], sizeof(float));
 }
 
 probe probe_at(const probe *all, const bolt_network *net, int tid,
@@ -29,13 +30,17 @@ probe probe_at(const probe *all, const bolt_network *net, int tid,
 {
     probe p = {all->keys + key_row * net->cfg.hash_L,
                all->codes + (int64_t)tid * net->hash.n_codes,
-               all->mark + (int64_t)tid * net->cfg.n_outputs, all->stamp + tid};
+               all->mark + (int64_t)tid * net->cfg.n_outputs, all->stamp + tid,
+               all->shifted + (int64_t)tid * net->width[net->cfg.n_hidden]};
     return p;
 }
 
 void probe_hash(const bolt_network *net, const probe *p, const float *h)
 {
-    hash_keys(&net->hash, h, p->keys, p->codes);
+    const int64_t H = net->width[net->cfg.n_hidden];
+    for (int64_t c = 0; c < H; c++)
+        p->shifted[c] = h[c] - net->center[c];
+    hash_keys(&net->hash, p->shifted, p->keys, p->codes);
     tables_prefetch(&net->tables, p->keys);
 }
 

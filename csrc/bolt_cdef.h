@@ -138,15 +138,25 @@ int bolt_set_counters(bolt_network *net, const bolt_counters *in);
 int bolt_get_seen(const bolt_network *net, uint8_t *out);
 int bolt_set_seen(bolt_network *net, const uint8_t *in);
 
+/* The vector hidden activations are hashed less (width of the last hidden
+ * layer; zero unless bolt_init_centroids set it, and always zero for a
+ * dense output layer, which hashes nothing). Setting it does not rebuild
+ * the tables. */
+int bolt_get_center(const bolt_network *net, float *out);
+int bolt_set_center(bolt_network *net, const float *in);
+
 /* Freeze (1) or unfreeze (0) the tables; frozen tables are no longer rebuilt
  * and learn the labels their probes missed. */
 int bolt_set_frozen(bolt_network *net, int32_t frozen);
 
-/* Before training: the output row of every label of rows[0..n_rows) becomes
- * the mean direction of the last hidden layer over the rows carrying it,
- * scaled so that a hidden vector of the rows' mean norm pointing the same
- * way scores logit_scale; other rows and the biases stay. Rebuilds the
- * tables. The same result at any thread count. */
+/* Before training: with mu the mean last hidden vector of rows[0..n_rows),
+ * the output row of every label of those rows becomes the direction from mu
+ * to the mean of the rows carrying it and its bias scores a vector from mu:
+ * row . h + bias = row . (h - mu), scaled so that a hidden vector one
+ * spread (root mean square distance to mu) from mu in the row's direction
+ * scores logit_scale. Other rows and biases stay; the tables hash h - mu
+ * from then on (bolt_get_center) and are rebuilt. The same result at any
+ * thread count. */
 int bolt_init_centroids(bolt_network *net, const bolt_csr *X, const bolt_csr *Y,
                         const int64_t *rows, int64_t n_rows, float logit_scale,
                         int32_t n_threads);

@@ -173,6 +173,70 @@ static void hidden_rows(const bolt_network *net, const bolt_csr *X,
 
 #define CENTROID_CHUNK 1024
 
+/* Sums of the hidden vectors per label into the label's output row (zeroed
+ * at its first row), the label counts into n_of, their sum and squared
+ * norms into *sum and *sq; rows with an all-zero hidden vector add
+ * nothing. In row order, one thread: the same at any thread count. */
+static int64_t centroid_sums(bolt_network *net, const bolt_csr *X, const bolt_csr *Y,
+                             const int64_t *rows, int64_t n_rows, float *hs,
+                             double *n_of, double *sum, double *sq, int32_t nt)
+{
+    int64_t used = 0;
+    const bolt_layer *out = &net->layer[net->cfg.n_hidden];
+    const int64_t H = out->cols;
+    for (int64_t r0 = 0; r0 < n_rows; r0 += CENTROID_CHUNK) {
+        const int64_t n = n_rows - r0 < CENTROID_CHUNK ? n_rows - r0 : CENTROID_CHUNK;
+        hidden_rows(net, X, rows + r0, n, hs, hs + CENTROID_CHUNK * H, nt);
+        for (int64_t i = 0; i < n; i++) {
+            const float *h = hs + i * H;
+            const double hh = (double)simd_dot(h, h, H);
+            if (hh == 0.0)
+                continue;
+            used++;
+            *sq += hh;
+            for (int64_t c = 0; c < H; c++)
+                sum[c] += h[c];
+            const int64_t y1 = csr_ptr(Y, rows[r0 + i] + 1);
+            for (int64_t p = csr_ptr(Y, rows[r0 + i]); p < y1; p++) {
+                const int64_t j = csr_col(Y, p);
+                float *w = out->w + j * H;
+                if (n_of[j] == 0.0)
+                    memset(w, 0, (size_t)H * sizeof(float));
+                n_of[j] += 1.0;
+                simd_axpy(1.0f, h, w, H);
+            }
+        }
+    }
+    return used;
+}
+
+/* Row j = logit_scale * (S_j - n_j mu) / (|S_j - n_j mu| * spread) and bias
+ * -row . mu, so that the row scores (h - mu) and a hidden vector one
+ * spread from the mean in the centroid's direction gets logit_scale. */
+static void centre_rows(bolt_network *net, const double *n_of, const double *mu,
+                        double spread, float logit_scale)
+{
+    const bolt_layer *out = &net->layer[net->cfg.n_hidden];
+    const int64_t H = out->cols;
+    for (int64_t j = 0; j < out->rows; j++) {
+        if (n_of[j] == 0.0)
+            continue;
+        float *w = out->w + j * H;
+        double norm = 0.0, dot = 0.0;
+        for (int64_t c = 0; c < H; c++) {
+            w[c] = (float)((double)w[c] - n_of[j] * mu[c]);
+            norm += (double)w[c] * w[c];
+        }
+        norm = sqrt(norm);
+        const double s = norm > 0.0 && spread > 0.0 ? logit_scale / (norm * spread) : 0.0;
+        for (int64_t c = 0; c < H; c++) {
+            w[c] = (float)(w[c] * s);
+            dot += (double)w[c] * mu[c];
+        }
+        out->b[j] = (float)-dot;
+    }
+}
+
 int bolt_init_centroids(bolt_network *net, const bolt_csr *X, const bolt_csr *Y,
                         const int64_t *rows, int64_t n_rows, float logit_scale,
                         int32_t n_threads)
@@ -187,50 +251,31 @@ int bolt_init_centroids(bolt_network *net, const bolt_csr *X, const bolt_csr *Y,
         return bolt_fail(BOLT_EINVAL, "logit_scale must be a positive finite number");
     const bolt_layer *out = &net->layer[net->cfg.n_hidden];
     const int64_t H = out->cols, C = out->rows, sw = sum_width(&net->cfg);
-    const int64_t chunk = n_rows < CENTROID_CHUNK ? n_rows : CENTROID_CHUNK;
-    float *hs = malloc((size_t)((chunk > 0 ? chunk : 1) * H + n_threads * sw) * sizeof(float));
-    uint8_t *hit = calloc((size_t)C, 1);
-    if (!hs || !hit) {
+    float *hs = malloc((size_t)(CENTROID_CHUNK * H + n_threads * sw) * sizeof(float));
+    double *n_of = calloc((size_t)C, sizeof(double));
+    double *sum = calloc((size_t)H, sizeof(double));
+    if (!hs || !n_of || !sum) {
         free(hs);
-        free(hit);
+        free(n_of);
+        free(sum);
         return bolt_fail(BOLT_ENOMEM, "out of memory for the label centroids");
     }
-    /* sums in row order, one thread: the same result at any thread count */
-    double norm_sum = 0.0;
-    for (int64_t r0 = 0; r0 < n_rows; r0 += chunk) {
-        const int64_t n = n_rows - r0 < chunk ? n_rows - r0 : chunk;
-        hidden_rows(net, X, rows + r0, n, hs, hs + chunk * H, n_threads);
-        for (int64_t i = 0; i < n; i++) {
-            const float *h = hs + i * H;
-            const double hn = sqrt((double)simd_dot(h, h, H));
-            norm_sum += hn;
-            if (hn == 0.0)
-                continue; /* adds nothing; a label only such rows carry keeps its row */
-            const int64_t y1 = csr_ptr(Y, rows[r0 + i] + 1);
-            for (int64_t p = csr_ptr(Y, rows[r0 + i]); p < y1; p++) {
-                float *w = out->w + csr_col(Y, p) * H;
-                if (!hit[csr_col(Y, p)]) {
-                    hit[csr_col(Y, p)] = 1;
-                    memset(w, 0, (size_t)H * sizeof(float));
-                }
-                simd_axpy(1.0f, h, w, H);
-            }
+    double sq = 0.0;
+    const int64_t used = centroid_sums(net, X, Y, rows, n_rows, hs, n_of, sum, &sq, n_threads);
+    if (used > 0) {
+        double mu2 = 0.0;
+        for (int64_t c = 0; c < H; c++) {
+            sum[c] /= (double)used; /* now the mean */
+            mu2 += sum[c] * sum[c];
         }
-    }
-    /* a centroid row scores logit_scale on a hidden vector of mean norm
-     * pointing its way */
-    const double mean_norm = n_rows > 0 ? norm_sum / (double)n_rows : 0.0;
-    for (int64_t j = 0; j < C; j++) {
-        float *w = out->w + j * H;
-        const double norm = hit[j] ? sqrt((double)simd_dot(w, w, H)) : 0.0;
-        if (norm > 0.0 && mean_norm > 0.0) {
-            const float s = (float)(logit_scale / (norm * mean_norm));
-            for (int64_t c = 0; c < H; c++)
-                w[c] *= s;
-        }
+        const double var = sq / (double)used - mu2;
+        centre_rows(net, n_of, sum, var > 0.0 ? sqrt(var) : 0.0, logit_scale);
+        for (int64_t c = 0; net->center && c < H; c++)
+            net->center[c] = (float)sum[c];
     }
     free(hs);
-    free(hit);
+    free(n_of);
+    free(sum);
     if (net->sparse) {
         net->ctr.since_rebuild = 0;
         return build_tables(net, n_threads);

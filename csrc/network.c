@@ -145,7 +145,7 @@ static void net_shape(bolt_network *net, const bolt_config *cfg)
     net->tables.seed = rng_at(cfg->seed, 0x5000u, 0);
 }
 
-/* The network's block: layers, seen flags, fill order and tables. */
+/* The network's block: layers, seen flags, centre, fill order and tables. */
 static void model_layout(arena *a, void *vnet, const void *unused)
 {
     bolt_network *net = vnet;
@@ -160,6 +160,7 @@ static void model_layout(arena *a, void *vnet, const void *unused)
     net->seen = arena_zero(a, PART_BUFFERS, net->cfg.n_outputs, 1);
     if (!net->sparse)
         return;
+    net->center = arena_zero(a, PART_TABLES, net->width[net->cfg.n_hidden], sizeof(float));
     net->fill_order = arena_take(a, PART_TABLES, net->cfg.n_outputs, sizeof(int32_t));
     tables_layout(&net->tables, a);
 }

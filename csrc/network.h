@@ -304,7 +304,12 @@ struct bolt_network {
      * the trained ones in exact scoring. */
     uint8_t *seen;
     int64_t n_seen;
-    void *block;                          /* layers, seen, fill order, tables */
+    /* Hidden vectors are hashed less this (zero unless the output rows
+     * started from centred label centroids, bolt_init_centroids): those
+     * rows point where a label's rows sit above the mean, so the queries
+     * must be measured from the mean too. NULL when the output is dense. */
+    float *center;
+    void *block;                          /* layers, seen, centre, fill order, tables */
 };
 
 int64_t max_width(const bolt_config *c);
@@ -339,6 +344,7 @@ typedef struct {
     int32_t *codes;  /* n_codes of hashing scratch */
     uint32_t *mark;  /* n_outputs marks (see next_stamp) */
     uint32_t *stamp; /* the thread's last stamp */
+    float *shifted;  /* width of the last hidden layer: the vector less center */
 } probe;
 
 /* Per-thread probe arrays for nt threads, with key rows for n_keys vectors. */

@@ -112,6 +112,34 @@ int bolt_set_seen(bolt_network *net, const uint8_t *in)
     return BOLT_OK;
 }
 
+int bolt_get_center(const bolt_network *net, float *out)
+{
+    int rc = check_given("network out", (const void *[]){net, out}, 2);
+    if (rc)
+        return rc;
+    const size_t bytes = (size_t)net->width[net->cfg.n_hidden] * sizeof(float);
+    if (net->center)
+        memcpy(out, net->center, bytes);
+    else
+        memset(out, 0, bytes); /* a dense output layer hashes nothing */
+    return BOLT_OK;
+}
+
+int bolt_set_center(bolt_network *net, const float *in)
+{
+    int rc = check_given("network in", (const void *[]){net, in}, 2);
+    if (rc)
+        return rc;
+    const int64_t H = net->width[net->cfg.n_hidden];
+    for (int64_t c = 0; c < H; c++)
+        if (!isfinite(in[c]))
+            return bolt_fail(BOLT_EINVAL, "the hashing centre has a non-finite value at %lld",
+                             (long long)c);
+    if (net->center)
+        memcpy(net->center, in, (size_t)H * sizeof(float));
+    return BOLT_OK;
+}
+
 void mark_seen(bolt_network *net, const bolt_csr *Y, const int64_t *rows,
                int64_t n_rows)
 {

@@ -297,6 +297,21 @@ def set_seen(handle, seen):
     _check(lib.bolt_set_seen(handle, _ptr("uint8_t[]", s)))
 
 
+def get_center(handle):
+    """The vector hidden activations are hashed less."""
+    out = np.empty(get_config(handle)["hidden_sizes"][-1], dtype=np.float32)
+    _check(lib.bolt_get_center(handle, _ptr("float[]", out)))
+    return out
+
+
+def set_center(handle, center):
+    width = get_config(handle)["hidden_sizes"][-1]
+    c = np.ascontiguousarray(center, dtype=np.float32)
+    if c.shape != (width,):
+        raise ValueError(f"expected a hashing centre of {width} values, got shape {c.shape}")
+    _check(lib.bolt_set_center(handle, _ptr("float[]", c)))
+
+
 def set_frozen(handle, frozen):
     _check(lib.bolt_set_frozen(handle, int(bool(frozen))))
 

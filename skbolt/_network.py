@@ -11,8 +11,10 @@ from . import _native
 
 #: Version of the layout ``Network.get_state`` produces. Version 1 lacked
 #: "seen" (which outputs were trained on); such states restore with none
-#: marked, so they predict as they did.
-STATE_VERSION = 2
+#: marked, so they predict as they did. Version 2 lacked "center" (what the
+#: tables hash hidden vectors from); such states restore with zeros, as
+#: they were trained.
+STATE_VERSION = 3
 
 _CONFIG_KEYS = (
     "n_features", "n_outputs", "hidden_sizes", "loss", "active_size", "hash_family",
@@ -129,9 +131,10 @@ class Network:
         return _native.embed(self._handle, X, n_threads)
 
     def init_from_centroids(self, X, Y, rows, logit_scale, n_threads):
-        """Before training: each label's output row from the mean hidden
-        vector of the ``rows`` carrying it, scaled to score ``logit_scale``
-        on a typical row of its own (see ``_rules.CENTROID_LOGIT``)."""
+        """Before training: each label's output row and bias from the mean
+        hidden vector of the ``rows`` carrying it, measured from the mean of
+        all ``rows``, which the tables hash from too (see
+        ``_rules.CENTROID_LOGIT``)."""
         _native.init_centroids(self._handle, X, Y, rows, logit_scale, n_threads)
 
     def set_frozen(self, frozen):
@@ -174,6 +177,7 @@ class Network:
             "params": [self.get_params(i) for i in range(self.n_layers)],
             "counters": _counters_to_array(_native.get_counters(self._handle)),
             "seen": self.seen,
+            "center": _native.get_center(self._handle),
             "table_counts": counts,
             "table_ids": ids,
         }
@@ -182,7 +186,7 @@ class Network:
     def from_state(cls, state):
         """A network restored from ``get_state``'s output."""
         version = state.get("version")
-        if version not in (1, STATE_VERSION):
+        if version not in range(1, STATE_VERSION + 1):
             raise ValueError(
                 f"this model was saved with network state version {version}; this skbolt "
                 f"reads versions 1 to {STATE_VERSION}. Refit it with this version."
@@ -193,6 +197,8 @@ class Network:
         _native.set_counters(net._handle, _counters_from_array(state["counters"]))
         if "seen" in state:
             _native.set_seen(net._handle, state["seen"])
+        if "center" in state:
+            _native.set_center(net._handle, state["center"])
         if net.sparse_output:
             _native.set_tables(net._handle, state["table_counts"], state["table_ids"])
         return net

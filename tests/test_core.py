@@ -447,9 +447,11 @@ def test_batch_negatives_come_from_the_batch_labels():
 
 @pytest.mark.parametrize("hidden", [(16,), (16, 12)])
 def test_init_centroids_matches_numpy(hidden):
-    """Each label's output row becomes the sum of its rows' hidden vectors,
-    scaled to logit_scale / (its norm * the rows' mean hidden norm); other
-    rows and every bias stay; the same at any thread count."""
+    """With mu the mean hidden vector of the rows and spread their root mean
+    square distance to it, each label's output row becomes logit_scale *
+    (S_j - n_j mu) / (|S_j - n_j mu| * spread) (S_j the sum of its rows'
+    hidden vectors) and its bias -row . mu; other rows and biases stay, the
+    tables hash h - mu; the same at any thread count."""
     rng = np.random.default_rng(12)
     cfg = sparse_config(hidden_sizes=hidden)
     X = random_csr(rng, 50, 60, min_nnz=2, max_nnz=8)
@@ -465,20 +467,43 @@ def test_init_centroids_matches_numpy(hidden):
         H = net.embed(X[rows], 1).astype(np.float64)
         net.init_from_centroids(X, Y, rows, 4.0, threads)
         nets.append(net)
-    W, b = nets[0].get_params(nets[0].n_layers - 1)
-    sums = np.asarray(sp.csr_matrix(Y[rows], dtype=np.float64).T @ H)
-    mean_norm = np.linalg.norm(H, axis=1).mean()
-    has = np.linalg.norm(sums, axis=1) > 0
+    W, b = nets[0].get_params(len(hidden))
+    H = H[np.linalg.norm(H, axis=1) > 0]  # rows whose hidden vector is zero add nothing
+    assert len(H) >= 30
+    mu = H.mean(axis=0)
+    spread = np.sqrt(np.mean(np.sum((H - mu) ** 2, axis=1)))
+    Hall = nets[0].embed(X[rows], 1).astype(np.float64)  # unchanged by the init
+    Yr = sp.csr_matrix(Y[rows], dtype=np.float64)
+    used = np.linalg.norm(Hall, axis=1) > 0
+    Yu = Yr[np.flatnonzero(used)]
+    S = np.asarray(Yu.T @ Hall[used]) - np.asarray(Yu.sum(axis=0)).ravel()[:, None] * mu
+    has = np.asarray(Yu.sum(axis=0)).ravel() > 0
     assert has.sum() >= 20
-    ref = sums[has] * (4.0 / (np.linalg.norm(sums[has], axis=1) * mean_norm))[:, None]
-    np.testing.assert_allclose(W[has], ref, rtol=1e-4, atol=1e-6)
+    ref = S[has] * (4.0 / (np.linalg.norm(S[has], axis=1) * spread))[:, None]
+    np.testing.assert_allclose(W[has], ref, rtol=2e-4, atol=1e-6)
+    np.testing.assert_allclose(b[has], -(ref @ mu), rtol=2e-4, atol=1e-6)
     np.testing.assert_array_equal(W[~has], before[0][~has])
-    np.testing.assert_array_equal(b, before[1])
-    for a, c in zip(nets[0].get_params(len(hidden)), nets[1].get_params(len(hidden))):
-        np.testing.assert_array_equal(a, c)
-    # the tables were rebuilt from the new rows: identical for both nets
-    for a, c in zip(nets[0].get_state()["table_ids"], nets[1].get_state()["table_ids"]):
-        np.testing.assert_array_equal(a, c)
+    np.testing.assert_array_equal(b[~has], before[1][~has])
+    np.testing.assert_allclose(_native.get_center(nets[0]._handle), mu, rtol=1e-5, atol=1e-7)
+    # queries are hashed less mu: every candidate collides with h - mu
+    h = nets[0].embed(X, 1)
+    shifted = (h - _native.get_center(nets[0]._handle)).astype(np.float32)
+    kw, kq = nets[0].hash_keys(W), nets[0].hash_keys(shifted)
+    assert (kq != nets[0].hash_keys(h)).any()  # the shift changes keys
+    for i in range(X.shape[0]):
+        colliding = set(np.flatnonzero((kw == kq[i]).any(axis=1)).tolist())
+        assert set(nets[0].candidates(X, i).tolist()) <= colliding
+    state = [n.get_state() for n in nets]
+    for key in ("center", "table_counts", "table_ids"):
+        np.testing.assert_array_equal(state[0][key], state[1][key])
+    for a, c in zip(state[0]["params"], state[1]["params"]):
+        np.testing.assert_array_equal(a[0], c[0])
+        np.testing.assert_array_equal(a[1], c[1])
+    # a restored network hashes from the same centre
+    restored = Network.from_state(state[0])
+    np.testing.assert_array_equal(_native.get_center(restored._handle), state[0]["center"])
+    np.testing.assert_array_equal(restored.predict_topk(X, 3, True, 1)[0],
+                                  nets[0].predict_topk(X, 3, True, 1)[0])
 
 
 def test_init_centroids_validation():
@@ -490,6 +515,10 @@ def test_init_centroids_validation():
             net.init_from_centroids(X, Y, np.arange(4), bad, 1)
     with pytest.raises(ValueError):
         net.init_from_centroids(X, Y, np.array([0, 9]), 4.0, 1)
+    with pytest.raises(ValueError, match="non-finite"):
+        _native.set_center(net._handle, np.full(32, np.nan, np.float32))
+    with pytest.raises(ValueError, match="32 values"):
+        _native.set_center(net._handle, np.zeros(31, np.float32))
 
 
 def test_batch_negatives_validation():
@@ -1165,14 +1194,17 @@ def _np_params(cfg):
 
 
 def _np_tables(cfg):
-    """Hash tables (counts + R ids per bucket), fill order and hash functions."""
+    """Hash tables (counts + R ids per bucket), fill order, hash functions and
+    the centre hidden vectors are hashed from."""
     if cfg["active_size"] >= cfg["n_outputs"]:
         return 0
     buckets = cfg["hash_L"] << cfg["range_pow"]
     take = 8 if cfg["hash_family"] == "dwta" else (cfg["hidden_sizes"][-1] + 2) // 3
     codes = cfg["hash_K"] * cfg["hash_L"] * take
     sign_bytes = codes if cfg["hash_family"] == "srp" else 0
-    return buckets * (cfg["reservoir"] + 1) * 4 + cfg["n_outputs"] * 4 + codes * 4 + sign_bytes
+    center = cfg["hidden_sizes"][-1] * 4  # what hidden vectors are hashed less
+    return (buckets * (cfg["reservoir"] + 1) * 4 + cfg["n_outputs"] * 4 + codes * 4 + sign_bytes
+            + center)
 
 
 @pytest.mark.parametrize("cfg", [
@@ -1351,6 +1383,8 @@ def test_null_pointers_are_rejected_by_every_function():
         "bolt_set_frozen": (h, 0),
         "bolt_rebuild_tables": (h, 0, 1),
         "bolt_init_centroids": (h, X.c, Y.c, rows, 6, 4.0, 1),
+        "bolt_get_center": (h, out("float[]", 32)),
+        "bolt_set_center": (h, out("float[]", 32)),
         "bolt_table_size": (h, out("int64_t[]"), out("int64_t[]")),
         # room for full buckets: training below changes what they hold
         "bolt_get_tables": (h, out("uint32_t[]", nb[0]), out("int32_t[]", nb[0] * 8)),
