@@ -194,7 +194,8 @@ class Plan:
         overrides = dict(overrides or {})
         p = problem
         resolved = _rules.resolve({**params, **overrides}, p.n_samples, p.n_features,
-                                  p.n_outputs, p.nnz_per_row, p.multilabel, p.rare_label_share)
+                                  p.n_outputs, p.nnz_per_row, p.multilabel, p.rare_label_share,
+                                  p.mean_labels)
         nnz = int(np.ceil(p.nnz_per_row))
         config, memory = _rules.fit_to_memory(
             _rules.network_config(resolved, p.n_features, p.n_outputs, seed),
@@ -455,7 +456,7 @@ class BoltEstimator(BaseEstimator):
         p = Problem.from_data(X, Y, self.multilabel_)
         r = _rules.resolve({**self.get_params(), **self.best_params_}, p.n_samples,
                            p.n_features, p.n_outputs, p.nnz_per_row, p.multilabel,
-                           p.rare_label_share)
+                           p.rare_label_share, p.mean_labels)
         self.max_iter_ = r.max_iter
         self.learning_rate_init_ = r.learning_rate_init
         self.batch_size_ = r.batch_size

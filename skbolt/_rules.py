@@ -115,7 +115,7 @@ def auto_learning_rate(n_samples):
     return 1e-3 if n_samples < SMALL_DATA else 2e-3
 
 
-def inference_candidates(active, multilabel=False):
+def inference_candidates(active, mean_labels=1.0):
     """Outputs scored per query by sparse inference (not part of BOLT);
     -1 scores every output the tables retrieve.
 
@@ -129,9 +129,11 @@ def inference_candidates(active, multilabel=False):
     0.887 -> 0.879, for 3x and 2x faster top-k). Rows with many labels
     need every candidate: synthetic multi-label (10k labels, ~11 per row)
     0.53 with the cut, 0.63 at the active set size, 0.87 with every
-    retrieved output (~700 of 10k, 42 -> 109 us per row).
+    retrieved output (~700 of 10k, 42 -> 109 us per row). Decided by the
+    mean labels per row (2 or more), not by the label format: one label per
+    row given as an indicator is still a single-label problem.
     """
-    return -1 if multilabel else max(32, active // 4)
+    return -1 if mean_labels >= 2 else max(32, active // 4)
 
 
 #: Share of a sampled active set's negatives drawn from the batch's labels.
@@ -328,7 +330,7 @@ def bolt_rebuild_interval(n_samples, batch_size):
 
 
 def resolve(params, n_samples, n_features, n_outputs, nnz_per_row, multilabel,
-            label_share=None):
+            label_share=None, mean_labels=1.0):
     """Resolve an estimator's parameters against its training data.
 
     Parameters
@@ -344,6 +346,8 @@ def resolve(params, n_samples, n_features, n_outputs, nnz_per_row, multilabel,
     label_share : float, optional
         ``rare_label_share`` of the labels; without it the epoch rule
         counts sample visits only.
+    mean_labels : float, default=1.0
+        Mean labels per training row.
 
     Returns
     -------
@@ -378,7 +382,7 @@ def resolve(params, n_samples, n_features, n_outputs, nnz_per_row, multilabel,
     if not isinstance(inference, (bool, np.bool_)):
         raise ValueError(f"sparse_inference must be True, False or 'auto', got {inference!r}")
     hash_params = _hash_params(params, n_samples, n_outputs, nnz_per_row, active, batch,
-                               hidden[-1], family, sparsity, multilabel)
+                               hidden[-1], family, sparsity, mean_labels)
     return Resolved(hidden_layer_sizes=hidden, batch_size=batch, learning_rate_init=lr,
                     max_iter=epochs, output_sparsity=sparsity, hash_function=family,
                     loss=loss, dropout=drop, sparse_inference=bool(inference) and sparse_output,
@@ -386,7 +390,7 @@ def resolve(params, n_samples, n_features, n_outputs, nnz_per_row, multilabel,
 
 
 def _hash_params(params, n_samples, n_outputs, nnz_per_row, active, batch, width, family,
-                 sparsity, multilabel):
+                 sparsity, mean_labels):
     """Table shape and schedule (the ``hash_params_`` attribute)."""
     K, L, range_pow, reservoir = (dwta_tables if family == "dwta" else srp_tables)(
         n_outputs, sparsity)
@@ -413,7 +417,7 @@ def _hash_params(params, n_samples, n_outputs, nnz_per_row, active, batch, width
         "redraw_interval": max(rebuild, n_batches // 4),
         "batch_negatives": batch_negatives(active, n_outputs),
         "freeze_after": 1,
-        "inference_candidates": inference_candidates(active, multilabel),
+        "inference_candidates": inference_candidates(active, mean_labels),
     }
 
 
