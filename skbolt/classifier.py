@@ -139,7 +139,10 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
     hash_params_ : dict
         Resolved hash table shape and schedule: active set size, K, L,
         range_pow, reservoir, rebuild and redraw intervals (in batches),
-        and the epoch after which the tables are frozen.
+        the epoch after which the tables are frozen, ``batch_negatives``
+        (outputs of each active set drawn from the labels of the batch's
+        rows) and ``inference_candidates`` (outputs sparse inference
+        scores per row; -1: every one the tables retrieve).
     autotune_results_ : list of dict
         Every trial of the autotuning search: ``params`` (the values tried),
         ``rung``, ``epochs`` trained, ``validation_score`` (P@1 or accuracy
