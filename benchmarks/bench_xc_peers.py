@@ -17,6 +17,9 @@ systems
     ``ovr-linear``: ``OneVsRestClassifier(LinearSVC())``, only where there
     are at most ``OVR_MAX_LABELS`` labels (one linear model per label is
     what the tree methods exist to avoid).
+    ``nearest-centroid`` (only with ``--systems``, never the best peer):
+    cosine to each label's L2-normalised mean training row, a baseline
+    that shows how prototype-like a set is.
     omikuji's Python API trains from a file in the Extreme Classification
     text format: the training split is written to a temporary file first,
     outside the timed fit (the file's parsing is inside it, as for a user).
@@ -116,6 +119,8 @@ DATASETS = {
 }
 
 SYSTEMS = ("skbolt", "omikuji-parabel", "omikuji-bonsai", "napkinxc-plt", "ovr-linear")
+#: Run only when asked for (``--systems``), never a "best peer".
+BASELINES = ("nearest-centroid",)
 TREE_PEERS = ("omikuji-parabel", "omikuji-bonsai", "napkinxc-plt")
 
 #: omikuji hyper-parameters per variant, over omikuji's defaults (which are
@@ -131,6 +136,7 @@ EFFORT = {
     "omikuji-bonsai": [{"n_trees": 1}, {"n_trees": 2}, {"n_trees": 3}],
     "napkinxc-plt": [{"ensemble": 1}, {"ensemble": 3}],
     "ovr-linear": [{}],
+    "nearest-centroid": [{}],
 }
 #: --quick: each system's default and at most one cheaper level (the other
 #: levels doubled the peers' time on synth_ml).
@@ -139,10 +145,11 @@ QUICK_EFFORT = {
     "omikuji-bonsai": [{"n_trees": 1}, {"n_trees": 3}],
     "napkinxc-plt": [{"ensemble": 1}],
     "ovr-linear": [{}],
+    "nearest-centroid": [{}],
 }
 #: Each system's own default level: the one in the peer table.
 DEFAULT_EFFORT = {"omikuji-parabel": {"n_trees": 3}, "omikuji-bonsai": {"n_trees": 3},
-                  "napkinxc-plt": {"ensemble": 1}, "ovr-linear": {}}
+                  "napkinxc-plt": {"ensemble": 1}, "ovr-linear": {}, "nearest-centroid": {}}
 
 #: Where a system comes from, to skip it when it is not installed.
 PACKAGE = {"omikuji-parabel": "omikuji", "omikuji-bonsai": "omikuji",
@@ -412,8 +419,27 @@ def run_ovr(system, effort, data, threads, work):
             "settings": {"estimator": "LinearSVC(C=1)"}}
 
 
+def run_centroid(system, effort, data, threads, work):
+    """A baseline, not a peer: each label's mean training row (L2-normalised),
+    top-5 by cosine to the test row. It tells how prototype-like a set is."""
+    from sklearn.preprocessing import normalize
+
+    start = time.perf_counter()
+    centroids = normalize(indicator(data["y"], data["n_labels"]).T @ data["X"]).T.tocsc()
+    fit_seconds = time.perf_counter() - start
+    Xt = data["Xt"]
+    step = max(1, PROBA_CHUNK_FLOATS // data["n_labels"])
+    start = time.perf_counter()
+    ids = np.concatenate([top_k_of((Xt[i:i + step] @ centroids).toarray(), TOP_K)
+                          for i in range(0, Xt.shape[0], step)])
+    predict_seconds = time.perf_counter() - start
+    return {"fit_seconds": fit_seconds, "predict_seconds": predict_seconds, "ids": ids,
+            "settings": {"similarity": "cosine to L2-normalised label means"}}
+
+
 RUNNERS = {"omikuji-parabel": run_omikuji, "omikuji-bonsai": run_omikuji,
-           "napkinxc-plt": run_napkinxc, "ovr-linear": run_ovr}
+           "napkinxc-plt": run_napkinxc, "ovr-linear": run_ovr,
+           "nearest-centroid": run_centroid}
 
 
 def skip_reason(system, data):
@@ -568,7 +594,7 @@ def print_tables(results):
           "| fit time / best peer's |")
     print("|" + "---|" * 9)
     for r in results:
-        peers = [s for s in r["systems"] if s["system"] != "skbolt"]
+        peers = [s for s in r["systems"] if s["system"] not in ("skbolt", *BASELINES)]
         best = max(peers, key=lambda s: s["p_at_1"]) if peers else None
         for s in r["systems"]:
             vs = (f"{100 * (s['p_at_1'] - best['p_at_1']):+.1f} | "
@@ -659,7 +685,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=None,
                         help="default: all (all but synth100k with --quick)")
-    parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
+    parser.add_argument("--systems", nargs="+", choices=SYSTEMS + BASELINES,
+                        default=list(SYSTEMS),
+                        help="default: every system but the nearest-centroid baseline")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true",
                         help=f"synthetic sets at 1/{QUICK_SHRINK} of their rows, no synth100k, "
@@ -680,7 +708,7 @@ def main():
         parser.error("synth100k is not run with --quick")
     # report order is DATASETS' order, whatever the command line's
     args.datasets = [n for n in DATASETS if n in args.datasets]
-    args.systems = [s for s in SYSTEMS if s in args.systems]
+    args.systems = [s for s in SYSTEMS + BASELINES if s in args.systems]
     if args.quick and args.curve_epochs is None:
         args.curve_epochs = QUICK_CURVE_EPOCHS
     if args.out is None:

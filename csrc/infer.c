@@ -390,14 +390,10 @@ int bolt_embed(const bolt_network *net, const bolt_csr *X, int32_t n_threads,
     int empty, rc = check_dense_call(net, X, n_threads, out, &empty);
     if (rc || empty)
         return rc;
-    const int64_t H = net->width[net->cfg.n_hidden], sw = sum_width(&net->cfg);
-    float *hbuf = malloc((size_t)(n_threads * sw) * sizeof(float));
+    float *hbuf = malloc((size_t)(n_threads * sum_width(&net->cfg)) * sizeof(float));
     if (!hbuf)
         return bolt_fail(BOLT_ENOMEM, "out of memory for embedding buffers");
-#pragma omp parallel for schedule(dynamic, 16) num_threads(n_threads)
-    for (int64_t i = 0; i < X->n_rows; i++)
-        memcpy(out + i * H, hidden_infer(net, X, i, hbuf + THREAD_ID() * sw),
-               (size_t)H * sizeof(float));
+    hidden_rows(net, X, NULL, X->n_rows, out, hbuf, n_threads);
     free(hbuf);
     return BOLT_OK;
 }

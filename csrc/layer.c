@@ -158,16 +158,14 @@ double log_sum_exp(const float *z, int64_t n)
 /* ------------------------------------------------------------------------ */
 /* output rows from label centroids                                           */
 
-/* Hidden activations of rows[r0 .. r0 + n) into hs (n x H), in parallel. */
-static void hidden_rows(const bolt_network *net, const bolt_csr *X,
-                        const int64_t *rows, int64_t n, float *hs, float *buf,
-                        int32_t nt)
+void hidden_rows(const bolt_network *net, const bolt_csr *X, const int64_t *rows,
+                 int64_t n, float *hs, float *buf, int32_t nt)
 {
     const int64_t H = net->width[net->cfg.n_hidden], sw = sum_width(&net->cfg);
     (void)nt; /* without OpenMP */
 #pragma omp parallel for schedule(dynamic, 16) num_threads(nt)
     for (int64_t i = 0; i < n; i++)
-        memcpy(hs + i * H, hidden_infer(net, X, rows[i], buf + THREAD_ID() * sw),
+        memcpy(hs + i * H, hidden_infer(net, X, rows ? rows[i] : i, buf + THREAD_ID() * sw),
                (size_t)H * sizeof(float));
 }
 

@@ -379,6 +379,10 @@ const float *hidden_forward(const bolt_network *net, const bolt_csr *X,
 /* hidden_forward for inference into buf (sum of hidden widths). */
 const float *hidden_infer(const bolt_network *net, const bolt_csr *X,
                           int64_t row, float *buf);
+/* Last hidden layer of rows[0..n) of X (rows NULL: rows 0..n) into hs
+ * (n x width), in parallel; buf holds sum_width floats per thread. */
+void hidden_rows(const bolt_network *net, const bolt_csr *X, const int64_t *rows,
+                 int64_t n, float *hs, float *buf, int32_t nt);
 /* From da, the gradient at the last hidden activations, the gradient at
  * every hidden pre-activation into deltas[i]; db is scratch as wide as the
  * widest layer, and da is overwritten. */

@@ -97,8 +97,7 @@ class Network:
         (training workspace and the rest) and their ``total``, computed by
         the code that allocates them.
         """
-        return _native.estimate_memory({**_CONFIG_DEFAULTS, **config}, batch_size, nnz_per_row,
-                                       n_threads)
+        return _native.estimate_memory(config, batch_size, nnz_per_row, n_threads)
 
     def train(self, X, Y, rows, batch_size, learning_rate, n_threads):
         """Train on ``rows`` of (X, Y) in that order; returns the summed loss.

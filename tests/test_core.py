@@ -464,19 +464,17 @@ def test_init_centroids_matches_numpy(hidden):
         net = Network(cfg)
         randomize_params(net, np.random.default_rng(3), w_scale=0.4, b_scale=0.2)
         before = net.get_params(net.n_layers - 1)
-        H = net.embed(X[rows], 1).astype(np.float64)
         net.init_from_centroids(X, Y, rows, 4.0, threads)
         nets.append(net)
     W, b = nets[0].get_params(len(hidden))
-    H = H[np.linalg.norm(H, axis=1) > 0]  # rows whose hidden vector is zero add nothing
-    assert len(H) >= 30
+    H = nets[0].embed(X[rows], 1).astype(np.float64)  # the hidden layers did not change
+    used = np.linalg.norm(H, axis=1) > 0  # rows whose hidden vector is zero add nothing
+    assert used.sum() >= 30
+    H = H[used]
     mu = H.mean(axis=0)
     spread = np.sqrt(np.mean(np.sum((H - mu) ** 2, axis=1)))
-    Hall = nets[0].embed(X[rows], 1).astype(np.float64)  # unchanged by the init
-    Yr = sp.csr_matrix(Y[rows], dtype=np.float64)
-    used = np.linalg.norm(Hall, axis=1) > 0
-    Yu = Yr[np.flatnonzero(used)]
-    S = np.asarray(Yu.T @ Hall[used]) - np.asarray(Yu.sum(axis=0)).ravel()[:, None] * mu
+    Yu = sp.csr_matrix(Y[rows[used]], dtype=np.float64)
+    S = np.asarray(Yu.T @ H) - np.asarray(Yu.sum(axis=0)).ravel()[:, None] * mu
     has = np.asarray(Yu.sum(axis=0)).ravel() > 0
     assert has.sum() >= 20
     ref = S[has] * (4.0 / (np.linalg.norm(S[has], axis=1) * spread))[:, None]
@@ -504,6 +502,13 @@ def test_init_centroids_matches_numpy(hidden):
     np.testing.assert_array_equal(_native.get_center(restored._handle), state[0]["center"])
     np.testing.assert_array_equal(restored.predict_topk(X, 3, True, 1)[0],
                                   nets[0].predict_topk(X, 3, True, 1)[0])
+    # a version-2 state (before centres and batch negatives) restores as it was trained
+    v2 = {k: v for k, v in state[0].items() if k != "center"}
+    v2["config"] = {k: v for k, v in v2["config"].items() if k != "batch_negatives"}
+    v2["version"] = 2
+    old = Network.from_state(v2)
+    assert not _native.get_center(old._handle).any()
+    assert _native.get_config(old._handle)["batch_negatives"] == 0
 
 
 def test_init_centroids_validation():
