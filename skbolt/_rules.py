@@ -26,6 +26,17 @@ def bolt_output_sparsity(n_outputs):
     return 0.005
 
 
+#: Fewest hash tables of a sampled layer. Our rules' network without
+#: search (bench_xc_peers curves, last epoch), sparse P@1 and training s at
+#: BOLT's L -> at least 256: synth10k 0.663 (11.3 s, L=82) -> 0.725 (11.8 s),
+#: synth100k_tail 0.618 (27.7) -> 0.641 (30.3), synth100k 0.701 (44.9,
+#: L=164) -> 0.711 (40.2), held-out heldout_synth 0.712 -> 0.755. The
+#: autotuned default already chose L=328 there: +0.0-0.7 points. Costs:
+#: bench_torch synth100k top-5 0.244-0.297 s -> 0.311-0.358 s (before issue
+#: 10: 0.342-0.359), peak RSS 879 -> 1,029 MB.
+MIN_TABLES = 256
+
+
 def dwta_tables(n_outputs, sparsity):
     """DWTA table shape for ``n_outputs`` neurons at ``sparsity``.
 
@@ -40,12 +51,15 @@ def dwta_tables(n_outputs, sparsity):
     (K=4, the same L) retrieves 7x the candidates for the same hashing
     work and raised sparse P@1 at 32 scored candidates 0.675 -> 0.732
     there and 0.642 -> 0.667 on synth100k_tail (8,902 outputs), the
-    weights unchanged.
+    weights unchanged. BOLT's L swings between 51 and 328 with the
+    rounding of its K (0.02 gives 82 tables, 0.01 328, 0.005 164), and each
+    table is one more chance for the best class to share a bucket with the
+    query, so L is at least MIN_TABLES (no more than a table's buckets).
     """
     K_bolt = int(min(8, max(2, round(math.log2(128.0 / sparsity) / 3.0))))
-    L = max(1, int(round(sparsity * 2 ** (3 * K_bolt))))
     K = int(min(K_bolt, max(2, math.floor(math.log2(max(n_outputs, 2)) / 3.0))))
     range_pow = 3 * K
+    L = max(min(MIN_TABLES, 2**range_pow), int(round(sparsity * 2 ** (3 * K_bolt))))
     reservoir = 4 * max(n_outputs // 2**range_pow, 1)
     return K, L, range_pow, reservoir
 

@@ -303,12 +303,13 @@ def test_epoch_rule_grows_for_rare_labels():
 @pytest.mark.parametrize("sparsity", [0.2, 0.05, 0.02, 0.01, 0.005])
 def test_dwta_buckets_hold_an_output_on_average(n_outputs, sparsity):
     # with more buckets than outputs most buckets a query reaches are empty
-    # (sparse P@1 0.675 vs 0.732 on synth10k); K may only drop below
-    # BOLT's, whose L (and so the hashing work per table) is kept
+    # (sparse P@1 0.675 vs 0.732 on synth10k); K may only drop below BOLT's
     K, L, range_pow, reservoir = _rules.dwta_tables(n_outputs, sparsity)
     K_bolt = min(8, max(2, round(np.log2(128.0 / sparsity) / 3.0)))
     assert range_pow == 3 * K and 2 <= K <= K_bolt
     assert K == 2 or n_outputs >= 2**range_pow
     assert K == K_bolt or n_outputs < 2 ** (range_pow + 3)
-    assert L == max(1, round(sparsity * 2 ** (3 * K_bolt)))
+    # at least MIN_TABLES tables (no more than a table's buckets), else BOLT's L
+    L_bolt = round(sparsity * 2 ** (3 * K_bolt))
+    assert L == max(L_bolt, min(_rules.MIN_TABLES, 2**range_pow))
     assert reservoir >= 4 and reservoir >= 4 * (n_outputs // 2**range_pow)
