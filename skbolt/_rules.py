@@ -139,6 +139,10 @@ def auto_learning_rate(n_samples):
     return 1e-3 if n_samples < SMALL_DATA else 2e-3
 
 
+#: Fewest outputs single-label sparse inference scores per query.
+MIN_CANDIDATES = 64
+
+
 def inference_candidates(active, mean_labels=1.0):
     """Outputs scored per query by sparse inference (not part of BOLT);
     -1 scores every output the tables retrieve.
@@ -155,9 +159,14 @@ def inference_candidates(active, mean_labels=1.0):
     0.53 with the cut, 0.63 at the active set size, 0.87 with every
     retrieved output (~700 of 10k, 42 -> 109 us per row). Decided by the
     mean labels per row (2 or more), not by the label format: one label per
-    row given as an indicator is still a single-label problem.
+    row given as an indicator is still a single-label problem. Since the
+    tables retrieve more (K cap, MIN_TABLES) at least 64: default fits of
+    bench_xc_peers, P@1 at 32 / 64 / 128 / all retrieved, us per row:
+    synth10k 0.740 / 0.752 / 0.756 / 0.773, 27 / 27 / 30 / 43;
+    synth100k_tail 0.657 / 0.665 / 0.666 / 0.681, 31 / 33 / 41 / 102.
     """
-    return -1 if mean_labels >= 2 else max(32, active // 4)
+    return -1 if mean_labels >= 2 else max(MIN_CANDIDATES, active // 4)
+
 
 
 #: Share of a sampled active set's negatives drawn from the batch's labels.
