@@ -183,7 +183,8 @@ class Network:
 
     @classmethod
     def from_state(cls, state):
-        """A network restored from ``get_state``'s output."""
+        """A network restored from ``get_state``'s output (without
+        "table_counts" and "table_ids", its tables are built anew)."""
         version = state.get("version")
         if version not in range(1, STATE_VERSION + 1):
             raise ValueError(
@@ -198,6 +199,8 @@ class Network:
             _native.set_seen(net._handle, state["seen"])
         if "center" in state:
             _native.set_center(net._handle, state["center"])
-        if net.sparse_output:
+        if net.sparse_output and "table_counts" in state:
             _native.set_tables(net._handle, state["table_counts"], state["table_ids"])
+        elif net.sparse_output:  # a state without tables: built from its rows
+            net.rebuild_tables(False, 1)
         return net

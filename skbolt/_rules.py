@@ -27,13 +27,15 @@ def bolt_output_sparsity(n_outputs):
 
 
 #: Fewest hash tables of a sampled layer. Our rules' network without
-#: search (bench_xc_peers curves, last epoch), sparse P@1 and training s at
-#: BOLT's L -> at least 256: synth10k 0.663 (11.3 s, L=82) -> 0.725 (11.8 s),
-#: synth100k_tail 0.618 (27.7) -> 0.641 (30.3), synth100k 0.701 (44.9,
-#: L=164) -> 0.711 (40.2), held-out heldout_synth 0.712 -> 0.755. The
-#: autotuned default already chose L=328 there: +0.0-0.7 points. Costs:
-#: bench_torch synth100k top-5 0.244-0.297 s -> 0.311-0.358 s (before issue
-#: 10: 0.342-0.359), peak RSS 879 -> 1,029 MB.
+#: search on synth10k with L forced (``benchmarks/bench_retrieval.py
+#: --experiments tables``): L = 82 (BOLT's) / 164 / 256 / 328 / 656, sparse
+#: P@1 0.677 / 0.712 / 0.731 / 0.743 / 0.763, fit 13.9 / 13.7 / 15.7 / 16.0
+#: / 18.6 s, 30 / 36 / 40 / 44 / 60 us per row. In bench_xc_peers (curves,
+#: last epoch) 256 tables gave synth100k_tail 0.618 -> 0.641, synth100k
+#: 0.701 -> 0.711 (164 tables before), held-out heldout_synth 0.712 ->
+#: 0.755; the autotuned default already chose 328 there: +0.0-0.7 points.
+#: Costs: bench_torch synth100k top-5 0.244-0.297 s -> 0.311-0.358 s (before
+#: issue 10: 0.342-0.359), peak RSS 879 -> 1,029 MB.
 MIN_TABLES = 256
 
 
@@ -45,16 +47,15 @@ def dwta_tables(n_outputs, sparsity):
     L tables so that L * n_outputs / 2**range_pow, the expected candidate
     count, is about the active set. Here K is also capped so that buckets
     hold at least one output on average: with fewer outputs than buckets
-    most buckets a query reaches are empty, and the tables found the
-    exact scores' best class for 78% of test rows (synth10k of
-    bench_xc_peers, 4,898 outputs, K=5, 32,768 buckets). One bit code less
-    (K=4, the same L) retrieves 7x the candidates for the same hashing
-    work and raised sparse P@1 at 32 scored candidates 0.675 -> 0.732
-    there and 0.642 -> 0.667 on synth100k_tail (8,902 outputs), the
-    weights unchanged. BOLT's L swings between 51 and 328 with the
-    rounding of its K (0.02 gives 82 tables, 0.01 328, 0.005 164), and each
-    table is one more chance for the best class to share a bucket with the
-    query, so L is at least MIN_TABLES (no more than a table's buckets).
+    most buckets a query reaches are empty. Rebuilding only the tables of
+    the default fit (``benchmarks/bench_retrieval.py --experiments
+    shapes``), P@1 at 64 scored candidates: synth10k (4,898 outputs) K=5
+    0.698 (49 candidates) vs K=4 0.742 (361) at L=328, for the same hashing
+    work; synth100k_tail (8,902 outputs) 0.631 vs 0.658. BOLT's L swings
+    between 51 and 328 with the rounding of its K (0.02 gives 82 tables,
+    0.01 328, 0.005 164), and each table is one more chance for the best
+    class to share a bucket with the query, so L is at least MIN_TABLES
+    (no more than a table's buckets).
     """
     K_bolt = int(min(8, max(2, round(math.log2(128.0 / sparsity) / 3.0))))
     K = int(min(K_bolt, max(2, math.floor(math.log2(max(n_outputs, 2)) / 3.0))))
@@ -160,13 +161,12 @@ def inference_candidates(active, mean_labels=1.0):
     retrieved output (~700 of 10k, 42 -> 109 us per row). Decided by the
     mean labels per row (2 or more), not by the label format: one label per
     row given as an indicator is still a single-label problem. Since the
-    tables retrieve more (K cap, MIN_TABLES) at least 64: default fits of
-    bench_xc_peers, P@1 at 32 / 64 / 128 / all retrieved, us per row:
-    synth10k 0.740 / 0.752 / 0.756 / 0.773, 27 / 27 / 30 / 43;
-    synth100k_tail 0.657 / 0.665 / 0.666 / 0.681, 31 / 33 / 41 / 102.
+    tables retrieve more (K cap, MIN_TABLES) at least 64: default fit of
+    synth10k (``benchmarks/bench_retrieval.py --experiments candidates``),
+    P@1 at 32 / 64 / 128 / 256 / all retrieved 0.743 / 0.754 / 0.760 /
+    0.771 / 0.786, 36 / 41 / 47 / 57 / 71 us per row.
     """
     return -1 if mean_labels >= 2 else max(MIN_CANDIDATES, active // 4)
-
 
 
 #: Share of a sampled active set's negatives drawn from the batch's labels.

@@ -1042,6 +1042,20 @@ def test_state_roundtrip_sparse_frozen():
         Network.from_state(bad)
 
 
+def test_state_without_tables_builds_them_from_its_rows():
+    # what benchmarks/bench_retrieval.py relies on to try other table shapes
+    net, _, X = _train_sparse(sparse_config(), 1)
+    state = net.get_state()
+    bare = Network.from_state({k: v for k, v in state.items() if not k.startswith("table_")})
+    rebuilt = Network.from_state(state)
+    rebuilt.rebuild_tables(False, 1)
+    for r in range(5):
+        np.testing.assert_array_equal(bare.candidates(X, r), rebuilt.candidates(X, r))
+    # the trained tables also hold the labels their probes missed: not a rebuild
+    assert any(not np.array_equal(net.candidates(X, r), bare.candidates(X, r))
+               for r in range(X.shape[0]))
+
+
 def test_state_roundtrip_dense():
     rng = np.random.default_rng(8)
     net = Network(make_config(hidden_sizes=(8, 6)))
