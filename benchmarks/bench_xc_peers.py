@@ -74,6 +74,7 @@ estimate from the quick one's. Results go to ``--out`` (``benchmarks/results/xc_
 """
 import argparse
 import contextlib
+import copy
 import importlib.metadata
 import importlib.util
 import json
@@ -90,7 +91,7 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from skbolt import BoltClassifier
+from skbolt import BoltClassifier, _rules
 from skbolt.metrics import precision_at_k
 
 #: name -> how the set is made, in report order. Synthetic: total rows
@@ -334,6 +335,8 @@ def run_skbolt(data, threads):
             "learning_rate_init_": clf.learning_rate_init_,
             "output_sparsity_": clf.output_sparsity_,
             "sparse_inference_": bool(clf.sparse_inference_),
+            "centroid_finish_": bool(clf.centroid_finish_),
+            "temperature_": clf.temperature_,
         },
     }
 
@@ -457,7 +460,7 @@ def skbolt_curve(data, threads, max_epochs):
     and exact P@1 after each epoch."""
     clf = BoltClassifier(random_state=0, autotune=False, n_jobs=threads)
     classes = None if data["multilabel"] else np.unique(data["y"])
-    points, seconds, target = [], 0.0, None
+    points, seconds, target, Y = [], 0.0, None, None
     while target is None or len(points) < target:
         start = time.perf_counter()
         clf.partial_fit(data["X"], data["y"], classes=classes)
@@ -480,8 +483,27 @@ def skbolt_curve(data, threads, max_epochs):
                        "p_at_1_sparse": sparse, "p_at_1_exact": exact,
                        "distinct_top1_sparse": int(np.unique(ids).size),
                        "distinct_top1_exact": int(np.unique(exact_ids).size)})
+        finished = ""
+        if clf._network.sparse_output and clf.loss_ == "softmax":
+            # the same network finished with label centroids (centroid_finish),
+            # on a copy, so the curve goes on training the original
+            if Y is None:
+                X, Y = clf._validate_X(data["X"], reset=False), clf._encode_y(
+                    data["y"], classes=clf.classes_)
+            copy_ = copy.deepcopy(clf)
+            start = time.perf_counter()
+            copy_._network.finish_with_centroids(X, Y, np.arange(X.shape[0]),
+                                                 _rules.CENTROID_LOGIT, threads)
+            points[-1]["finish_seconds"] = time.perf_counter() - start
+            ids, _ = copy_.predict_topk(data["Xt"], 1)
+            points[-1]["p_at_1_finished_sparse"] = float(precision_at_k(data["yt"], ids, k=1))
+            points[-1]["p_at_1_finished_exact"] = float(
+                precision_at_k(data["yt"], exact_top1(copy_, data["Xt"]), k=1))
+            del copy_
+            finished = (f"; finished {points[-1]['p_at_1_finished_sparse']:.4f} / "
+                        f"{points[-1]['p_at_1_finished_exact']:.4f}")
         print(f"    skbolt curve epoch {epoch}/{target}: {seconds:.1f} s, P@1 sparse "
-              f"{sparse:.4f}, exact {exact:.4f}", flush=True)
+              f"{sparse:.4f}, exact {exact:.4f}{finished}", flush=True)
     return {"rules_epochs": rules_epochs, "epochs_run": len(points), "points": points,
             "hash_params_": clf.hash_params_, "batch_size_": clf.batch_size_,
             "hidden_layer_sizes_": list(clf.hidden_layer_sizes_)}
@@ -561,7 +583,15 @@ def crossing(out):
     best = max(peers, key=lambda s: s["p_at_1"])
     hit = next((p for p in curve["points"] if p["p_at_1_sparse"] >= best["p_at_1"]), None)
     top = max(curve["points"], key=lambda p: p["p_at_1_sparse"])
+    # the curve finished with centroids after each epoch, its time included
+    done = [p for p in curve["points"] if "p_at_1_finished_sparse" in p]
+    fin = next((p for p in done if p["p_at_1_finished_sparse"] >= best["p_at_1"]), None)
+    fin_top = max(done, key=lambda p: p["p_at_1_finished_sparse"]) if done else None
     return {"peer": best["system"], "peer_p_at_1": best["p_at_1"],
+            "finished_seconds": fin["seconds"] + fin["finish_seconds"] if fin else None,
+            "finished_epoch": fin["epoch"] if fin else None,
+            "finished_best_p_at_1": fin_top["p_at_1_finished_sparse"] if fin_top else None,
+            "finished_best_epoch": fin_top["epoch"] if fin_top else None,
             "peer_fit_seconds": best["fit_seconds"],
             "skbolt_seconds": hit["seconds"] if hit else None,
             "skbolt_epoch": hit["epoch"] if hit else None,
@@ -614,6 +644,11 @@ def print_tables(results):
             for p in r.get("skbolt_curve", {}).get("points", []):
                 print(f"| {label(r)} | skbolt (rules, no search) | epoch {p['epoch']} | "
                       f"{p['seconds']:.1f} | {p['p_at_1_sparse']:.4f} |")
+            for p in r.get("skbolt_curve", {}).get("points", []):
+                if "p_at_1_finished_sparse" in p:
+                    print(f"| {label(r)} | skbolt (rules, centroid finish) | epoch {p['epoch']} "
+                          f"| {p['seconds'] + p['finish_seconds']:.1f} | "
+                          f"{p['p_at_1_finished_sparse']:.4f} |")
             for p in r["peer_curves"]:
                 effort = ", ".join(f"{k}={v}" for k, v in p["effort"].items())
                 print(f"| {label(r)} | {p['system']} | {effort} | {p['fit_seconds']:.1f} | "
@@ -636,19 +671,30 @@ def print_tables(results):
             print(f"| {label(r)} | {c['peer']} | {c['peer_p_at_1']:.4f} | "
                   f"{c['peer_fit_seconds']:.1f} | {reached} | {ratio} | "
                   f"{c['skbolt_best_p_at_1']:.4f} ({c['skbolt_best_epoch']}) |")
+            if c.get("finished_best_p_at_1") is not None:
+                if c["finished_seconds"] is None:
+                    reached, ratio = f"never within {c['epochs_run']} epochs", "-"
+                else:
+                    reached = f"{c['finished_seconds']:.1f} s (epoch {c['finished_epoch']})"
+                    ratio = f"{c['finished_seconds'] / c['peer_fit_seconds']:.2f}"
+                print(f"| {label(r)}, centroid finish | {c['peer']} | {c['peer_p_at_1']:.4f} | "
+                      f"{c['peer_fit_seconds']:.1f} | {reached} | {ratio} | "
+                      f"{c['finished_best_p_at_1']:.4f} ({c['finished_best_epoch']}) |")
 
         print("\n### Exact (argmax of predict_proba) against sparse (predict_topk) P@1, by "
               "epoch\n")
         print("| dataset | epoch | training s | P@1 sparse | P@1 exact | exact - sparse (pt) "
-              "| distinct top-1 labels sparse / exact |")
-        print("|" + "---|" * 7)
+              "| distinct top-1 labels sparse / exact | centroid finish: sparse / exact |")
+        print("|" + "---|" * 8)
         for r in results:
             points = r.get("skbolt_curve", {}).get("points", [])
             for p in points:
+                fin = (f"{p['p_at_1_finished_sparse']:.4f} / {p['p_at_1_finished_exact']:.4f}"
+                       if "p_at_1_finished_sparse" in p else "-")
                 print(f"| {label(r)} | {p['epoch']} | {p['seconds']:.1f} | "
                       f"{p['p_at_1_sparse']:.4f} | {p['p_at_1_exact']:.4f} | "
                       f"{100 * (p['p_at_1_exact'] - p['p_at_1_sparse']):+.1f} | "
-                      f"{p['distinct_top1_sparse']:,} / {p['distinct_top1_exact']:,} |")
+                      f"{p['distinct_top1_sparse']:,} / {p['distinct_top1_exact']:,} | {fin} |")
             if points:
                 worst = min(points, key=lambda p: p["p_at_1_exact"] - p["p_at_1_sparse"])
                 print(f"| {label(r)} | worst: epoch {worst['epoch']} | | | | "

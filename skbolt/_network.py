@@ -41,6 +41,51 @@ def _counters_from_array(values):
     return dict(zip(_native.COUNTER_NAMES, (int(v) for v in values)))
 
 
+def fit_temperature(logits, Y, iterations=20):
+    """The positive factor t maximising the mean log-likelihood of the
+    softmax of ``t * logits`` for the labels ``Y``.
+
+    Multi-label rows count the mean log-probability of their labels (the
+    softmax loss's target spreads over them evenly); rows without labels
+    are ignored. The likelihood is concave in t, so Newton's method from
+    t = 1 finds it; 1.0 when nothing can be fitted.
+
+    Parameters
+    ----------
+    logits : ndarray of shape (n_samples, n_outputs)
+    Y : sparse matrix of shape (n_samples, n_outputs)
+        Label indicator.
+    iterations : int
+        Most Newton steps.
+    """
+    Y = sp.csr_matrix(Y, dtype=np.float64)
+    counts = np.diff(Y.indptr)
+    keep = counts > 0
+    if not keep.any() or logits.shape[1] < 2:
+        return 1.0
+    S = np.asarray(logits, dtype=np.float32)[keep]
+    # the target's mean logit per row: what the likelihood rewards
+    target = np.asarray(Y[keep].multiply(S).sum(axis=1)).ravel() / counts[keep]
+    t = 1.0
+    for _ in range(iterations):
+        z = t * S
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        pS = p * S
+        mean = pS.sum(axis=1, dtype=np.float64)
+        grad = np.sum(target - mean)
+        curv = np.sum((pS * S).sum(axis=1, dtype=np.float64) - mean**2)
+        if not curv > 0:
+            break
+        # a Newton step, kept within a factor 4 so t stays positive
+        step = min(max(t + grad / curv, t / 4), t * 4)
+        done = abs(step - t) <= 1e-4 * t
+        t = step
+        if done:
+            break
+    return float(t) if np.isfinite(t) and t > 0 else 1.0
+
+
 def labels_to_csr(y_index, n_outputs):
     """Label matrix for the core from 1-D class indices or a 2-D indicator."""
     if sp.issparse(y_index):
@@ -135,6 +180,47 @@ class Network:
         all ``rows``, which the tables hash from too (see
         ``_rules.CENTROID_LOGIT``)."""
         _native.init_centroids(self._handle, X, Y, rows, logit_scale, n_threads)
+
+    def held_out_temperature(self, X, Y, present, n_threads):
+        """``fit_temperature`` of this network's logits for rows ``X``, ``Y``
+        over the outputs marked ``present``."""
+        logits = self.predict_scores(X, False, n_threads)
+        return fit_temperature(logits[:, present], Y[:, present])
+
+    def finish_with_centroids(self, X, Y, rows, logit_scale, n_threads, held=None):
+        """After training: each label's output row replaced by its centroid
+        of the trained hidden vectors over ``rows`` (``init_from_centroids``),
+        scaled by a temperature fitted on the ``held`` rows. Returns the
+        temperature (1.0 without ``held``).
+
+        The temperature is fitted (``fit_temperature``) on the scores of
+        centroids computed without the held rows, for the labels those
+        centroids have: training rows scored by centroids they are part of
+        are fitted perfectly, so their likelihood grows without bound in the
+        temperature. Then the centroids are computed from all ``rows``.
+        Ranking is the centroids'; the scale only calibrates probabilities
+        (both hash families are blind to a row's positive scale, so the
+        tables stay as the centroids built them).
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        t = 1.0
+        if held is not None and len(held):
+            held = np.asarray(held, dtype=np.int64)
+            rest = np.setdiff1d(rows, held)
+            self.init_from_centroids(X, Y, rest, logit_scale, n_threads)
+            present = np.zeros(Y.shape[1], dtype=bool)
+            present[Y[rest].indices] = True
+            t = self.held_out_temperature(X[held], Y[held], present, n_threads)
+        self.init_from_centroids(X, Y, rows, logit_scale, n_threads)
+        self.scale_output(t)
+        return t
+
+    def scale_output(self, factor):
+        """Multiply the output layer's weights and biases by ``factor`` > 0."""
+        if factor != 1.0:
+            last = self.n_layers - 1
+            w, b = self.get_params(last)
+            self.set_params(last, w * np.float32(factor), b * np.float32(factor))
 
     def set_frozen(self, frozen):
         _native.set_frozen(self._handle, frozen)

@@ -292,6 +292,7 @@ class Resolved:
     loss: str
     dropout: float
     sparse_inference: bool
+    centroid_finish: bool
     hash_params: dict = field(compare=False)
 
     def replace(self, **changes):
@@ -414,12 +415,20 @@ def resolve(params, n_samples, n_features, n_outputs, nnz_per_row, multilabel,
     inference = given("sparse_inference", lambda: sparse_output)
     if not isinstance(inference, (bool, np.bool_)):
         raise ValueError(f"sparse_inference must be True, False or 'auto', got {inference!r}")
+    # "auto" is only ever turned on by the search (``_autotune.search``),
+    # which keeps it where it scores higher on its held-out split
+    finish = given("centroid_finish", lambda: False)
+    if not isinstance(finish, (bool, np.bool_)):
+        raise ValueError(f"centroid_finish must be True, False or 'auto', got {finish!r}")
+    if finish and loss == "sigmoid":
+        raise ValueError("centroid_finish=True needs the softmax loss (label centroids score "
+                         "like softmax logits); use loss='softmax' or centroid_finish=False")
     hash_params = _hash_params(params, n_samples, n_outputs, nnz_per_row, active, batch,
                                hidden[-1], family, sparsity, mean_labels)
     return Resolved(hidden_layer_sizes=hidden, batch_size=batch, learning_rate_init=lr,
                     max_iter=epochs, output_sparsity=sparsity, hash_function=family,
                     loss=loss, dropout=drop, sparse_inference=bool(inference) and sparse_output,
-                    hash_params=hash_params)
+                    centroid_finish=bool(finish), hash_params=hash_params)
 
 
 def _hash_params(params, n_samples, n_outputs, nnz_per_row, active, batch, width, family,

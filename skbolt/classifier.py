@@ -72,6 +72,17 @@ class BoltClassifier(ClassifierMixin, BoltEstimator):
     dropout : float in [0, 1) or "auto", default="auto"
         Share of hidden units zeroed per training sample (inverted dropout;
         none at prediction). "auto" is 0.5.
+    centroid_finish : bool or "auto", default="auto"
+        After ``fit`` trains, replace each class's output row by the
+        centroid of its training rows' last hidden vectors (measured from
+        their mean), scaled by one temperature fitted so that
+        ``predict_proba`` matches the training labels. Sampled training
+        learns the hidden layer well but leaves rows of rarely sampled
+        classes behind; their centroids rank better on many extreme label
+        sets. "auto": the autotuning search tries it on its winner (sparse
+        output layers and the softmax loss only) and keeps it when it
+        scores higher on the held-out split; False when no search runs.
+        ``partial_fit`` never replaces rows.
     autotune : bool or "auto", default="auto"
         Search learning rate (x0.5, x1, x2 the rule's), hidden width and
         output sparsity (x0.5, x1: never costlier than the rule's network),
@@ -134,7 +145,8 @@ class BoltClassifier(ClassifierMixin, BoltEstimator):
     multilabel_ : bool
         Whether ``y`` was a multi-label indicator matrix.
     hidden_layer_sizes_, learning_rate_init_, batch_size_, max_iter_, \
-output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
+output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_, \
+centroid_finish_ :
         The resolved values of the corresponding parameters.
     hash_params_ : dict
         Resolved hash table shape and schedule: active set size, K, L,
@@ -143,11 +155,15 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
         (outputs of each active set drawn from the labels of the batch's
         rows) and ``inference_candidates`` (outputs sparse inference
         scores per row; -1: every one the tables retrieve).
+    temperature_ : float or None
+        The factor the centroid finish scaled the output rows by (fitted on
+        rows left out of the centroids); None without the finish.
     autotune_results_ : list of dict
         Every trial of the autotuning search: ``params`` (the values tried),
         ``rung``, ``epochs`` trained, ``validation_score`` (P@1 or accuracy
-        on the held-out split) and cumulative ``seconds``. Empty when no
-        search ran.
+        on the held-out split) and cumulative ``seconds``; the last entry
+        has ``centroid_finish=True`` when the winner was also scored with
+        that finish. Empty when no search ran.
     best_params_ : dict
         The searched parameters' winning values (empty without a search).
     memory_bytes_ : int
@@ -184,6 +200,7 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
         loss="auto",
         sparse_inference="auto",
         dropout="auto",
+        centroid_finish="auto",
         autotune="auto",
         autotune_budget=0.8,
         max_memory="auto",
@@ -206,6 +223,7 @@ output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_ :
         self.loss = loss
         self.sparse_inference = sparse_inference
         self.dropout = dropout
+        self.centroid_finish = centroid_finish
         self.autotune = autotune
         self.autotune_budget = autotune_budget
         self.max_memory = max_memory

@@ -101,12 +101,16 @@ def test_autotuned_fit_records_trials_and_is_deterministic(xc_data):
     b = BoltClassifier(random_state=0, autotune=True, max_iter=8, n_jobs=1).fit(X, y)
     assert a.autotune_results_, "the search ran no trial"
     keys = {"params", "rung", "epochs", "validation_score", "seconds"}
-    assert all(set(r) == keys for r in a.autotune_results_)
+    trials = [r for r in a.autotune_results_ if "centroid_finish" not in r["params"]]
+    assert all(set(r) == keys for r in trials)
+    # besides, at most the winner scored again with the centroid finish
+    finished = [r for r in a.autotune_results_ if r not in trials]
+    assert all(set(r) == keys | {"temperature"} for r in finished) and len(finished) <= 1
     # the winner is a candidate that reached the last rung
-    last = max(r["rung"] for r in a.autotune_results_)
-    finalists = [r["params"] for r in a.autotune_results_ if r["rung"] == last]
+    last = max(r["rung"] for r in trials)
+    finalists = [r["params"] for r in trials if r["rung"] == last]
     assert len(finalists) == 1
-    assert a.best_params_ == finalists[0]
+    assert {k: v for k, v in a.best_params_.items() if k != "centroid_finish"} == finalists[0]
     # no trial trains longer than the final fit
     assert max(r["epochs"] for r in a.autotune_results_) <= a.max_iter_
     # the resolved attributes are the winner's

@@ -23,6 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
 from skbolt import BoltClassifier
+from skbolt._network import fit_temperature
 from skbolt.datasets import load_bibtex, make_extreme_classification
 from skbolt.metrics import precision_at_k
 
@@ -744,6 +745,122 @@ def test_exact_scores_as_good_as_sparse_on_a_long_tail():
         np.testing.assert_array_equal(exact, clf.classes_[clf.predict_proba(Xte).argmax(axis=1)])
         assert exact_p1 >= sparse_p1 - 0.005, (epoch, exact_p1, sparse_p1)
         assert sparse_p1 > 0.6  # learned: the majority label alone scores about 0.09
+
+
+def _log_likelihood(logits, Y, t):
+    """Mean over labelled rows of the mean log-softmax of t * logits at
+    their labels (numpy, float64)."""
+    Z = t * np.asarray(logits, dtype=np.float64)
+    logp = Z - np.log(np.exp(Z - Z.max(axis=1, keepdims=True)).sum(axis=1, keepdims=True)) \
+        - Z.max(axis=1, keepdims=True)
+    Yd = np.asarray(sp.csr_matrix(Y).todense(), dtype=np.float64)
+    counts = Yd.sum(axis=1)
+    keep = counts > 0
+    return np.mean((Yd * logp).sum(axis=1)[keep] / counts[keep])
+
+
+@pytest.mark.parametrize("labels_per_row", [1, 3])
+def test_fit_temperature_maximises_the_likelihood(labels_per_row):
+    """The fitted factor is where the likelihood peaks: higher than at 5%
+    either side and than at 1, and its derivative (central finite
+    differences) vanishes there; rows without labels count for nothing."""
+    rng = np.random.default_rng(7)
+    n, C = 300, 40
+    Y = np.zeros((n, C))
+    for i in range(n - 20):  # the last 20 rows have no labels
+        Y[i, rng.choice(C, labels_per_row, replace=False)] = 1
+    # logits that rank the labels well but at the wrong scale
+    logits = (0.2 * (3.0 * Y + rng.normal(size=(n, C)))).astype(np.float32)
+    t = fit_temperature(logits, sp.csr_matrix(Y))
+    assert t > 1.5  # the scale was too small
+    ll = _log_likelihood(logits, Y, t)
+    for other in (0.95 * t, 1.05 * t, 1.0):
+        assert _log_likelihood(logits, Y, other) < ll
+    h = 1e-3 * t
+    slope = (_log_likelihood(logits, Y, t + h) - _log_likelihood(logits, Y, t - h)) / (2 * h)
+    assert abs(slope) < 1e-3
+    # the unlabelled rows change nothing
+    assert fit_temperature(logits[:n - 20], sp.csr_matrix(Y[:n - 20])) == pytest.approx(t)
+
+
+@pytest.fixture(scope="module")
+def long_tail_problem():
+    """A long tail (20k-class space, 4.5k training rows, a third of the
+    test labels never seen) on which the centroid finish pays."""
+    X, y = make_extreme_classification(n_samples=6000, n_features=5000, n_classes=20000,
+                                       random_state=5)
+    return X[:4500], y[:4500], X[4500:], y[4500:]
+
+
+def test_centroid_finish_rows_are_scaled_label_centroids(long_tail_problem):
+    """With centroid_finish=True every trained class's output row is
+    temperature_ * 4 * (S_j - n_j mu) / (|S_j - n_j mu| * spread), S_j the
+    sum of its rows' embeddings, mu their mean and spread their rms distance
+    to it (numpy reference); exact scoring is no worse than sparse; the
+    fitted temperature lowers the held-out log-loss below the unscaled rows'."""
+    Xtr, ytr, Xte, yte = long_tail_problem
+    clf = BoltClassifier(hidden_layer_sizes=128, autotune=False, max_iter=3,
+                         centroid_finish=True, random_state=0, n_jobs=2).fit(Xtr, ytr)
+    assert clf.centroid_finish_ and clf.sparse_inference_
+    t = clf.temperature_
+    assert t > 1.0
+    H = clf.embed(Xtr).astype(np.float64)
+    used = np.linalg.norm(H, axis=1) > 0
+    H, yu = H[used], ytr[used]
+    mu = H.mean(axis=0)
+    spread = np.sqrt(np.mean(np.sum((H - mu) ** 2, axis=1)))
+    W, b = clf._network.get_params(clf._network.n_layers - 1)
+    index = np.searchsorted(clf.classes_, yu)
+    S = np.zeros((len(clf.classes_), H.shape[1]))
+    np.add.at(S, index, H - mu)
+    has = np.bincount(index, minlength=len(clf.classes_)) > 0
+    ref = t * 4.0 * S[has] / (np.linalg.norm(S[has], axis=1) * spread)[:, None]
+    np.testing.assert_allclose(W[has], ref, rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(b[has], -(ref @ mu), rtol=1e-3, atol=1e-4)
+    # exact at least as good as sparse
+    sparse_p1 = np.mean(clf.predict_topk(Xte, 1)[0][:, 0] == yte)
+    exact_p1 = np.mean(clf.classes_[clf.decision_function(Xte).argmax(axis=1)] == yte)
+    assert exact_p1 >= sparse_p1 - 0.005 and sparse_p1 > 0.6
+    # the temperature calibrates: held-out rows whose class was trained on
+    known = np.isin(yte, clf.classes_[clf._network.seen])
+    Z = clf.decision_function(Xte[known])[:, clf._network.seen]
+    Yk = np.zeros(Z.shape)
+    Yk[np.arange(Z.shape[0]), np.searchsorted(clf.classes_[clf._network.seen], yte[known])] = 1
+    assert _log_likelihood(Z, Yk, 1.0) > _log_likelihood(Z, Yk, 1.0 / t)
+    np.testing.assert_allclose(clf.predict_proba(Xte[:50]).sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_search_keeps_the_centroid_finish_where_it_scores_higher(long_tail_problem):
+    """The search scores its winner finished with centroids too and keeps
+    the finish exactly when that scored higher on the held-out split; the
+    final fit then uses the temperature fitted there."""
+    Xtr, ytr, _, _ = long_tail_problem
+    clf = BoltClassifier(hidden_layer_sizes=128, autotune=True, autotune_budget=0.3,
+                         random_state=0, n_jobs=2).fit(Xtr, ytr)
+    results = clf.autotune_results_
+    assert results and results[-1]["params"].get("centroid_finish") is True
+    winner = results[-2]
+    assert {k: v for k, v in results[-1]["params"].items() if k != "centroid_finish"} \
+        == winner["params"]
+    kept = results[-1]["validation_score"] > winner["validation_score"]
+    assert clf.centroid_finish_ is kept
+    assert clf.best_params_.get("centroid_finish", False) is kept
+    assert clf.temperature_ == (results[-1]["temperature"] if kept else None)
+
+
+def test_centroid_finish_left_off_where_it_does_not_apply():
+    """Dense output layers (where it measured far worse) and the sigmoid
+    loss: the search does not try it; asking for it with the sigmoid loss
+    is an error."""
+    X, y = make_extreme_classification(3000, 500, 50, random_state=0)
+    clf = BoltClassifier(autotune=True, max_iter=5, hidden_layer_sizes=64, random_state=0,
+                         n_jobs=2).fit(X, y)
+    assert clf.autotune_results_ and not clf.centroid_finish_ and clf.temperature_ is None
+    assert not any("centroid_finish" in r["params"] for r in clf.autotune_results_)
+    with pytest.raises(ValueError, match="softmax"):
+        BoltClassifier(loss="sigmoid", centroid_finish=True, max_iter=1).fit(X, y)
+    with pytest.raises(ValueError, match="centroid_finish"):
+        BoltClassifier(centroid_finish="yes", max_iter=1).fit(X, y)
 
 
 # --------------------------------------------------------------------------
