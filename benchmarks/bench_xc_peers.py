@@ -91,7 +91,7 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from skbolt import BoltClassifier, _rules
+from skbolt import BoltClassifier, _base
 from skbolt.metrics import precision_at_k
 
 #: name -> how the set is made, in report order. Synthetic: total rows
@@ -492,8 +492,9 @@ def skbolt_curve(data, threads, max_epochs):
                     data["y"], classes=clf.classes_)
             copy_ = copy.deepcopy(clf)
             start = time.perf_counter()
-            copy_._network.finish_with_centroids(X, Y, np.arange(X.shape[0]),
-                                                 _rules.CENTROID_LOGIT, threads)
+            copy_._network, copy_.hash_params_, _ = _base.finish_network(
+                copy_._network, X, Y, np.arange(X.shape[0]), copy_.hash_params_,
+                copy_._mean_labels, threads)
             points[-1]["finish_seconds"] = time.perf_counter() - start
             ids, _ = copy_.predict_topk(data["Xt"], 1)
             points[-1]["p_at_1_finished_sparse"] = float(precision_at_k(data["yt"], ids, k=1))

@@ -349,6 +349,23 @@ class Run:
         return total
 
 
+def finish_network(network, X, Y, rows, hash_params, mean_labels, n_threads, held=None,
+                   reshape=True):
+    """The centroid finish of a trained network: output rows from label
+    centroids (``Network.finish_with_centroids``), then DWTA tables of the
+    shape ``_rules.finish_tables`` gives finished rows. Returns the network
+    (a new one when the tables changed shape; ``network`` is then freed),
+    its hash parameters and the temperature fitted on ``held``. Without
+    ``reshape`` the tables keep their shape (a network finished before)."""
+    t = network.finish_with_centroids(X, Y, rows, _rules.CENTROID_LOGIT, n_threads, held)
+    shape = (_rules.finish_tables(hash_params, mean_labels)
+             if reshape and network.config["hash_family"] == "dwta" else None)
+    if shape is None:
+        return network, hash_params, t
+    return (network.reshaped(shape["K"], shape["range_pow"], shape["reservoir"], n_threads),
+            shape, t)
+
+
 #: Logits the centroid finish computes to fit its temperature (rows times
 #: outputs; at least 16 rows): 8 MB of float32, a second of Newton steps
 #: at most. A scalar needs few rows: on synth10k's default fit 100 / 408 /
@@ -430,16 +447,19 @@ class BoltEstimator(BaseEstimator):
         against 16.5 from the search's split (fitted on its test rows: 17.4)."""
         n, threads = X.shape[0], self._n_threads()
         searched = [r["temperature"] for r in self.autotune_results_ if "temperature" in r]
+        held = None
+        if not searched:
+            m = min(n // 10, max(16, TEMPERATURE_SCORES // max(self.n_outputs_, 1)))
+            held = np.sort(np.random.RandomState(self._seed).permutation(n)[:m])
+        # a warm start continues a finished network: its tables keep their shape
+        network, self.hash_params_, t = finish_network(
+            self._network, X, Y, np.arange(n), self.hash_params_, self._mean_labels, threads,
+            held, reshape=self.temperature_ is None)
+        self._network = network
         if searched:
-            self._network.finish_with_centroids(X, Y, np.arange(n), _rules.CENTROID_LOGIT,
-                                                threads)
-            self._network.scale_output(searched[-1])
-            self.temperature_ = float(searched[-1])
-            return
-        m = min(n // 10, max(16, TEMPERATURE_SCORES // max(self.n_outputs_, 1)))
-        held = np.sort(np.random.RandomState(self._seed).permutation(n)[:m])
-        self.temperature_ = self._network.finish_with_centroids(
-            X, Y, np.arange(n), _rules.CENTROID_LOGIT, threads, held)
+            t = float(searched[-1])
+            network.scale_output(t)
+        self.temperature_ = t
 
     def _setup(self, X, Y, search=False):
         """Measure the problem, resolve the plan (searching it when asked),

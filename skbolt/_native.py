@@ -172,6 +172,12 @@ def create(cfg):
     return ffi.gc(out[0], lib.bolt_free)
 
 
+def free(handle):
+    """Free a handle from ``create`` now rather than when it is collected;
+    it must not be used after."""
+    ffi.release(handle)
+
+
 def train(handle, X, Y, rows, batch_size, learning_rate, n_threads):
     """One pass over ``rows`` of (X, Y); returns the summed loss."""
     rows = np.ascontiguousarray(rows, dtype=np.int64)

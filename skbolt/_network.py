@@ -215,6 +215,17 @@ class Network:
         self.scale_output(t)
         return t
 
+    def reshaped(self, K, range_pow, reservoir, n_threads):
+        """A network with these weights and other DWTA table dimensions,
+        its tables built from its rows. Frees this network's tables first,
+        so the two never hold tables at once."""
+        state = {k: v for k, v in self.get_state().items() if not k.startswith("table_")}
+        state["config"] = dict(state["config"], hash_K=int(K), range_pow=int(range_pow),
+                               reservoir=int(reservoir))
+        _native.free(self._handle)
+        self._handle = None
+        return Network.from_state(state, n_threads)
+
     def scale_output(self, factor):
         """Multiply the output layer's weights and biases by ``factor`` > 0."""
         if factor != 1.0:
@@ -268,9 +279,10 @@ class Network:
         }
 
     @classmethod
-    def from_state(cls, state):
+    def from_state(cls, state, n_threads=1):
         """A network restored from ``get_state``'s output (without
-        "table_counts" and "table_ids", its tables are built anew)."""
+        "table_counts" and "table_ids", its tables are built anew with
+        ``n_threads``)."""
         version = state.get("version")
         if version not in range(1, STATE_VERSION + 1):
             raise ValueError(
@@ -288,5 +300,5 @@ class Network:
         if net.sparse_output and "table_counts" in state:
             _native.set_tables(net._handle, state["table_counts"], state["table_ids"])
         elif net.sparse_output:  # a state without tables: built from its rows
-            net.rebuild_tables(False, 1)
+            net.rebuild_tables(False, n_threads)
         return net

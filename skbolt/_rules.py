@@ -169,6 +169,36 @@ def inference_candidates(active, mean_labels=1.0):
     return -1 if mean_labels >= 2 else max(MIN_CANDIDATES, active // 4)
 
 
+def finish_tables(hash_params, mean_labels=1.0):
+    """Table shape and candidates for a network finished with label
+    centroids (``centroid_finish``); None to keep the training shape (DWTA
+    keys of 2 bins already, or another family: pass only DWTA's).
+
+    Centroid rows spread less than trained ones, so fewer of them share a
+    bucket with a query: one bin less per key (K - 1, eight times the
+    buckets' reach) at the same table memory (reservoir x 8). Measured on
+    finished default fits, P@1 at 1 thread, 64 / 256 scored candidates
+    (us/row): synth10k K=4 0.767 / 0.790 (66 / 103), K=3 0.809 / 0.824 (88
+    / 124), exact 0.838 (220); synth100k_tail K=4 0.695 / 0.699 (67 / 106),
+    K=3 0.707 / 0.712 (121 / 190), exact 0.717 (369). Twice the tables at
+    K=4 retrieve less for more time (0.797 / 0.813 at 97 / 130 on synth10k).
+    Multi-label rows no longer score every retrieved output (at K=3 that is
+    4,576 of 10k on synth_ml, 1,227 us/row) but 4x the active set: synth_ml
+    at K=3, 256 / 512 / all 0.977 / 0.987 / 0.991 (245 / 331 / 1,227 us);
+    at K=4 all retrieved 0.961 (245 us).
+    """
+    K = hash_params["K"]
+    if K <= 2:
+        return None
+    shift = hash_params["range_pow"] - 3 * (K - 1)
+    candidates = hash_params["inference_candidates"]
+    if mean_labels >= 2:
+        candidates = max(MIN_CANDIDATES, 4 * hash_params["active_size"])
+    return {**hash_params, "K": K - 1, "range_pow": 3 * (K - 1),
+            "reservoir": hash_params["reservoir"] << shift,
+            "inference_candidates": candidates}
+
+
 #: Share of a sampled active set's negatives drawn from the batch's labels.
 BATCH_NEGATIVE_SHARE = 0.5
 

@@ -802,6 +802,15 @@ def test_centroid_finish_rows_are_scaled_label_centroids(long_tail_problem):
     clf = BoltClassifier(hidden_layer_sizes=128, autotune=False, max_iter=3,
                          centroid_finish=True, random_state=0, n_jobs=2).fit(Xtr, ytr)
     assert clf.centroid_finish_ and clf.sparse_inference_
+    # finished rows get coarser keys at the same table memory
+    rules = BoltClassifier(hidden_layer_sizes=128, autotune=False, max_iter=1,
+                           centroid_finish=False, random_state=0).fit(Xtr, ytr).hash_params_
+    cfg = clf._network.config
+    assert (cfg["hash_K"], cfg["range_pow"], cfg["reservoir"]) == (
+        clf.hash_params_["K"], clf.hash_params_["range_pow"], clf.hash_params_["reservoir"])
+    assert rules["K"] > 2 and cfg["hash_K"] == rules["K"] - 1
+    assert cfg["reservoir"] * 2 ** cfg["range_pow"] == rules["reservoir"] * 2 ** rules[
+        "range_pow"]
     t = clf.temperature_
     assert t > 1.0
     H = clf.embed(Xtr).astype(np.float64)
