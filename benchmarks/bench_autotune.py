@@ -30,6 +30,17 @@ rerun it; the time ratios then compare two runs). ``--grid-lr`` and
 would not fit in a session. ``--epoch-curve N`` instead
 trains our rules' network (no search) one epoch at a time up to N epochs and
 prints test P@1 after each: the measurement behind the epoch rule.
+
+``--peer-sets`` instead runs issue 10's comparison on the sets of
+``bench_xc_peers.py`` (``--quick``: its 1/5 quick sets, no synth100k): the
+autotuned default, our rules without search, and a grid over the space the
+search covers: learning rate x0.5 / x1 / x2 the rules', hidden width 256 /
+512 (the rules' and narrower), and where the output layer is sampled
+output sparsity x0.5 / x1 and the centroid finish off / on; for multi-label
+sets the sigmoid loss too (without the finish, which needs softmax). Every
+point is fit on 90% of the training rows and scored on the other 10%
+(sparse P@1, as the search scores), the best refit on all of them; the grid's
+time is the sum. Reports test P@1 and fit seconds of all three.
 """
 import argparse
 import itertools
@@ -197,6 +208,67 @@ def grid_search(X, y, Xt, yt, args):
     return out
 
 
+def peer_grid(name, quick, threads):
+    """Autotuned default, rules without search and the search-space grid on
+    one of bench_xc_peers' sets (see the module docstring)."""
+    import bench_xc_peers as peers
+
+    data, info = peers.load(name, quick)
+    X, y, Xt = data["X"], data["y"], data["Xt"]
+    yt = peers.indicator(data["yt"], data["n_labels"])
+
+    def test_p1(clf):
+        return precision_at_k(yt, clf.predict_topk(Xt, 1)[0], k=1)
+
+    out = {"dataset": name, "quick": quick, "held_out": bool(info.get("held_out"))}
+    for key, params in (("auto", {}), ("plain", {"autotune": False})):
+        clf = BoltClassifier(random_state=0, n_jobs=threads, **params)
+        out[f"{key}_seconds"] = timed_fit(clf, X, y)
+        out[f"{key}_p_at_1"] = test_p1(clf)
+        print(f"  {name}: {key} P@1 {out[key + '_p_at_1']:.4f} in "
+              f"{out[key + '_seconds']:.1f} s", flush=True)
+        if key == "auto":
+            out["auto_best_params"] = {k: list(v) if isinstance(v, tuple) else v
+                                       for k, v in clf.best_params_.items()}
+        else:
+            rules = clf
+    sampled = rules.hash_params_["active_size"] < len(rules.classes_)
+    space = {"learning_rate_init": [f * rules.learning_rate_init_ for f in (0.5, 1.0, 2.0)],
+             "hidden_layer_sizes": [(256,), (512,)]}
+    if sampled:
+        space["output_sparsity"] = [f * rules.output_sparsity_ for f in (0.5, 1.0)]
+    variants = [{"loss": "softmax", "centroid_finish": f} for f in
+                ((False, True) if sampled else (False,))]
+    if data["multilabel"]:
+        variants.append({"loss": "sigmoid", "centroid_finish": False})
+    rng = np.random.RandomState(0)
+    perm = rng.permutation(X.shape[0])
+    n_val = X.shape[0] // 10
+    tr, va = np.sort(perm[n_val:]), np.sort(perm[:n_val])
+    Yva = y[va]
+    points, seconds = [], 0.0
+    for values in itertools.product(*space.values()):
+        for variant in variants:
+            params = {**dict(zip(space, values)), **variant}
+            clf = BoltClassifier(random_state=0, autotune=False, n_jobs=threads, **params)
+            seconds += timed_fit(clf, X[tr], y[tr])
+            start = time.perf_counter()
+            val = precision_at_k(Yva, clf.predict_topk(X[va], 1)[0], k=1)
+            seconds += time.perf_counter() - start
+            points.append((val, params))
+            print(f"    grid {len(points)}: {params} validation P@1 {val:.4f} "
+                  f"({seconds:.0f} s so far)", flush=True)
+    _, best = max(points, key=lambda p: p[0])
+    final = BoltClassifier(random_state=0, autotune=False, n_jobs=threads, **best)
+    seconds += timed_fit(final, X, y)
+    out.update(grid_seconds=seconds, grid_p_at_1=test_p1(final), grid_points=len(points),
+               grid_best_params={k: list(v) if isinstance(v, tuple) else v
+                                 for k, v in best.items()})
+    print(f"  {name}: grid best P@1 {out['grid_p_at_1']:.4f} in {seconds:.0f} s "
+          f"({best})", flush=True)
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+",
@@ -217,8 +289,36 @@ def main():
                         help="run only these (width,dropout) points of the grid, e.g. 512,0.5")
     parser.add_argument("--epoch-curve", type=int, default=0, metavar="N",
                         help="only print test P@1 after each of N epochs of our rules' network")
+    parser.add_argument("--peer-sets", nargs="*", default=None, metavar="SET",
+                        help="the grid comparison on bench_xc_peers' sets (all when none "
+                             "are named); see the module docstring")
+    parser.add_argument("--quick", action="store_true",
+                        help="with --peer-sets: bench_xc_peers' quick sets")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    if args.peer_sets is not None:
+        import bench_xc_peers as peers
+
+        names = args.peer_sets or [n for n in peers.DATASETS
+                                   if not (args.quick and n == "synth100k")]
+        results = [peer_grid(name, args.quick, args.threads) for name in names]
+        print("\n| dataset | autotuned P@1 | rules, no search | grid best (points) "
+              "| autotuned - grid | autotuned - rules | autotuned s | rules s | grid s "
+              "| autotuned / grid time | grid's best |")
+        print("|" + "---|" * 11)
+        for r in results:
+            label = r["dataset"] + (" (held out)" if r["held_out"] else "")
+            print(f"| {label} | {r['auto_p_at_1']:.4f} | {r['plain_p_at_1']:.4f} | "
+                  f"{r['grid_p_at_1']:.4f} ({r['grid_points']}) | "
+                  f"{100 * (r['auto_p_at_1'] - r['grid_p_at_1']):+.1f} pt | "
+                  f"{100 * (r['auto_p_at_1'] - r['plain_p_at_1']):+.1f} pt | "
+                  f"{r['auto_seconds']:.1f} | {r['plain_seconds']:.1f} | "
+                  f"{r['grid_seconds']:.0f} | {r['auto_seconds'] / r['grid_seconds']:.2f} | "
+                  f"{r['grid_best_params']} |")
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump({"machine": bench_torch.machine(), "results": results}, f, indent=1)
+        return
     if args.epoch_curve:
         results = [epoch_curve(name, args.epoch_curve, args.threads) for name in args.datasets]
         if args.out:

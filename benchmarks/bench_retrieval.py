@@ -18,6 +18,14 @@ splits). Three experiments, each printing P@1 of the test split:
     Our rules without search (``autotune=False``) fitted with the number
     of tables forced to each of ``--tables`` (the rule patched in this
     process only): P@1, fit seconds, us per row (``MIN_TABLES``).
+``finish``
+    The default fit's network finished with label centroids
+    (``centroid_finish``) with the training table shape and with
+    ``_rules.finish_tables``'s: P@1 at 64 / 256 / all retrieved, us per
+    row at one thread, and exact P@1 (``finish_tables``).
+
+``shapes`` and ``candidates`` fit with ``centroid_finish=False``: the rules
+they measure were chosen on trained output rows.
 
 Run::
 
@@ -33,11 +41,11 @@ import bench_xc_peers as peers
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from skbolt import BoltClassifier, _rules
+from skbolt import BoltClassifier, _base, _rules
 from skbolt._network import Network
 from skbolt.metrics import precision_at_k
 
-EXPERIMENTS = ("shapes", "candidates", "tables")
+EXPERIMENTS = ("shapes", "candidates", "tables", "finish")
 #: (K, L, reservoir) rebuilt over the default fit's weights.
 SHAPES = ("5,328,4", "4,328,4", "4,164,8", "3,164,8", "3,328,8", "4,1312,4")
 
@@ -59,7 +67,7 @@ def default_fit(data, threads, **params):
 
 
 def shapes(data, yt, threads, shape_list):
-    clf, _ = default_fit(data, threads)
+    clf, _ = default_fit(data, threads, centroid_finish=False)
     Xt = clf._validate_X(data["Xt"], reset=False)
     state = clf._network.get_state()
     ids, us = timed_top1(clf._network, Xt, False, 1, 0)
@@ -79,7 +87,7 @@ def shapes(data, yt, threads, shape_list):
 
 
 def candidates(data, yt, threads):
-    clf, _ = default_fit(data, threads)
+    clf, _ = default_fit(data, threads, centroid_finish=False)
     Xt = clf._validate_X(data["Xt"], reset=False)
     print(f"  rules chose {clf.hash_params_['inference_candidates']} (hash_params_ "
           f"K={clf.hash_params_['K']} L={clf.hash_params_['L']})")
@@ -109,6 +117,29 @@ def tables(data, yt, threads, table_counts):
         _rules.dwta_tables = rule
 
 
+def finish(data, yt, threads):
+    clf, _ = default_fit(data, threads, centroid_finish=False)
+    X = clf._validate_X(data["X"], reset=False)
+    Y = clf._encode_y(data["y"], classes=clf.classes_)
+    Xt = clf._validate_X(data["Xt"], reset=False)
+    state = clf._network.get_state()
+    for reshape in (False, True):
+        net, hp, _ = _base.finish_network(Network.from_state(state), X, Y,
+                                          np.arange(X.shape[0]), clf.hash_params_,
+                                          clf._mean_labels, threads, reshape=reshape)
+        if not reshape:
+            ids, us = timed_top1(net, Xt, False, 1, 0)
+            print(f"  finished, exact: P@1 {p_at_1(yt, clf.classes_[ids]):.4f}, {us:.0f} us/row")
+        found = np.mean([len(net.candidates(Xt, r)) for r in range(0, Xt.shape[0], 10)])
+        cells = []
+        for c in (64, 256, -1):
+            ids, us = timed_top1(net, Xt, True, 1, c)
+            cells.append(f"{'all' if c < 0 else c}: {p_at_1(yt, clf.classes_[ids]):.4f} "
+                         f"{us:.0f} us")
+        print(f"  finished, K={hp['K']} reservoir {hp['reservoir']} (rule's candidates "
+              f"{hp['inference_candidates']}): {found:.0f} candidates; " + "; ".join(cells))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", default=["synth10k", "synth100k_tail"],
@@ -133,6 +164,8 @@ def main():
                     shapes(data, yt, args.threads, args.shapes)
                 elif experiment == "candidates":
                     candidates(data, yt, args.threads)
+                elif experiment == "finish":
+                    finish(data, yt, args.threads)
                 else:
                     tables(data, yt, args.threads, args.tables)
 

@@ -177,21 +177,27 @@ def finish_tables(hash_params, mean_labels=1.0):
     Centroid rows spread less than trained ones, so fewer of them share a
     bucket with a query: one bin less per key (K - 1, eight times the
     buckets' reach) at the same table memory (reservoir x 8). Measured on
-    finished default fits, P@1 at 1 thread, 64 / 256 scored candidates
-    (us/row): synth10k K=4 0.767 / 0.790 (66 / 103), K=3 0.809 / 0.824 (88
-    / 124), exact 0.838 (220); synth100k_tail K=4 0.695 / 0.699 (67 / 106),
-    K=3 0.707 / 0.712 (121 / 190), exact 0.717 (369). Twice the tables at
-    K=4 retrieve less for more time (0.797 / 0.813 at 97 / 130 on synth10k).
+    the default fit's network finished (``benchmarks/bench_retrieval.py
+    --experiments finish``), P@1 on the test split at 1 thread, 64 / 256
+    scored candidates (us/row): synth10k K=4 0.769 / 0.792 (69 / 102), K=3
+    0.812 / 0.828 (84 / 123), exact 0.843 (233); synth100k_tail K=4 0.681 /
+    0.684 (61 / 95), K=3 0.691 / 0.696 (100 / 136), exact 0.701 (341).
+    Twice the tables at K=4 retrieved less for more time in a prototype
+    (synth10k 0.797 / 0.813 at 97 / 130 us).
+    Votes rank centroid rows less well than trained ones, so single-label
+    rows score 4 * MIN_CANDIDATES: ``bench_retrieval.py --experiments
+    finish``, K=3, 64 / 256 / all: synth10k 0.812 / 0.828 / 0.842 (84 / 123
+    / 361 us), synth100k_tail 0.691 / 0.696 / 0.701 (100 / 136 / 649 us).
     Multi-label rows no longer score every retrieved output (at K=3 that is
-    4,576 of 10k on synth_ml, 1,227 us/row) but 4x the active set: synth_ml
-    at K=3, 256 / 512 / all 0.977 / 0.987 / 0.991 (245 / 331 / 1,227 us);
-    at K=4 all retrieved 0.961 (245 us).
+    4,573 of 10k on synth_ml, 801 us/row) but 4x the active set: synth_ml
+    at K=3, 256 / 400 / all 0.974 / 0.982 / 0.990 (144 / - / 801 us); at
+    K=4 all retrieved 0.959 (182 us).
     """
     K = hash_params["K"]
     if K <= 2:
         return None
     shift = hash_params["range_pow"] - 3 * (K - 1)
-    candidates = hash_params["inference_candidates"]
+    candidates = max(4 * MIN_CANDIDATES, hash_params["inference_candidates"])
     if mean_labels >= 2:
         candidates = max(MIN_CANDIDATES, 4 * hash_params["active_size"])
     return {**hash_params, "K": K - 1, "range_pow": 3 * (K - 1),

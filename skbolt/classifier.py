@@ -79,10 +79,17 @@ class BoltClassifier(ClassifierMixin, BoltEstimator):
         ``predict_proba`` matches the training labels. Sampled training
         learns the hidden layer well but leaves rows of rarely sampled
         classes behind; their centroids rank better on many extreme label
-        sets. "auto": the autotuning search tries it on its winner (sparse
-        output layers and the softmax loss only) and keeps it when it
-        scores higher on the held-out split; False when no search runs.
-        ``partial_fit`` never replaces rows.
+        sets. The DWTA tables are then rebuilt with one bin less per key at
+        the same memory, and multi-label models score four times the
+        active set (``hash_params_`` shows the finished shape). "auto": the
+        autotuning search tries it on its winner (sparse output layers and
+        the softmax loss only) and keeps it when it scores higher on the
+        held-out split, with the temperature fitted there; False when no
+        search runs. With True and no search the temperature is fitted on
+        a tenth of the training rows left out of the centroids, which comes
+        out overconfident (the hidden layers trained on them).
+        ``partial_fit`` never replaces rows; a warm-started ``fit`` finishes
+        again with the same table shape.
     autotune : bool or "auto", default="auto"
         Search learning rate (x0.5, x1, x2 the rule's), hidden width and
         output sparsity (x0.5, x1: never costlier than the rule's network),

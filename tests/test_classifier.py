@@ -22,7 +22,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
-from skbolt import BoltClassifier
+from skbolt import BoltClassifier, _rules
 from skbolt._network import fit_temperature
 from skbolt.datasets import load_bibtex, make_extreme_classification
 from skbolt.metrics import precision_at_k
@@ -811,6 +811,9 @@ def test_centroid_finish_rows_are_scaled_label_centroids(long_tail_problem):
     assert rules["K"] > 2 and cfg["hash_K"] == rules["K"] - 1
     assert cfg["reservoir"] * 2 ** cfg["range_pow"] == rules["reservoir"] * 2 ** rules[
         "range_pow"]
+    # votes rank centroid rows less well: more of them are scored
+    assert clf.hash_params_["inference_candidates"] == max(4 * _rules.MIN_CANDIDATES,
+                                                           rules["inference_candidates"])
     t = clf.temperature_
     assert t > 1.0
     H = clf.embed(Xtr).astype(np.float64)
