@@ -608,6 +608,17 @@ def label(r):
     return f"{r['dataset']} (held out)" if r["held_out"] else r["dataset"]
 
 
+def crossing_row(name, c, seconds, epoch, best_p, best_epoch):
+    """One row of the crossing-points table."""
+    if seconds is None:
+        reached, ratio = f"never within {c['epochs_run']} epochs", "-"
+    else:
+        reached = f"{seconds:.1f} s (epoch {epoch})"
+        ratio = f"{seconds / c['peer_fit_seconds']:.2f}"
+    return (f"| {name} | {c['peer']} | {c['peer_p_at_1']:.4f} | {c['peer_fit_seconds']:.1f} | "
+            f"{reached} | {ratio} | {best_p:.4f} ({best_epoch}) |")
+
+
 def print_tables(results):
     """The markdown tables of every section."""
     print("\n### Datasets\n")
@@ -664,23 +675,12 @@ def print_tables(results):
             c = r["crossing"]
             if c is None:
                 continue
-            if c["skbolt_seconds"] is None:
-                reached, ratio = f"never within {c['epochs_run']} epochs", "-"
-            else:
-                reached = f"{c['skbolt_seconds']:.1f} s (epoch {c['skbolt_epoch']})"
-                ratio = f"{c['skbolt_seconds'] / c['peer_fit_seconds']:.2f}"
-            print(f"| {label(r)} | {c['peer']} | {c['peer_p_at_1']:.4f} | "
-                  f"{c['peer_fit_seconds']:.1f} | {reached} | {ratio} | "
-                  f"{c['skbolt_best_p_at_1']:.4f} ({c['skbolt_best_epoch']}) |")
+            print(crossing_row(label(r), c, c["skbolt_seconds"], c["skbolt_epoch"],
+                               c["skbolt_best_p_at_1"], c["skbolt_best_epoch"]))
             if c.get("finished_best_p_at_1") is not None:
-                if c["finished_seconds"] is None:
-                    reached, ratio = f"never within {c['epochs_run']} epochs", "-"
-                else:
-                    reached = f"{c['finished_seconds']:.1f} s (epoch {c['finished_epoch']})"
-                    ratio = f"{c['finished_seconds'] / c['peer_fit_seconds']:.2f}"
-                print(f"| {label(r)}, centroid finish | {c['peer']} | {c['peer_p_at_1']:.4f} | "
-                      f"{c['peer_fit_seconds']:.1f} | {reached} | {ratio} | "
-                      f"{c['finished_best_p_at_1']:.4f} ({c['finished_best_epoch']}) |")
+                print(crossing_row(f"{label(r)}, centroid finish", c, c["finished_seconds"],
+                                   c["finished_epoch"], c["finished_best_p_at_1"],
+                                   c["finished_best_epoch"]))
 
         print("\n### Exact (argmax of predict_proba) against sparse (predict_topk) P@1, by "
               "epoch\n")
