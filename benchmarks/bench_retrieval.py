@@ -42,7 +42,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from skbolt import BoltClassifier, _base, _rules
-from skbolt._network import Network
+from skbolt._network import Network, fit_temperature, labels_to_csr
 from skbolt.metrics import precision_at_k
 
 EXPERIMENTS = ("shapes", "candidates", "tables", "finish")
@@ -122,14 +122,20 @@ def finish(data, yt, threads):
     X = clf._validate_X(data["X"], reset=False)
     Y = clf._encode_y(data["y"], classes=clf.classes_)
     Xt = clf._validate_X(data["Xt"], reset=False)
-    state = clf._network.get_state()
-    for reshape in (False, True):
-        net, hp, _ = _base.finish_network(Network.from_state(state), X, Y,
-                                          np.arange(X.shape[0]), clf.hash_params_,
-                                          clf._mean_labels, threads, reshape=reshape)
+    state, rows = clf._network.get_state(), np.arange(X.shape[0])
+    ids, _ = timed_top1(clf._network, Xt, False, 1, 0)
+    print(f"  trained, exact: P@1 {p_at_1(yt, clf.classes_[ids]):.4f}")
+    sparse = clf._network.sparse_output
+    for reshape in (False, True) if sparse else (False,):
+        net, hp, _ = _base.finish_network(Network.from_state(state), X, Y, rows,
+                                          clf.hash_params_, clf._mean_labels, threads,
+                                          reshape=reshape)
         if not reshape:
             ids, us = timed_top1(net, Xt, False, 1, 0)
             print(f"  finished, exact: P@1 {p_at_1(yt, clf.classes_[ids]):.4f}, {us:.0f} us/row")
+            temperatures(clf, net, state, X, Y, Xt, data, threads)
+        if not sparse:
+            return
         found = np.mean([len(net.candidates(Xt, r)) for r in range(0, Xt.shape[0], 10)])
         cells = []
         for c in (64, 256, -1):
@@ -140,11 +146,32 @@ def finish(data, yt, threads):
               f"{hp['inference_candidates']}): {found:.0f} candidates; " + "; ".join(cells))
 
 
+def temperatures(clf, finished, state, X, Y, Xt, data, threads):
+    """The finish's temperature fitted on the test rows (single-label sets:
+    rows whose class was trained) against the one a fit without search
+    gets: a seeded tenth of the training rows left out of the centroids
+    (``BoltEstimator._finish``). The search's own is ``temperature_`` in
+    bench_xc_peers' results."""
+    held = np.sort(np.random.RandomState(0).permutation(X.shape[0])[:X.shape[0] // 10])
+    carved = Network.from_state(state).finish_with_centroids(
+        X, Y, np.arange(X.shape[0]), _rules.CENTROID_LOGIT, threads, held)
+    line = f"  temperature: {carved:.1f} from a tenth of the training rows"
+    if not data["multilabel"]:
+        known = np.flatnonzero(np.isin(data["yt"], clf.classes_))
+        Yk = labels_to_csr(np.searchsorted(clf.classes_, data["yt"][known]), len(clf.classes_))
+        logits = finished.predict_scores(Xt[known[:2000]], False, threads)
+        seen = finished.seen
+        line += (f", {fit_temperature(logits[:, seen], Yk[:2000][:, seen]):.1f} from "
+                 f"{min(2000, known.size)} test rows")
+    print(line)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", default=["synth10k", "synth100k_tail"],
-                        choices=[n for n in peers.DATASETS if "loader" not in peers.DATASETS[n]
-                                 and not peers.DATASETS[n].get("held_out")])
+                        choices=[n for n in peers.DATASETS
+                                 if not peers.DATASETS[n].get("held_out")],
+                        help="bibtex (a dense output layer) for the finish experiment only")
     parser.add_argument("--experiments", nargs="+", choices=EXPERIMENTS, default=list(EXPERIMENTS))
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), metavar="K,L,R")
     parser.add_argument("--tables", nargs="+", type=int, default=[82, 164, 256, 328, 656])
@@ -160,7 +187,9 @@ def main():
                   f"{info['labels_in_train']:,} labels in training")
             for experiment in args.experiments:
                 print(f"### {experiment}")
-                if experiment == "shapes":
+                if "loader" in peers.DATASETS[name] and experiment != "finish":
+                    print("  skipped: a dense output layer has no tables")
+                elif experiment == "shapes":
                     shapes(data, yt, args.threads, args.shapes)
                 elif experiment == "candidates":
                     candidates(data, yt, args.threads)

@@ -371,8 +371,9 @@ def search(X, Y, train_rows, val_rows, plan, budget, final_epochs, score, n_cand
                 if stop is not None:
                     best["max_iter"] = stop
             if _rules.is_auto(params.get("centroid_finish", "auto")):
-                finish = _try_centroid_finish(scored[0], X, Y, train_rows, X_val, Y_val, score,
-                                              plan.problem.mean_labels, n_threads)
+                finish = _try_centroid_finish(scored[0], X, Y, train_rows, val_rows, X_val,
+                                              Y_val, score, plan.problem.mean_labels,
+                                              n_threads)
                 if finish is not None:
                     results.append({**finish, "rung": rung})
                     if verbose:
@@ -387,13 +388,14 @@ def search(X, Y, train_rows, val_rows, plan, budget, final_epochs, score, n_cand
     return results, dict(best)
 
 
-def _try_centroid_finish(trial, X, Y, train_rows, X_val, Y_val, score, mean_labels,
+def _try_centroid_finish(trial, X, Y, train_rows, val_rows, X_val, Y_val, score, mean_labels,
                          n_threads):
     """The winner's network finished with label centroids
     (``Network.finish_with_centroids``) and scored again, as a trial entry;
-    None where the finish does not apply (dense output layers, where it
-    measured far worse: Bibtex 0.640 -> 0.568, Corel5k 0.416 -> 0.226; the
-    sigmoid loss). The trial is the last one, so its network is given up
+    None where the finish does not apply (dense output layers, trained on
+    every class, where it measured far worse: Bibtex 0.640 -> 0.568 with
+    ``benchmarks/bench_retrieval.py --experiments finish --datasets
+    bibtex``; the sigmoid loss). The trial is the last one, so its network is given up
     to the finish."""
     r = trial.resolved
     if not trial.network.sparse_output or r.loss != "softmax":
@@ -404,10 +406,7 @@ def _try_centroid_finish(trial, X, Y, train_rows, X_val, Y_val, score, mean_labe
     value = score(network, r.replace(hash_params=hash_params), X_val, Y_val)
     # the temperature for the final fit: fitted here, on rows the hidden
     # layers never trained on
-    present = np.zeros(Y.shape[1], dtype=bool)
-    present[Y[train_rows].indices] = True
-    m = max(16, _base.TEMPERATURE_SCORES // max(Y.shape[1], 1))
-    t = network.held_out_temperature(X_val[:m], Y_val[:m], present, n_threads)
+    t = network.held_out_temperature(X, Y, train_rows, val_rows, n_threads)
     return {"params": {**trial.overrides, "centroid_finish": True}, "temperature": t,
             "epochs": trial.visits / len(train_rows), "validation_score": value,
             "seconds": trial.seconds + time.perf_counter() - start}

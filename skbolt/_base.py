@@ -366,13 +366,6 @@ def finish_network(network, X, Y, rows, hash_params, mean_labels, n_threads, hel
             shape, t)
 
 
-#: Logits the centroid finish computes to fit its temperature (rows times
-#: outputs; at least 16 rows): 8 MB of float32, a second of Newton steps
-#: at most. A scalar needs few rows: on synth10k's default fit 100 / 408 /
-#: 1,000 rows give 15.4 / 15.8 / 16.0.
-TEMPERATURE_SCORES = 2_000_000
-
-
 class BoltEstimator(BaseEstimator):
     """Base of skbolt's estimators; not meant to be used directly.
 
@@ -440,17 +433,15 @@ class BoltEstimator(BaseEstimator):
     def _finish(self, X, Y):
         """``centroid_finish``: output rows from label centroids of all rows,
         scaled by the temperature the search fitted on its held-out split.
-        Without one, it is fitted on a seeded sample of rows left out of the
-        centroids for it (``TEMPERATURE_SCORES`` logits at most, a tenth of
-        the rows at most); the hidden layers trained on those rows, so it
-        comes out larger (overconfident): synth10k's default fit 37.3
-        against 16.5 from the search's split (fitted on its test rows: 17.4)."""
+        Without one, it is fitted on a seeded tenth of the rows, left out
+        of the centroids for it; the hidden layers trained on those rows, so
+        it comes out larger (overconfident; ``benchmarks/bench_retrieval.py
+        --experiments finish`` prints both and the test rows' own)."""
         n, threads = X.shape[0], self._n_threads()
         searched = [r["temperature"] for r in self.autotune_results_ if "temperature" in r]
         held = None
         if not searched:
-            m = min(n // 10, max(16, TEMPERATURE_SCORES // max(self.n_outputs_, 1)))
-            held = np.sort(np.random.RandomState(self._seed).permutation(n)[:m])
+            held = np.sort(np.random.RandomState(self._seed).permutation(n)[:n // 10])
         # a warm start continues a finished network: its tables keep their shape
         network, self.hash_params_, t = finish_network(
             self._network, X, Y, np.arange(n), self.hash_params_, self._mean_labels, threads,

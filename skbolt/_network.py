@@ -41,6 +41,11 @@ def _counters_from_array(values):
     return dict(zip(_native.COUNTER_NAMES, (int(v) for v in values)))
 
 
+#: Logits a held-out temperature is fitted on (rows times outputs; at
+#: least 16 rows): 8 MB of float32, a second of Newton steps at most.
+TEMPERATURE_SCORES = 2_000_000
+
+
 def fit_temperature(logits, Y, iterations=20):
     """The positive factor t maximising the mean log-likelihood of the
     softmax of ``t * logits`` for the labels ``Y``.
@@ -181,11 +186,17 @@ class Network:
         ``_rules.CENTROID_LOGIT``)."""
         _native.init_centroids(self._handle, X, Y, rows, logit_scale, n_threads)
 
-    def held_out_temperature(self, X, Y, present, n_threads):
-        """``fit_temperature`` of this network's logits for rows ``X``, ``Y``
-        over the outputs marked ``present``."""
-        logits = self.predict_scores(X, False, n_threads)
-        return fit_temperature(logits[:, present], Y[:, present])
+    def held_out_temperature(self, X, Y, fit_rows, held_rows, n_threads,
+                             max_scores=TEMPERATURE_SCORES):
+        """``fit_temperature`` of this network's logits for ``held_rows`` of
+        ``X``, ``Y`` (at most ``max_scores`` logits, at least 16 rows), over
+        the outputs that are labels of ``fit_rows``: the rows the output
+        layer was made from (the others keep rows of another kind)."""
+        present = np.zeros(Y.shape[1], dtype=bool)
+        present[Y[fit_rows].indices] = True
+        held_rows = held_rows[:max(16, max_scores // max(Y.shape[1], 1))]
+        logits = self.predict_scores(X[held_rows], False, n_threads)
+        return fit_temperature(logits[:, present], Y[held_rows][:, present])
 
     def finish_with_centroids(self, X, Y, rows, logit_scale, n_threads, held=None):
         """After training: each label's output row replaced by its centroid
@@ -208,9 +219,7 @@ class Network:
             held = np.asarray(held, dtype=np.int64)
             rest = np.setdiff1d(rows, held)
             self.init_from_centroids(X, Y, rest, logit_scale, n_threads)
-            present = np.zeros(Y.shape[1], dtype=bool)
-            present[Y[rest].indices] = True
-            t = self.held_out_temperature(X[held], Y[held], present, n_threads)
+            t = self.held_out_temperature(X, Y, rest, held, n_threads)
         self.init_from_centroids(X, Y, rows, logit_scale, n_threads)
         self.scale_output(t)
         return t
@@ -219,7 +228,7 @@ class Network:
         """A network with these weights and other DWTA table dimensions,
         its tables built from its rows. Frees this network's tables first,
         so the two never hold tables at once."""
-        state = {k: v for k, v in self.get_state().items() if not k.startswith("table_")}
+        state = self.get_state(tables=False)
         state["config"] = dict(state["config"], hash_K=int(K), range_pow=int(range_pow),
                                reservoir=int(reservoir))
         _native.free(self._handle)
@@ -260,23 +269,25 @@ class Network:
     def frozen(self):
         return bool(_native.get_counters(self._handle)["frozen"])
 
-    def get_state(self):
+    def get_state(self, tables=True):
         """Everything needed to rebuild this network, as plain values and arrays.
 
         Adam's moments are not kept: a restored network predicts exactly as
-        this one and continues training with fresh moments.
+        this one and continues training with fresh moments. Without
+        ``tables`` the hash tables are left out (``from_state`` then builds
+        them from the rows).
         """
-        counts, ids = _native.get_tables(self._handle)
-        return {
+        state = {
             "version": STATE_VERSION,
             "config": dict(self.config),
             "params": [self.get_params(i) for i in range(self.n_layers)],
             "counters": _counters_to_array(_native.get_counters(self._handle)),
             "seen": self.seen,
             "center": _native.get_center(self._handle),
-            "table_counts": counts,
-            "table_ids": ids,
         }
+        if tables:
+            state["table_counts"], state["table_ids"] = _native.get_tables(self._handle)
+        return state
 
     @classmethod
     def from_state(cls, state, n_threads=1):

@@ -855,9 +855,29 @@ def test_search_keeps_the_centroid_finish_where_it_scores_higher(long_tail_probl
     assert {k: v for k, v in results[-1]["params"].items() if k != "centroid_finish"} \
         == winner["params"]
     kept = results[-1]["validation_score"] > winner["validation_score"]
-    assert clf.centroid_finish_ is kept
-    assert clf.best_params_.get("centroid_finish", False) is kept
-    assert clf.temperature_ == (results[-1]["temperature"] if kept else None)
+    assert kept  # the finish pays here (0.660 vs 0.658)
+    assert clf.centroid_finish_ and clf.best_params_["centroid_finish"] is True
+    assert clf.temperature_ == results[-1]["temperature"]
+
+
+def test_search_drops_a_centroid_finish_that_scores_lower(long_tail_problem, monkeypatch):
+    """The same search with the finish's score forced below the winner's:
+    the final fit keeps the trained rows and fits no temperature."""
+    from skbolt import _autotune
+
+    tried = _autotune._try_centroid_finish
+
+    def worse(*args, **kwargs):
+        entry = tried(*args, **kwargs)
+        return {**entry, "validation_score": 0.0}
+
+    monkeypatch.setattr(_autotune, "_try_centroid_finish", worse)
+    Xtr, ytr, _, _ = long_tail_problem
+    clf = BoltClassifier(hidden_layer_sizes=128, autotune=True, autotune_budget=0.3,
+                         random_state=0, n_jobs=2).fit(Xtr, ytr)
+    assert clf.autotune_results_[-1]["params"].get("centroid_finish") is True
+    assert not clf.centroid_finish_ and clf.temperature_ is None
+    assert "centroid_finish" not in clf.best_params_
 
 
 def test_centroid_finish_left_off_where_it_does_not_apply():
