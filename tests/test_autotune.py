@@ -271,6 +271,66 @@ def test_epochs_from_curve_needs_a_peak_that_patience_confirms():
     assert _autotune.epochs_from_curve(curve, 5) is None  # not confirmed yet
 
 
+def test_dip_epochs_are_what_patience_needs_to_decide():
+    """However a curve ends, training the epochs dip_epochs asks for with no
+    new peak is enough for epochs_from_curve to call the peak (unless the
+    cap comes first), and one epoch fewer is not."""
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n, patience = int(rng.integers(1, 12)), int(rng.integers(1, 6))
+        curve = [(e + 3, float(v)) for e, v in enumerate(rng.random(n))]
+        cap = curve[-1][0] + int(rng.integers(0, 8))
+        extra = _autotune.dip_epochs(curve, patience, cap)
+        peak = max(v for _, v in curve)
+        if curve[-1][1] == peak or _autotune.epochs_from_curve(curve, patience) is not None:
+            assert extra == 0
+            continue
+        assert 0 <= extra <= cap - curve[-1][0]
+        longer = curve + [(curve[-1][0] + i + 1, peak - 1.0) for i in range(extra)]
+        assert (_autotune.epochs_from_curve(longer, patience) is not None
+                or curve[-1][0] + extra == cap)
+        if extra:
+            assert _autotune.epochs_from_curve(longer[:-1], patience) is None
+
+
+def test_search_trains_through_a_dip_to_find_the_peak(xc_data, monkeypatch):
+    """A validation curve (faked, by epochs trained) that peaks at epoch P
+    and falls after: when the budget stops the last rung inside the dip,
+    fewer than n_iter_no_change epochs after the peak, the search trains on
+    and the final fit stops at P instead of the rules' epochs."""
+    from skbolt import _network
+
+    X, y, _, _ = xc_data
+    n_train = X.shape[0] - int(round(0.1 * X.shape[0]))
+    train = _network.Network.train
+
+    def counting(self, X, Y, rows, *args, **kwargs):
+        self.fake_visits = getattr(self, "fake_visits", 0) + len(rows)
+        return train(self, X, Y, rows, *args, **kwargs)
+
+    monkeypatch.setattr(_network.Network, "train", counting)
+    peak = {}
+
+    def fake_score(self, network, *args):
+        e = getattr(network, "fake_visits", 0) / n_train
+        return e if e <= peak["at"] else peak["at"] - 0.01 * (e - peak["at"])
+
+    monkeypatch.setattr(BoltClassifier, "_network_score", fake_score)
+    kw = dict(random_state=0, autotune=True, hidden_layer_sizes=64, n_jobs=2,
+              max_iter="auto", autotune_budget=0.5)
+    # where the last rung ends with a curve that rises throughout
+    peak["at"] = 1e9
+    rising = BoltClassifier(**kw).fit(X, y)
+    last = rising.autotune_results_[-1]["epochs"]
+    assert "max_iter" not in rising.best_params_ and rising.max_iter_ > last + 2
+    # a peak two epochs before that end: the rung alone cannot confirm it
+    peak["at"] = int(last) - 2
+    assert peak["at"] >= 1
+    clf = BoltClassifier(**kw).fit(X, y)
+    assert clf.best_params_["max_iter"] == peak["at"] == clf.max_iter_
+    assert clf.autotune_results_[-1]["epochs"] >= peak["at"] + rising.n_iter_no_change
+
+
 def test_rare_label_share_matches_counting_occurrences():
     """The row share of the label that holds the occurrence at the 25%
     point, occurrences ordered from the rarest label: counted here by
