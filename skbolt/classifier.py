@@ -62,8 +62,11 @@ class BoltClassifier(ClassifierMixin, BoltEstimator):
         where they would cost more (many classes, small batches).
     loss : {"softmax", "sigmoid", "auto"}, default="auto"
         Softmax cross-entropy (multi-label rows spread the target evenly
-        over their labels) or per-class sigmoid binary cross-entropy. "auto"
-        is softmax.
+        over their labels) or per-class sigmoid binary cross-entropy (output
+        biases start from each label's prior log-odds). "auto" is softmax,
+        which measured ahead of sigmoid once the centroid finish applies;
+        on small multi-label sets sigmoid can score higher (see
+        ``skbolt._rules.auto_loss``).
     sparse_inference : bool or "auto", default="auto"
         Whether ``predict`` and ``predict_topk`` score only the classes the
         hash tables retrieve (much faster with many classes, approximate)

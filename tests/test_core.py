@@ -511,6 +511,39 @@ def test_init_centroids_matches_numpy(hidden):
     assert _native.get_config(old._handle)["batch_negatives"] == 0
 
 
+def test_init_centroids_gives_sigmoid_outputs_their_prior_log_odds():
+    """With the sigmoid loss the same rows, and each bias gains the log-odds
+    of its label's share of the rows, n_j / (n - n_j + 1) (n the rows with a
+    nonzero hidden vector); a label no row carries gets half a row's."""
+    rng = np.random.default_rng(13)
+    X = random_csr(rng, 60, 60, min_nnz=2, max_nnz=8)
+    labels = [[int(j) for j in rng.choice(30, size=rng.integers(1, 3), replace=False)]
+              for _ in range(60)]
+    Y = labels_csr(labels, 600)
+    rows = np.arange(60)
+    nets = {}
+    for loss in ("softmax", "sigmoid"):
+        net = Network(sparse_config(loss=loss))
+        randomize_params(net, np.random.default_rng(3), w_scale=0.4, b_scale=0.2)
+        before = net.get_params(net.n_layers - 1)[1].copy()
+        net.init_from_centroids(X, Y, rows, 4.0, 1)
+        nets[loss] = net
+    Ws, bs = nets["softmax"].get_params(1)
+    Wg, bg = nets["sigmoid"].get_params(1)
+    np.testing.assert_array_equal(Wg, Ws)
+    H = nets["sigmoid"].embed(X, 1)
+    used = np.linalg.norm(H, axis=1) > 0
+    n = used.sum()
+    assert n >= 40
+    counts = np.asarray(Y[rows[used]].sum(axis=0)).ravel()
+    has = counts > 0
+    assert has.sum() >= 20 and (~has).sum() > 500
+    np.testing.assert_allclose(bg[has], bs[has] + np.log(counts[has] / (n - counts[has] + 1)),
+                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(bg[~has], before[~has] + np.log(0.5 / (n + 0.5)), rtol=1e-5,
+                               atol=1e-5)
+
+
 def test_init_centroids_validation():
     net = Network(sparse_config())
     X = random_csr(np.random.default_rng(0), 4, 60, min_nnz=1)
