@@ -8,7 +8,12 @@ This module provides
   to the real datasets shipped next to the repository checkout;
 * :func:`make_extreme_classification`, a fast, fully vectorised generator of
   sparse, learnable problems with a power-law label distribution, suitable
-  for exercising LSH-sparse networks at 10^5+ classes.
+  for exercising LSH-sparse networks at 10^5+ classes;
+* for recommendation: :func:`interactions_to_csr` (triples with any ids to
+  a users x items matrix), :func:`split_users` (strong generalization),
+  :func:`hold_out_items`, :func:`split_last` (leave-last-out),
+  :func:`load_movielens100k` and :func:`make_interactions` (a seeded
+  generator of power-law catalogues with planted tastes).
 """
 
 import numbers
@@ -26,6 +31,12 @@ __all__ = [
     "load_corel5k",
     "load_xc",
     "make_extreme_classification",
+    "hold_out_items",
+    "interactions_to_csr",
+    "load_movielens100k",
+    "make_interactions",
+    "split_last",
+    "split_users",
 ]
 
 _BIBTEX_N_FEATURES = 1836
@@ -585,3 +596,501 @@ numpy.random.Generator, default=None
         shape=(n_samples, n_classes),
     )
     return X, Y
+
+
+# --------------------------------------------------------------------------
+# interactions: users x items
+# --------------------------------------------------------------------------
+
+
+def _id_codes(values, name):
+    """Codes and the sorted distinct ids of a 1-D sequence of hashable ids.
+
+    Ids that numpy can sort (numbers, strings) come out sorted; a mix that
+    cannot be ordered (say ints and strings) keeps the order in which each
+    id first appears.
+    """
+    arr = np.asarray(values)
+    if not isinstance(values, np.ndarray) and arr.dtype.kind == "U":
+        # numpy turns [1, "x"] into strings; keep the user's own ids
+        as_objects = np.asarray(values, dtype=object)
+        if not all(isinstance(v, str) for v in as_objects.ravel().tolist()):
+            arr = as_objects
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D sequence of ids, got shape {arr.shape}.")
+    try:
+        ids, codes = np.unique(arr, return_inverse=True)
+    except TypeError:
+        first = {}
+        codes = np.fromiter((first.setdefault(v, len(first)) for v in arr.tolist()),
+                            dtype=np.int64, count=arr.size)
+        ids = np.empty(len(first), dtype=object)
+        ids[:] = list(first)
+    return ids, codes.astype(np.int64, copy=False).ravel()
+
+
+def _check_weights(weights, n):
+    """Interaction weights as float64: finite and non-negative."""
+    if weights is None:
+        return np.ones(n)
+    w = np.asarray(weights)
+    if w.shape != (n,):
+        raise ValueError(f"weights must hold one value per interaction ({n}), "
+                         f"got shape {w.shape}.")
+    if not (np.issubdtype(w.dtype, np.number) or w.dtype == np.bool_):
+        raise ValueError(f"weights must be numbers, got dtype {w.dtype}.")
+    w = w.astype(np.float64)
+    if not np.isfinite(w).all():
+        raise ValueError("weights contain NaN or infinity; drop or fix those interactions.")
+    if (w < 0).any():
+        raise ValueError("weights must be >= 0 (implicit feedback counts how much a user "
+                         "touched an item); drop negative interactions or shift them.")
+    return w
+
+
+def _interaction_codes(users, items, weights):
+    """Both id maps, the row and column code of each interaction, and the
+    checked weights."""
+    user_ids, rows = _id_codes(users, "users")
+    item_ids, cols = _id_codes(items, "items")
+    if rows.size != cols.size:
+        raise ValueError(f"users and items must have one entry per interaction, got "
+                         f"{rows.size} users and {cols.size} items.")
+    if rows.size == 0:
+        raise ValueError("no interactions were given.")
+    return user_ids, rows, item_ids, cols, _check_weights(weights, rows.size)
+
+
+def interactions_to_csr(users, items, weights=None, dtype=np.float32):
+    """Turn (user, item[, weight]) interactions into a users x items matrix.
+
+    Parameters
+    ----------
+    users, items : array-like of shape (n_interactions,)
+        User and item of each interaction: any hashable ids (ints, strings).
+    weights : array-like of shape (n_interactions,), default=None
+        Finite, non-negative weight of each interaction (a count, a rating);
+        None means 1 each. Repeated (user, item) pairs are summed; pairs
+        whose total is 0 are left out (no interaction).
+    dtype : numpy dtype, default=np.float32
+        Value type of the matrix.
+
+    Returns
+    -------
+    X : scipy.sparse.csr_matrix of shape (n_users, n_items)
+        Row ``u`` holds user ``user_ids[u]``'s items, column ``i`` is item
+        ``item_ids[i]``; canonical (sorted indices, no duplicates).
+    user_ids : ndarray of shape (n_users,)
+        The distinct users, sorted when they can be ordered, else in order
+        of first appearance.
+    item_ids : ndarray of shape (n_items,)
+        The distinct items, likewise.
+
+    Raises
+    ------
+    ValueError
+        If the sequences are empty or differ in length, or a weight is
+        negative, NaN or infinite.
+
+    Examples
+    --------
+    >>> from skbolt.datasets import interactions_to_csr
+    >>> X, users, items = interactions_to_csr(["ann", "bob", "ann"], [7, 3, 7])
+    >>> X.toarray(), users.tolist(), items.tolist()
+    (array([[0., 2.],
+           [1., 0.]], dtype=float32), ['ann', 'bob'], [3, 7])
+    """
+    user_ids, rows, item_ids, cols, w = _interaction_codes(users, items, weights)
+    X = sp.csr_matrix((w, (rows, cols)), shape=(user_ids.size, item_ids.size))
+    X.sum_duplicates()
+    X.eliminate_zeros()
+    return X.astype(dtype), user_ids, item_ids
+
+
+def _check_interactions(X):
+    """A canonical CSR copy of a users x items matrix, with finite values >= 0."""
+    if not sp.issparse(X):
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-D (users x items), got shape {X.shape}.")
+    X = sp.csr_matrix(X, copy=True)
+    X.sum_duplicates()
+    if not np.isfinite(X.data).all():
+        raise ValueError("X contains NaN or infinity.")
+    if (X.data < 0).any():
+        raise ValueError("X must hold non-negative interaction weights.")
+    X.eliminate_zeros()
+    return X
+
+
+def _row_ranks(X, rng):
+    """For every stored entry of CSR ``X``, its rank within its row in a
+    random order (0 for the first drawn)."""
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    order = np.lexsort((rng.random(X.nnz), rows))
+    ranks = np.empty(X.nnz, dtype=np.int64)
+    ranks[order] = np.arange(X.nnz) - X.indptr[rows[order]]
+    return ranks
+
+
+def _hold_out(X, fraction, rng):
+    """Split every row of ``X`` into input and target entries: a seeded
+    ``fraction`` of each row's items (at least one, never all) as targets;
+    rows with fewer than two items keep them all as input."""
+    n = np.diff(X.indptr)
+    n_targets = np.where(n >= 2, np.clip(np.round(fraction * n), 1, n - 1), 0)
+    rows = np.repeat(np.arange(X.shape[0]), n)
+    target = _row_ranks(X, rng) < n_targets[rows]
+
+    def part(mask):
+        M = sp.csr_matrix((X.data[mask], X.indices[mask],
+                           np.concatenate([[0], np.cumsum(np.bincount(rows[mask],
+                                                                       minlength=X.shape[0]))])),
+                          shape=X.shape)
+        return M
+
+    return part(~target), part(target)
+
+
+def hold_out_items(X, fraction=0.2, random_state=None):
+    """Hold out a seeded share of every row's items as targets.
+
+    Parameters
+    ----------
+    X : {array-like, sparse matrix} of shape (n_users, n_items)
+        Interactions (non-negative weights).
+    fraction : float in (0, 1), default=0.2
+        Share of each row's items that become targets, rounded, at least one
+        and never all of them; rows with fewer than two items keep them all
+        as input (and have no targets).
+    random_state : int, RandomState instance or None, default=None
+        Seeds which items are held out.
+
+    Returns
+    -------
+    X_in, Y : scipy.sparse.csr_matrix of shape (n_users, n_items)
+        The input part and the held-out part; together they are ``X``.
+    """
+    from sklearn.utils import check_random_state
+
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction!r}.")
+    X = _check_interactions(X)
+    return _hold_out(X, float(fraction), check_random_state(random_state))
+
+
+def split_users(X, test_size=0.2, val_size=0.0, holdout=0.2, random_state=None):
+    """Strong-generalization split: held-out users, each split into fold-in
+    input and targets.
+
+    Users are drawn at random into test (and validation) sets among those
+    with at least two items; the rest, and every user with fewer, train.
+    Each held-out user's row is split by :func:`hold_out_items`: a seeded
+    ``holdout`` share of its items are the targets, the rest the input a
+    fitted model sees for that new user.
+
+    Parameters
+    ----------
+    X : {array-like, sparse matrix} of shape (n_users, n_items)
+        Interactions (non-negative weights).
+    test_size, val_size : float in [0, 1), default=0.2 and 0.0
+        Shares of the eligible users held out for testing and validation.
+    holdout : float in (0, 1), default=0.2
+        Share of a held-out user's items that are targets.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the user draw and the item hold-out.
+
+    Returns
+    -------
+    sklearn.utils.Bunch
+        ``train`` (CSR of the training users' rows), ``test_in`` /
+        ``test_out`` (inputs and targets of the test users), ``val_in`` /
+        ``val_out`` (None without ``val_size``), and the row numbers of
+        each group in ``X``: ``train_users``, ``test_users``, ``val_users``.
+
+    Examples
+    --------
+    >>> from skbolt.datasets import make_interactions, split_users
+    >>> X = make_interactions(200, 50, random_state=0).X
+    >>> s = split_users(X, random_state=0)
+    >>> s.train.shape[0] + s.test_in.shape[0] == X.shape[0]
+    True
+    """
+    from sklearn.utils import Bunch, check_random_state
+
+    for name, v in (("test_size", test_size), ("val_size", val_size)):
+        if not 0 <= v < 1:
+            raise ValueError(f"{name} must be in [0, 1), got {v!r}.")
+    if test_size + val_size >= 1:
+        raise ValueError("test_size + val_size must leave some users for training.")
+    if not 0 < holdout < 1:
+        raise ValueError(f"holdout must be in (0, 1), got {holdout!r}.")
+    X = _check_interactions(X)
+    rng = check_random_state(random_state)
+    eligible = np.flatnonzero(np.diff(X.indptr) >= 2)
+    perm = rng.permutation(eligible)
+    n_test = int(round(test_size * X.shape[0]))
+    n_val = int(round(val_size * X.shape[0]))
+    if n_test + n_val > perm.size:
+        raise ValueError(f"only {perm.size} users have two or more items: too few to hold "
+                         f"out {n_test + n_val}; use smaller test_size / val_size.")
+    if test_size > 0 and n_test == 0:
+        raise ValueError(f"test_size={test_size} holds out no user of {X.shape[0]}.")
+    test = np.sort(perm[:n_test])
+    val = np.sort(perm[n_test:n_test + n_val])
+    train = np.setdiff1d(np.arange(X.shape[0]), np.concatenate([test, val]))
+    if train.size == 0:
+        raise ValueError("no user is left for training.")
+    test_in, test_out = _hold_out(X[test], holdout, rng)
+    val_in = val_out = None
+    if n_val:
+        val_in, val_out = _hold_out(X[val], holdout, rng)
+    return Bunch(train=X[train], test_in=test_in, test_out=test_out, val_in=val_in,
+                 val_out=val_out, train_users=train, test_users=test, val_users=val)
+
+
+def split_last(users, items, timestamps, weights=None, n_last=1):
+    """Leave-last-out: each user's latest interactions are the targets.
+
+    Parameters
+    ----------
+    users, items : array-like of shape (n_interactions,)
+        Any hashable ids, as for :func:`interactions_to_csr`.
+    timestamps : array-like of shape (n_interactions,)
+        When each interaction happened (numbers; ties are broken by the
+        order given, later wins).
+    weights : array-like of shape (n_interactions,), default=None
+        As for :func:`interactions_to_csr`.
+    n_last : int, default=1
+        Latest distinct items per user held out. A user with no more than
+        ``n_last`` distinct items keeps all of them as input.
+
+    Returns
+    -------
+    X_in, Y : scipy.sparse.csr_matrix of shape (n_users, n_items)
+        Earlier interactions (weights summed) and the held-out latest
+        items (their summed weights). An item held out is not in the
+        user's input, even if the user touched it earlier too.
+    user_ids, item_ids : ndarray
+        The id maps of both matrices, as :func:`interactions_to_csr`.
+    """
+    n_last = _check_int("n_last", n_last, 1)
+    user_ids, rows, item_ids, cols, w = _interaction_codes(users, items, weights)
+    t = np.asarray(timestamps)
+    if t.shape != rows.shape or not np.issubdtype(t.dtype, np.number):
+        raise ValueError("timestamps must hold one number per interaction.")
+    t = t.astype(np.float64)
+    if not np.isfinite(t).all():
+        raise ValueError("timestamps contain NaN or infinity.")
+    # every interaction's place in time, ties in the order given
+    when = np.empty(t.size, dtype=np.int64)
+    when[np.lexsort((np.arange(t.size), t))] = np.arange(t.size)
+    # one entry per (user, item) pair, in CSR order: summed weight, latest time
+    pairs, inverse = np.unique(rows * item_ids.size + cols, return_inverse=True)
+    inverse = inverse.ravel()
+    total = np.bincount(inverse, weights=w, minlength=pairs.size)
+    latest = np.full(pairs.size, -1, dtype=np.int64)
+    np.maximum.at(latest, inverse, when)
+    keep = total > 0
+    pairs, total, latest = pairs[keep], total[keep], latest[keep]
+    prow, pcol = pairs // item_ids.size, pairs % item_ids.size
+    # rank of each pair within its user's row, latest first
+    order = np.lexsort((-latest, prow))
+    starts = np.searchsorted(prow, prow)  # pairs are sorted by user
+    recency = np.empty(pairs.size, dtype=np.int64)
+    recency[order] = np.arange(pairs.size) - starts[order]
+    n = np.bincount(prow, minlength=user_ids.size)
+    target = (recency < n_last) & (n[prow] > n_last)
+    shape = (user_ids.size, item_ids.size)
+
+    def part(mask):
+        return sp.csr_matrix((total[mask], (prow[mask], pcol[mask])), shape=shape,
+                             dtype=np.float32)
+
+    return part(~target), part(target), user_ids, item_ids
+
+
+def _distinct_draws(rng, n_rows, n, k):
+    """``k`` distinct integers in [0, n) per row, uniformly."""
+    if 4 * k > n:
+        return np.argsort(rng.random((n_rows, n)), axis=1)[:, :k]
+    out = rng.integers(0, n, size=(n_rows, k))
+    while True:  # redraw the few rows with a repeat
+        s = np.sort(out, axis=1)
+        bad = np.flatnonzero((s[:, 1:] == s[:, :-1]).any(axis=1))
+        if bad.size == 0:
+            return out
+        out[bad] = rng.integers(0, n, size=(bad.size, k))
+
+
+def make_interactions(n_users=1000, n_items=500, n_groups=20, mean_items=20, power=1.0,
+                      taste_share=0.8, tastes_per_user=2, random_state=None):
+    """Generate implicit feedback with power-law popularity and planted tastes.
+
+    Every item belongs to one of ``n_groups`` latent groups (uniformly at
+    random) and has a popularity that follows a Zipf-like law over a random
+    ranking of the items, ``1 / (rank + 1) ** power``. Every user likes
+    ``tastes_per_user`` groups. Each of a user's interactions is, with
+    probability ``taste_share``, an item of one of the user's groups drawn
+    by popularity within that group, else an item drawn by popularity from
+    the whole catalogue. The number of draws per user is geometric with
+    mean ``mean_items`` (at least one); repeated draws count once. Fully
+    vectorised: a million items and a million interactions take seconds.
+
+    Parameters
+    ----------
+    n_users, n_items : int, default=1000 and 500
+        Rows and columns of the interaction matrix.
+    n_groups : int, default=20
+        Latent item groups (at most ``n_items``).
+    mean_items : float, default=20
+        Mean number of draws per user.
+    power : float, default=1.0
+        Popularity exponent (0: uniform).
+    taste_share : float in [0, 1], default=0.8
+        Share of draws that follow the user's tastes.
+    tastes_per_user : int, default=2
+        Groups each user likes (at most ``n_groups``).
+    random_state : int, Generator, RandomState or None, default=None
+        Seed.
+
+    Returns
+    -------
+    sklearn.utils.Bunch
+        ``X`` (CSR of shape (n_users, n_items), values 1.0),
+        ``item_groups`` (the group of each item), ``user_groups`` (shape
+        (n_users, tastes_per_user)) and ``popularity`` (each item's
+        normalised popularity).
+
+    Examples
+    --------
+    >>> from skbolt.datasets import make_interactions
+    >>> data = make_interactions(100, 40, n_groups=4, random_state=0)
+    >>> data.X.shape, data.item_groups.shape
+    ((100, 40), (40,))
+    """
+    from sklearn.utils import Bunch
+
+    n_users = _check_int("n_users", n_users, 1)
+    n_items = _check_int("n_items", n_items, 1)
+    n_groups = _check_int("n_groups", n_groups, 1)
+    tastes_per_user = _check_int("tastes_per_user", tastes_per_user, 1)
+    if n_groups > n_items:
+        raise ValueError(f"n_groups={n_groups} cannot exceed n_items={n_items}.")
+    if tastes_per_user > n_groups:
+        raise ValueError(f"tastes_per_user={tastes_per_user} cannot exceed "
+                         f"n_groups={n_groups}.")
+    if not (isinstance(mean_items, numbers.Real) and np.isfinite(mean_items)
+            and mean_items >= 1):
+        raise ValueError(f"mean_items must be a finite number >= 1, got {mean_items!r}.")
+    if not (isinstance(power, numbers.Real) and np.isfinite(power) and power >= 0):
+        raise ValueError(f"power must be a finite real >= 0, got {power!r}.")
+    if not (isinstance(taste_share, numbers.Real) and 0 <= taste_share <= 1):
+        raise ValueError(f"taste_share must be in [0, 1], got {taste_share!r}.")
+    rng = np.random.default_rng(random_state) if not isinstance(
+        random_state, np.random.RandomState) else np.random.default_rng(
+        random_state.randint(2**31))
+
+    popularity = np.exp(-float(power) * np.log(np.arange(1, n_items + 1.0)))
+    popularity = popularity[rng.permutation(n_items)]
+    popularity /= popularity.sum()
+    # every group gets at least one item, the rest are uniform
+    groups = np.concatenate([np.arange(n_groups), rng.integers(0, n_groups, n_items - n_groups)])
+    groups = groups[rng.permutation(n_items)]
+    # items sorted by group; per group a cdf over its items, offset by the
+    # group number so one searchsorted serves every group
+    by_group = np.argsort(groups, kind="stable")
+    g_sorted = groups[by_group]
+    w = popularity[by_group]
+    group_total = np.bincount(g_sorted, weights=w, minlength=n_groups)
+    within = np.cumsum(w) - np.concatenate([[0.0], np.cumsum(group_total)[:-1]])[g_sorted]
+    group_cdf = g_sorted + within / group_total[g_sorted]
+    global_cdf = np.cumsum(popularity)
+    global_cdf /= global_cdf[-1]
+
+    tastes = _distinct_draws(rng, n_users, n_groups, tastes_per_user)
+    draws = rng.geometric(1.0 / float(mean_items), size=n_users)
+    rows = np.repeat(np.arange(n_users), draws)
+    taste = rng.random(rows.size) < taste_share
+    u = rng.random(rows.size)
+    cols = np.empty(rows.size, dtype=np.int64)
+    g = tastes[rows[taste], rng.integers(0, tastes_per_user, taste.sum())]
+    pos = np.searchsorted(group_cdf, g + u[taste], side="right")
+    # a draw at the top of a group's cdf stays inside that group
+    pos = np.minimum(pos, np.searchsorted(g_sorted, g, side="right") - 1)
+    cols[taste] = by_group[pos]
+    cols[~taste] = np.minimum(np.searchsorted(global_cdf, u[~taste], side="right"),
+                              n_items - 1)
+    X = sp.csr_matrix((np.ones(rows.size, dtype=np.float32), (rows, cols)),
+                      shape=(n_users, n_items))
+    X.sum_duplicates()
+    X.data[:] = 1.0
+    return Bunch(X=X, item_groups=groups, user_groups=tastes, popularity=popularity)
+
+
+def load_movielens100k(data_dir=None, min_rating=None, implicit=False):
+    """Load MovieLens 100K (943 users, 1,682 movies, 100,000 ratings).
+
+    Read from ``rec_movielens100k/u.data`` in the shared data folder (the
+    original GroupLens layout: tab-separated user, item, rating, timestamp).
+    The data's terms forbid redistribution, so it is never shipped with the
+    package.
+
+    Parameters
+    ----------
+    data_dir : str, os.PathLike or None, default=None
+        Folder containing ``rec_movielens100k/``; None means
+        :func:`data_home`.
+    min_rating : int or None, default=None
+        Keep only ratings at least this high (4: the usual "liked" cut);
+        None keeps all.
+    implicit : bool, default=False
+        Store 1.0 for every kept rating instead of the rating.
+
+    Returns
+    -------
+    sklearn.utils.Bunch
+        ``X`` (CSR users x items), ``timestamps`` (CSR of the same pattern,
+        seconds since 1970), ``user_ids`` and ``item_ids`` (the original
+        ids of the rows and columns) and ``titles`` (each column's movie
+        title, when ``rec_movielens100k/recbole_atomic/ml-100k.item`` is
+        there, else None).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the data folder or ``u.data`` cannot be found.
+    """
+    from sklearn.utils import Bunch
+
+    base = Path(data_dir) if data_dir is not None else data_home()
+    hint = ("Set the SKBOLT_DATA environment variable to the folder that contains "
+            "rec_movielens100k/, or pass data_dir.")
+    if base is None:
+        raise FileNotFoundError(f"No shared data folder was found. {hint}")
+    path = base / "rec_movielens100k" / "u.data"
+    if not path.is_file():
+        raise FileNotFoundError(f"MovieLens 100K file not found: {path}. {hint}")
+    raw = np.loadtxt(path, dtype=np.int64, ndmin=2)
+    if raw.shape[1] != 4:
+        raise ValueError(f"{path}: expected 4 tab-separated columns (user, item, rating, "
+                         f"timestamp), got {raw.shape[1]}.")
+    if min_rating is not None:
+        raw = raw[raw[:, 2] >= min_rating]
+        if raw.shape[0] == 0:
+            raise ValueError(f"no rating is at least min_rating={min_rating}.")
+    weights = np.ones(raw.shape[0]) if implicit else raw[:, 2]
+    X, user_ids, item_ids = interactions_to_csr(raw[:, 0], raw[:, 1], weights)
+    T, _, _ = interactions_to_csr(raw[:, 0], raw[:, 1], raw[:, 3], dtype=np.float64)
+    titles = None
+    item_file = base / "rec_movielens100k" / "recbole_atomic" / "ml-100k.item"
+    if item_file.is_file():
+        by_id = {}
+        with open(item_file, encoding="utf-8") as f:
+            next(f)  # typed header
+            for line in f:
+                fields = line.rstrip("\n").split("\t")
+                if len(fields) >= 2 and fields[0].isdigit():
+                    by_id[int(fields[0])] = fields[1]
+        titles = np.array([by_id.get(int(i), "") for i in item_ids], dtype=object)
+    return Bunch(X=X, timestamps=T, user_ids=user_ids, item_ids=item_ids, titles=titles)

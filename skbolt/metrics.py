@@ -33,6 +33,7 @@ __all__ = [
     "precision_at_k",
     "recall_at_k",
     "ndcg_at_k",
+    "hit_rate_at_k",
     "make_topk_scorer",
     "TopKScorer",
     "precision_at_1_scorer",
@@ -45,7 +46,7 @@ __all__ = [
 # so the packing can never overflow whatever the label-space size.
 _KEY_LIMIT = 2**62
 
-_METRICS = ("precision", "recall", "ndcg")
+_METRICS = ("precision", "recall", "ndcg", "recall_capped", "hit_rate")
 
 
 # --------------------------------------------------------------------------
@@ -371,6 +372,22 @@ def _recall(hits, n_true, k):
     return float(np.mean(hits.sum(axis=1)[has_true] / n_true[has_true]))
 
 
+def _recall_capped(hits, n_true, k):
+    # the recommendation convention (Liang et al. 2018): a row with more
+    # targets than k can still reach 1
+    has_true = n_true > 0
+    if not has_true.any():
+        return 0.0
+    return float(np.mean(hits.sum(axis=1)[has_true] / np.minimum(n_true[has_true], k)))
+
+
+def _hit_rate(hits, n_true, k):
+    has_true = n_true > 0
+    if not has_true.any():
+        return 0.0
+    return float(np.mean(hits[has_true].any(axis=1)))
+
+
 def _ndcg(hits, n_true, k):
     has_true = n_true > 0
     if not has_true.any():
@@ -386,7 +403,8 @@ def _ndcg(hits, n_true, k):
     return float(np.mean(dcg / idcg))
 
 
-_KERNELS = {"precision": _precision, "recall": _recall, "ndcg": _ndcg}
+_KERNELS = {"precision": _precision, "recall": _recall, "ndcg": _ndcg,
+            "recall_capped": _recall_capped, "hit_rate": _hit_rate}
 
 
 _PARAMS_DOC = """\
@@ -450,7 +468,7 @@ def precision_at_k(y_true, y_score, k=5):
     return _precision(*_prepare(y_true, y_score, k))
 
 
-def recall_at_k(y_true, y_score, k=5):
+def recall_at_k(y_true, y_score, k=5, capped=False):
     """Recall at k: the fraction of relevant labels found in the top ``k``.
 
     For each sample, the number of relevant labels among the ``k`` best-ranked
@@ -463,6 +481,10 @@ def recall_at_k(y_true, y_score, k=5):
 {params}
     k : int, default=5
         Number of top-ranked labels to consider.
+    capped : bool, default=False
+        Divide by ``min(k, n_relevant)`` instead of ``n_relevant``, the
+        convention of recommendation benchmarks, so that a row with more
+        relevant items than ``k`` can still reach 1.
 
     Returns
     -------
@@ -484,7 +506,42 @@ def recall_at_k(y_true, y_score, k=5):
     >>> recall_at_k(y_true, y_score, k=2)
     0.75
     """
-    return _recall(*_prepare(y_true, y_score, k))
+    return (_recall_capped if capped else _recall)(*_prepare(y_true, y_score, k))
+
+
+def hit_rate_at_k(y_true, y_score, k=10):
+    """Hit rate at k: the share of samples with a relevant label in their top ``k``.
+
+    Samples with no relevant label are left out of the mean; if no sample
+    has one, 0.0 is returned.
+
+    Parameters
+    ----------
+{params}
+    k : int, default=10
+        Number of top-ranked labels to consider.
+
+    Returns
+    -------
+    float
+        Mean hit rate@k in [0, 1].
+
+{raises}
+
+    See Also
+    --------
+    recall_at_k, ndcg_at_k
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbolt.metrics import hit_rate_at_k
+    >>> y_true = np.array([[1, 0, 1, 0], [0, 0, 0, 1]])
+    >>> y_score = np.array([[0.9, 0.8, 0.1, 0.0], [0.2, 0.7, 0.1, 0.0]])
+    >>> hit_rate_at_k(y_true, y_score, k=2)
+    0.5
+    """
+    return _hit_rate(*_prepare(y_true, y_score, k))
 
 
 def ndcg_at_k(y_true, y_score, k=10):
@@ -526,7 +583,7 @@ def ndcg_at_k(y_true, y_score, k=10):
 
 
 # Docstrings are absent under ``python -OO``.
-for _f in (precision_at_k, recall_at_k, ndcg_at_k):
+for _f in (precision_at_k, recall_at_k, ndcg_at_k, hit_rate_at_k):
     if _f.__doc__:
         _f.__doc__ = _f.__doc__.format(params=_PARAMS_DOC, raises=_RAISES_DOC)
 del _f
@@ -666,9 +723,11 @@ def make_topk_scorer(metric="precision", k=5):
 
     Parameters
     ----------
-    metric : {"precision", "recall", "ndcg"}, default="precision"
+    metric : {"precision", "recall", "ndcg", "recall_capped", "hit_rate"}, \
+default="precision"
         Which metric to compute: :func:`precision_at_k`,
-        :func:`recall_at_k` or :func:`ndcg_at_k`.
+        :func:`recall_at_k` (``"recall_capped"``: with ``capped=True``),
+        :func:`ndcg_at_k` or :func:`hit_rate_at_k`.
     k : int, default=5
         Cut-off passed both to ``estimator.predict_topk(X, k)`` and to the
         metric.

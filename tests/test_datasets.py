@@ -359,3 +359,162 @@ def test_make_signature_equals_n_features():
     )
     assert X.shape == (50, 6)
     np.testing.assert_allclose(_row_norms(X), 1.0, rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------
+# interactions: interactions_to_csr, hold_out_items, split_users, split_last,
+# make_interactions, load_movielens100k
+
+
+def _random_triples(rng, n, n_users=30, n_items=40):
+    users = np.array([f"u{i}" for i in rng.integers(0, n_users, n)])
+    items = rng.integers(1000, 1000 + n_items, n)
+    weights = rng.integers(0, 4, n).astype(float)
+    return users, items, weights
+
+
+def test_interactions_to_csr_sums_pairs_like_a_dict():
+    rng = np.random.default_rng(0)
+    users, items, weights = _random_triples(rng, 500)
+    X, uids, iids = datasets.interactions_to_csr(users, items, weights)
+    total = {}
+    for u, i, w in zip(users.tolist(), items.tolist(), weights.tolist()):
+        total[u, i] = total.get((u, i), 0.0) + w
+    assert uids.tolist() == sorted(set(users.tolist()))
+    assert iids.tolist() == sorted(set(items.tolist()))
+    got = {(uids[r], iids[c]): v for r, c, v in zip(*sp.find(X))}
+    assert got == {k: v for k, v in total.items() if v > 0}
+    assert X.has_canonical_format and X.dtype == np.float32
+    # without weights every interaction counts 1
+    ones, _, _ = datasets.interactions_to_csr(users, items)
+    assert ones.sum() == len(users)
+
+
+def test_interactions_to_csr_keeps_mixed_ids_and_rejects_bad_input():
+    X, uids, iids = datasets.interactions_to_csr([1, "x", 1], [2, 2, 3])
+    assert uids.tolist() == [1, "x"] and iids.tolist() == [2, 3]
+    np.testing.assert_array_equal(X.toarray(), [[1, 1], [1, 0]])
+    for kwargs, match in (({"weights": [1, -1, 1]}, ">= 0"),
+                          ({"weights": [1, np.nan, 1]}, "NaN"),
+                          ({"weights": [1, 1]}, "one value per interaction")):
+        with pytest.raises(ValueError, match=match):
+            datasets.interactions_to_csr([1, 2, 3], [1, 2, 3], **kwargs)
+    with pytest.raises(ValueError, match="one entry per interaction"):
+        datasets.interactions_to_csr([1, 2], [1, 2, 3])
+    with pytest.raises(ValueError, match="no interactions"):
+        datasets.interactions_to_csr([], [])
+
+
+def test_hold_out_items_partitions_each_row():
+    X = make_interactions_small()
+    X_in, Y = datasets.hold_out_items(X, 0.25, random_state=3)
+    np.testing.assert_allclose((X_in + Y).toarray(), X.toarray())
+    assert X_in.multiply(Y).nnz == 0
+    n = np.diff(X.indptr)
+    want = np.where(n >= 2, np.clip(np.round(0.25 * n), 1, n - 1), 0)
+    np.testing.assert_array_equal(np.diff(Y.indptr), want)
+    again, _ = datasets.hold_out_items(X, 0.25, random_state=3)
+    other, _ = datasets.hold_out_items(X, 0.25, random_state=4)
+    assert (again != X_in).nnz == 0 and (other != X_in).nnz > 0
+    with pytest.raises(ValueError, match="fraction"):
+        datasets.hold_out_items(X, 1.0)
+    with pytest.raises(ValueError, match="non-negative"):
+        datasets.hold_out_items(-X)
+
+
+def make_interactions_small():
+    return datasets.make_interactions(300, 80, n_groups=5, mean_items=8, random_state=1).X
+
+
+def test_split_users_holds_out_whole_users():
+    X = make_interactions_small()
+    s = datasets.split_users(X, test_size=0.2, val_size=0.1, holdout=0.2, random_state=0)
+    groups = [s.train_users, s.test_users, s.val_users]
+    assert sorted(np.concatenate(groups).tolist()) == list(range(X.shape[0]))
+    assert len(s.test_users) == 60 and len(s.val_users) == 30
+    assert (np.diff(X.indptr)[np.concatenate(groups[1:])] >= 2).all()
+    assert (s.train != X[s.train_users]).nnz == 0
+    for users, a, b in ((s.test_users, s.test_in, s.test_out),
+                        (s.val_users, s.val_in, s.val_out)):
+        np.testing.assert_allclose((a + b).toarray(), X[users].toarray())
+        assert a.multiply(b).nnz == 0 and (np.diff(b.indptr) >= 1).all()
+    # targets are about the holdout share of the held-out rows
+    assert s.test_out.nnz / (s.test_in.nnz + s.test_out.nnz) == pytest.approx(0.2, abs=0.05)
+    none = datasets.split_users(X, random_state=0)
+    assert none.val_in is None and none.val_users.size == 0
+    with pytest.raises(ValueError, match="leave some users"):
+        datasets.split_users(X, test_size=0.6, val_size=0.5)
+    with pytest.raises(ValueError, match="two or more items"):
+        datasets.split_users(sp.identity(10, format="csr"), test_size=0.5)
+
+
+def test_split_last_holds_out_the_latest_items():
+    rng = np.random.default_rng(2)
+    users, items, weights = _random_triples(rng, 400, n_users=25, n_items=30)
+    weights += 1.0
+    times = rng.integers(0, 50, 400)  # ties happen; later in the list wins
+    for n_last in (1, 2):
+        X_in, Y, uids, iids = datasets.split_last(users, items, times, weights, n_last)
+        last, total = {}, {}
+        for pos, (u, i, t, w) in enumerate(zip(users.tolist(), items.tolist(),
+                                              times.tolist(), weights.tolist())):
+            total[u, i] = total.get((u, i), 0.0) + w
+            last[u, i] = max(last.get((u, i), (-1, -1)), (t, pos))
+        want_in, want_out = {}, {}
+        for u in set(users.tolist()):
+            mine = sorted((k for k in last if k[0] == u), key=lambda k: last[k], reverse=True)
+            held = mine[:n_last] if len(mine) > n_last else []
+            for k in mine:
+                (want_out if k in held else want_in)[k] = total[k]
+
+        def as_dict(M):
+            return {(uids[r], iids[c]): v for r, c, v in zip(*sp.find(M))}
+
+        assert as_dict(Y) == pytest.approx(want_out) and as_dict(X_in) == pytest.approx(want_in)
+    with pytest.raises(ValueError, match="timestamps"):
+        datasets.split_last([1, 2], [1, 2], [0.0, np.inf])
+
+
+def test_make_interactions_plants_tastes_and_popularity():
+    d = datasets.make_interactions(4000, 600, n_groups=12, mean_items=15, power=1.0,
+                                   taste_share=0.8, tastes_per_user=2, random_state=0)
+    X = d.X
+    assert X.shape == (4000, 600) and X.has_canonical_format and (X.data == 1).all()
+    assert np.bincount(d.item_groups, minlength=12).min() >= 1
+    # repeated draws merge, so rows are shorter than the draws; with a
+    # uniform, large catalogue repeats are rare and the mean shows
+    assert np.diff(X.indptr).mean() < 15
+    wide = datasets.make_interactions(4000, 200_000, n_groups=12, mean_items=15, power=0.0,
+                                      random_state=0).X
+    assert np.diff(wide.indptr).mean() == pytest.approx(15, rel=0.05)
+    assert np.diff(wide.indptr).min() >= 1
+    # most of a user's items lie in the user's groups; by chance 2/12 would
+    rows, cols = X.nonzero()
+    mine = (d.item_groups[cols][:, None] == d.user_groups[rows]).any(axis=1)
+    assert mine.mean() > 0.7
+    # item counts follow the planted popularity
+    counts = np.asarray(X.sum(axis=0)).ravel()
+    assert spearmanr(counts, d.popularity)[0] > 0.6
+    same = datasets.make_interactions(50, 30, n_groups=3, random_state=7)
+    again = datasets.make_interactions(50, 30, n_groups=3, random_state=7)
+    assert (same.X != again.X).nnz == 0
+    for kwargs in ({"n_groups": 700}, {"tastes_per_user": 13}, {"mean_items": 0.5},
+                   {"power": -1}, {"taste_share": 1.5}):
+        with pytest.raises(ValueError):
+            datasets.make_interactions(10, 600, **{"n_groups": 12, **kwargs})
+
+
+def test_load_movielens100k_real_data(data_dir):
+    if not (data_dir / "rec_movielens100k" / "u.data").is_file():
+        pytest.skip("MovieLens 100K not in the shared data folder")
+    d = datasets.load_movielens100k()
+    assert d.X.shape == (943, 1682) and d.X.nnz == 100_000
+    np.testing.assert_array_equal(np.bincount(d.X.data.astype(int))[1:],
+                                  [6110, 11370, 27145, 34174, 21201])
+    assert d.user_ids[0] == 1 and d.item_ids[-1] == 1682
+    assert d.titles is None or d.titles[0] == "Toy Story"
+    assert d.timestamps.nnz == 100_000 and d.timestamps.data.min() > 8e8
+    liked = datasets.load_movielens100k(min_rating=4, implicit=True)
+    assert liked.X.nnz == 34174 + 21201 and (liked.X.data == 1).all()
+    with pytest.raises(FileNotFoundError, match="SKBOLT_DATA"):
+        datasets.load_movielens100k(data_dir=data_dir / "nowhere")

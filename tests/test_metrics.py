@@ -540,3 +540,28 @@ def test_scorer_validation():
         precision_at_1_scorer(est, np.eye(3), np.array([0, 1, 2]))
     with pytest.raises(ValueError, match="no predict_topk"):
         precision_at_1_scorer(object(), np.eye(3), np.eye(3))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_capped_recall_and_hit_rate_match_naive_reference(seed):
+    """Recall divided by min(k, n_relevant) and the share of rows with a
+    hit, from explicit rankings (rows without relevant labels left out)."""
+    from skbolt.metrics import hit_rate_at_k
+
+    rng = np.random.default_rng(seed)
+    y = random_indicator(rng, 40, 30, density=0.3)
+    scores = random_scores(rng, 40, 30, ties=bool(seed % 2))
+    for k in (1, 3, 10, 30):
+        capped, hits = [], []
+        for truth_row, row in zip(y.tolist(), scores.tolist()):
+            truth = {j for j, v in enumerate(truth_row) if v}
+            if not truth:
+                continue
+            found = len(truth & set(naive_ranking(row, k)))
+            capped.append(found / min(k, len(truth)))
+            hits.append(float(found > 0))
+        assert recall_at_k(y, scores, k, capped=True) == pytest.approx(np.mean(capped))
+        assert hit_rate_at_k(y, scores, k) == pytest.approx(np.mean(hits))
+        # capping can only raise recall; equal when no row has more than k
+        assert recall_at_k(y, scores, k, capped=True) >= recall_at_k(y, scores, k)
+    assert hit_rate_at_k(np.zeros((2, 3)), np.ones((2, 3)), 2) == 0.0
