@@ -370,8 +370,10 @@ def _hidden(value):
 def auto_loss():
     """Softmax, also for multi-label rows (target 1 / |labels| each).
 
-    Measured here on multi-label sets (sparse top-5 P@1 / P@3 / P@5, test
-    split), once sigmoid outputs started from their labels' prior log-odds
+    Measured here with one-off fits on bench_xc_peers' sets (no command in
+    the repo prints these rows yet; bench_autotune.py --peer-sets --quick
+    has the quick set's grid with sigmoid), sparse top-5 P@1 / P@3 / P@5 on
+    the test split, once sigmoid outputs started from their labels' prior log-odds
     (before that the sigmoid loss hardly learned on sampled output layers):
     bench_xc_peers' synth_ml (16k rows, 12 labels per row, 10k labels),
     rules without search, softmax 0.925 / 0.740 / 0.563, sigmoid 0.965 /

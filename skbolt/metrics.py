@@ -365,27 +365,26 @@ def _precision(hits, n_true, k):
     return float(np.mean(hits.sum(axis=1) / k))
 
 
-def _recall(hits, n_true, k):
+def _mean_over_labelled(per_row, n_true):
+    """Mean of ``per_row(has_true)`` over the rows with a relevant label;
+    0.0 when there is none."""
     has_true = n_true > 0
-    if not has_true.any():
-        return 0.0
-    return float(np.mean(hits.sum(axis=1)[has_true] / n_true[has_true]))
+    return float(np.mean(per_row(has_true))) if has_true.any() else 0.0
+
+
+def _recall(hits, n_true, k):
+    return _mean_over_labelled(lambda m: hits[m].sum(axis=1) / n_true[m], n_true)
 
 
 def _recall_capped(hits, n_true, k):
     # the recommendation convention (Liang et al. 2018): a row with more
     # targets than k can still reach 1
-    has_true = n_true > 0
-    if not has_true.any():
-        return 0.0
-    return float(np.mean(hits.sum(axis=1)[has_true] / np.minimum(n_true[has_true], k)))
+    return _mean_over_labelled(lambda m: hits[m].sum(axis=1) / np.minimum(n_true[m], k),
+                               n_true)
 
 
 def _hit_rate(hits, n_true, k):
-    has_true = n_true > 0
-    if not has_true.any():
-        return 0.0
-    return float(np.mean(hits[has_true].any(axis=1)))
+    return _mean_over_labelled(lambda m: hits[m].any(axis=1), n_true)
 
 
 def _ndcg(hits, n_true, k):
