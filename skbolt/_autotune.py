@@ -237,14 +237,14 @@ class _Trial:
         return self.run.visits
 
 
-def search(X, Y, train_rows, val_rows, plan, budget, final_epochs, score, n_candidates=9,
+def search(data, train_rows, val_rows, plan, budget, final_epochs, score, n_candidates=9,
            verbose=0, log=print):
     """Run successive halving; return (results, best_overrides).
 
     Parameters
     ----------
-    X, Y : CSR matrices
-        All training data and its label indicator.
+    data : skbolt._base.TrainingData
+        All training data and its targets.
     train_rows, val_rows : ndarray
         Rows used for training trials and for scoring them.
     plan : skbolt._base.Plan
@@ -276,6 +276,7 @@ def search(X, Y, train_rows, val_rows, plan, budget, final_epochs, score, n_cand
     """
     base, params, seed = plan.resolved, plan.params, plan.seed
     n_threads = plan.threads
+    X, Y = data.X, data.Y
     n_train, n_final = len(train_rows), X.shape[0]
     nnz = X[train_rows].nnz / max(n_train, 1)
     C = Y.shape[1]
@@ -333,7 +334,7 @@ def search(X, Y, train_rows, val_rows, plan, budget, final_epochs, score, n_cand
         return [], {}
 
     stream = _base.RowStream.seeded(train_rows, seed)
-    X_val, Y_val = X[val_rows], Y[val_rows]
+    X_val, Y_val = data.held_out(val_rows)
     alive = [(g, None) for g in grid]
     results = []
     rung, target = 0, min(b0, max_visits)
@@ -349,13 +350,13 @@ def search(X, Y, train_rows, val_rows, plan, budget, final_epochs, score, n_cand
                 # learn how long the final fit should train
                 def on_epoch(epoch, trial=trial):
                     curve.append((epoch, score(trial.network, trial.resolved, X_val, Y_val)))
-            trial.run.advance(X, Y, target, n_threads, on_epoch=on_epoch)
+            trial.run.advance(data, target, n_threads, on_epoch=on_epoch)
             if on_epoch is not None and _rules.is_auto(params["max_iter"]):
                 # the budget may run out inside a dip: train on until it
                 # turns into a new peak or into the stop early stopping sees
                 for _ in range(dip_epochs(curve, params["n_iter_no_change"],
                                           max_visits // n_train)):
-                    trial.run.advance(X, Y, trial.visits + n_train, n_threads,
+                    trial.run.advance(data, trial.visits + n_train, n_threads,
                                       on_epoch=on_epoch)
                     if curve[-1][1] >= max(v for _, v in curve[:-1]):
                         break

@@ -27,6 +27,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
 from . import _autotune, _native, _rules
+from .datasets import _hold_out
 from ._network import Network
 from .metrics import precision_at_k
 
@@ -279,6 +280,71 @@ class RowStream:
         return np.concatenate(out)
 
 
+class TrainingData:
+    """Inputs and targets a fit trains on, as the training driver reads
+    them: per epoch (``at``) and for held-out rows (``held_out``).
+
+    Parameters
+    ----------
+    X : scipy.sparse.csr_matrix
+        Inputs.
+    Y : scipy.sparse.csr_matrix
+        Target indicator over the output neurons.
+    """
+
+    def __init__(self, X, Y):
+        self.X, self.Y = X, Y
+
+    @property
+    def n_rows(self):
+        return self.X.shape[0]
+
+    def at(self, epoch):
+        """Inputs and targets of epoch ``epoch``: the same every epoch."""
+        return self.X, self.Y
+
+    def held_out(self, rows):
+        """Inputs and targets of ``rows`` for scoring."""
+        return self.X[rows], self.Y[rows]
+
+
+class ResplitData(TrainingData):
+    """Rows of interactions that are their own targets: every epoch each
+    row is split anew into input items and a seeded ``target_fraction``
+    of target items (``datasets.hold_out_items``), so a network learns to
+    complete a history from any part of it. ``X`` and ``Y`` (epoch 0's
+    split) give the problem's statistics and the centroids.
+
+    Parameters
+    ----------
+    X : scipy.sparse.csr_matrix
+        Interactions, rows = users, columns = items.
+    target_fraction : float in (0, 1)
+        Share of each row's items that are targets in an epoch.
+    seed : int
+        Epoch e is split by a generator seeded ``seed + e``.
+    """
+
+    def __init__(self, X, target_fraction, seed):
+        self.full, self.target_fraction, self.seed = X, float(target_fraction), int(seed)
+        self._epoch = 0
+        super().__init__(*self._split(X, self.seed))
+        self._current = (self.X, self.Y)
+
+    def _split(self, X, seed):
+        return _hold_out(X, self.target_fraction, np.random.RandomState(seed % 2**32))
+
+    def at(self, epoch):
+        if epoch != self._epoch:
+            self._epoch = epoch
+            self._current = self._split(self.full, self.seed + epoch)
+        return self._current
+
+    def held_out(self, rows):
+        # one fixed split of the held-out rows, unlike any training epoch's
+        return self._split(self.full[rows], self.seed + 2**31)
+
+
 class Run:
     """A network trained along a row stream: the one training driver.
 
@@ -321,20 +387,23 @@ class Run:
         """Whole epochs trained, those before this run included."""
         return self.epochs_before + self.visits // len(self.stream)
 
-    def advance(self, X, Y, target, n_threads, chunk=None, on_rows=None, on_epoch=None):
-        """Train until ``target`` visits of the stream; returns the summed loss.
+    def advance(self, data, target, n_threads, chunk=None, on_rows=None, on_epoch=None):
+        """Train on ``data`` (a ``TrainingData``) until ``target`` visits of
+        the stream; returns the summed loss.
 
         ``on_rows(count)`` follows every native call; ``on_epoch(epoch)``
         every epoch this run completes.
         """
         n, net, total = len(self.stream), self.network, 0.0
         if self.visits == 0 and self.epochs_before == 0 and target > 0 and net.sparse_output:
+            X, Y = data.at(0)
             net.init_from_centroids(X, Y, np.asarray(self.stream.rows), _rules.CENTROID_LOGIT,
                                     n_threads)
         while self.visits < target:
             count = min(target - self.visits, n - self.visits % n)
             if chunk:
                 count = min(count, chunk)
+            X, Y = data.at(self.epochs_before + self.visits // n)
             rows = self.stream.take(self.visits, count)
             total += net.train(X, Y, rows, self.batch_size, self.learning_rate, n_threads)
             self.visits += count
@@ -369,8 +438,9 @@ def finish_network(network, X, Y, rows, hash_params, mean_labels, n_threads, hel
 class BoltEstimator(BaseEstimator):
     """Base of skbolt's estimators; not meant to be used directly.
 
-    Subclasses set ``multilabel_`` before calling ``_setup`` and implement
-    their targets and predictions; everything else is here.
+    Subclasses implement ``_training_data`` (validated inputs and encoded
+    targets, setting ``multilabel_``), ``_problem_key`` and their
+    predictions; everything else is here.
     """
 
     def __sklearn_tags__(self):
@@ -419,25 +489,25 @@ class BoltEstimator(BaseEstimator):
         (``_problem_key``)."""
         keep = self.warm_start and hasattr(self, "_network")
         previous = self._problem_key(self.n_outputs_) if keep else None
-        X = self._validate_X(X, reset=True)
-        Y = self._encode_y(y)
-        if keep and self._problem_key(Y.shape[1]) == previous:
-            self._reschedule(X, Y)
+        data = self._training_data(X, y)
+        if keep and self._problem_key(data.Y.shape[1]) == previous:
+            self._reschedule(data)
         else:
-            self._setup(X, Y, search=True)
-        self._train(X, Y, self.max_iter_, early_stopping=self.early_stopping)
+            self._setup(data, search=True)
+        self._train(data, self.max_iter_, early_stopping=self.early_stopping)
         if self.centroid_finish_:
-            self._finish(X, Y)
+            self._finish(data)
         return self
 
-    def _finish(self, X, Y):
+    def _finish(self, data):
         """``centroid_finish``: output rows from label centroids of all rows,
         scaled by the temperature the search fitted on its held-out split.
         Without one, it is fitted on a seeded tenth of the rows, left out
         of the centroids for it; the hidden layers trained on those rows, so
         it comes out larger (overconfident; ``benchmarks/bench_retrieval.py
         --experiments finish`` prints both and the test rows' own)."""
-        n, threads = X.shape[0], self._n_threads()
+        X, Y = data.X, data.Y
+        n, threads = data.n_rows, self._n_threads()
         searched = [r["temperature"] for r in self.autotune_results_ if "temperature" in r]
         held = None
         if not searched:
@@ -452,18 +522,18 @@ class BoltEstimator(BaseEstimator):
             network.scale_output(t)
         self.temperature_ = t
 
-    def _setup(self, X, Y, search=False):
+    def _setup(self, data, search=False):
         """Measure the problem, resolve the plan (searching it when asked),
         set the resolved attributes and create the network. Returns the
         problem's statistics."""
-        problem = Problem.from_data(X, Y, self.multilabel_)
+        problem = Problem.from_data(data.X, data.Y, self.multilabel_)
         self.n_outputs_ = problem.n_outputs
         rng = check_random_state(self.random_state)
         self._seed = int(rng.randint(np.iinfo(np.int32).max))
         plan = self._plan(problem, self._seed)
         self.autotune_results_, self.best_params_ = [], {}
         if search and self._autotune_on(problem.n_samples):
-            self.autotune_results_, self.best_params_ = self._search(X, Y, plan)
+            self.autotune_results_, self.best_params_ = self._search(data, plan)
             plan = plan.variant(self.best_params_)
         self._set_resolved(plan)
         self._network = Network(plan.config)
@@ -472,6 +542,8 @@ class BoltEstimator(BaseEstimator):
         self.loss_curve_ = []
         self.validation_scores_ = None
         self.best_validation_score_ = None
+        self._mean_labels = problem.mean_labels
+        self._max_labels = problem.max_labels
         return problem
 
     def _set_resolved(self, plan):
@@ -490,13 +562,13 @@ class BoltEstimator(BaseEstimator):
         self.hash_params_ = dict(r.hash_params)
         self.memory_bytes_ = plan.memory["total"]
 
-    def _reschedule(self, X, Y):
+    def _reschedule(self, data):
         """For a warm start: keep the network (architecture and tables) and
         follow the current parameters' training schedule, so that
         set_params(max_iter=...) before a warm fit is honoured."""
         # the rules only: the network exists, so no memory plan (which could
         # refuse a network that is already allocated) and no native estimate
-        p = Problem.from_data(X, Y, self.multilabel_)
+        p = Problem.from_data(data.X, data.Y, self.multilabel_)
         r = _rules.resolve({**self.get_params(), **self.best_params_}, p.n_samples,
                            p.n_features, p.n_outputs, p.nnz_per_row, p.multilabel,
                            p.rare_label_share, p.mean_labels)
@@ -504,10 +576,10 @@ class BoltEstimator(BaseEstimator):
         self.learning_rate_init_ = r.learning_rate_init
         self.batch_size_ = r.batch_size
 
-    def _search(self, X, Y, plan):
+    def _search(self, data, plan):
         """The autotuning search on a held-out split; returns its trials and winner."""
         budget = _autotune.budget_spec(self.autotune_budget, plan)
-        train_rows, val_rows = self._split(X.shape[0], np.random.RandomState(self._seed))
+        train_rows, val_rows = self._split(data.n_rows, np.random.RandomState(self._seed))
         threads = plan.threads
 
         def score(network, resolved, X_val, Y_val):
@@ -515,7 +587,7 @@ class BoltEstimator(BaseEstimator):
                                        resolved.hash_params["inference_candidates"],
                                        X_val, Y_val, threads)
 
-        return _autotune.search(X, Y, train_rows, val_rows, plan.for_rows(len(train_rows)),
+        return _autotune.search(data, train_rows, val_rows, plan.for_rows(len(train_rows)),
                                 budget, plan.resolved.max_iter, score, verbose=self.verbose,
                                 log=tqdm.write if self.verbose else None)
 
@@ -530,8 +602,8 @@ class BoltEstimator(BaseEstimator):
         perm = rng.permutation(n)
         return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
-    def _train(self, X, Y, epochs, early_stopping):
-        """Up to ``epochs`` passes over X, Y with the fitted schedule.
+    def _train(self, data, epochs, early_stopping):
+        """Up to ``epochs`` passes over ``data`` with the fitted schedule.
 
         Stops after ``n_iter_no_change`` epochs without improvement (of the
         validation score with ``early_stopping``, else of the training
@@ -542,11 +614,11 @@ class BoltEstimator(BaseEstimator):
         """
         rng = np.random.RandomState(self._seed + self._epochs_done)
         if early_stopping:
-            train_rows, val_rows = self._split(X.shape[0], rng)
-            X_val, Y_val = X[val_rows], Y[val_rows]
+            train_rows, val_rows = self._split(data.n_rows, rng)
+            X_val, Y_val = data.held_out(val_rows)
             self.validation_scores_ = []
         else:
-            train_rows = np.arange(X.shape[0])
+            train_rows = np.arange(data.n_rows)
         run = Run(self._network, self.batch_size_, self.learning_rate_init_,
                   self.hash_params_["freeze_after"], RowStream.drawn(train_rows, rng),
                   self._epochs_done)
@@ -560,7 +632,7 @@ class BoltEstimator(BaseEstimator):
             for _ in range(epochs):
                 with tqdm(total=n, disable=not self.verbose, leave=False,
                           desc=f"epoch {self._epochs_done + 1}", unit="sample") as bar:
-                    total = run.advance(X, Y, run.visits + n, threads, chunk, bar.update)
+                    total = run.advance(data, run.visits + n, threads, chunk, bar.update)
                 self._epochs_done = run.epochs
                 self.n_iter_ += 1
                 loss = total / n
@@ -606,7 +678,7 @@ class BoltEstimator(BaseEstimator):
     # ------------------------------------------------------------------
     # memory
 
-    def estimate_memory(self, X, y):
+    def estimate_memory(self, X, y=None):
         """Peak bytes a ``fit`` on X, y would take, without training.
 
         Uses this estimator's parameters resolved against the data (no
@@ -617,8 +689,8 @@ class BoltEstimator(BaseEstimator):
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data.
-        y : array-like of shape (n_samples,) or (n_samples, n_labels)
-            Targets.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels), default=None
+            Targets, as ``fit`` takes them (BoltRecommender: optional).
 
         Returns
         -------
@@ -637,9 +709,8 @@ class BoltEstimator(BaseEstimator):
         """
         probe = clone(self)
         probe.set_params(autotune=False)
-        X = probe._validate_X(X, reset=True)
-        Y = probe._encode_y(y)
-        plan = probe._plan(Problem.from_data(X, Y, probe.multilabel_), 0)
+        data = probe._training_data(X, y)
+        plan = probe._plan(Problem.from_data(data.X, data.Y, probe.multilabel_), 0)
         return {**plan.memory, "budget": plan.budget}
 
     # ------------------------------------------------------------------

@@ -10,7 +10,7 @@ from sklearn.utils import assert_all_finite
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from ._base import BoltEstimator
+from ._base import BoltEstimator, TrainingData
 from ._network import labels_to_csr
 from .metrics import precision_at_k
 
@@ -336,6 +336,9 @@ centroid_finish_ :
         """
         return self._fit(X, y)
 
+    def _training_data(self, X, y):
+        return TrainingData(self._validate_X(X, reset=True), self._encode_y(y))
+
     def _problem_key(self, n_outputs):
         """What must not change for a warm start to keep the network."""
         return (self.n_features_in_, self.multilabel_, n_outputs,
@@ -376,18 +379,17 @@ centroid_finish_ :
                 Y = self._encode_y(y, classes=classes)
             else:
                 Y = self._encode_y(y)
-            self._setup(X, Y)
+            data = TrainingData(X, Y)
+            self._setup(data)
         else:
-            Y = self._encode_y(y, classes=self.classes_)
-        self._train(X, Y, 1, early_stopping=False)
+            data = TrainingData(X, self._encode_y(y, classes=self.classes_))
+        self._train(data, 1, early_stopping=False)
         return self
 
-    def _setup(self, X, Y, search=False):
-        problem = super()._setup(X, Y, search)
+    def _setup(self, data, search=False):
+        problem = super()._setup(data, search)
         if self.multilabel_:
             self.classes_ = np.arange(problem.n_outputs)
-        self._mean_labels = problem.mean_labels
-        self._max_labels = problem.max_labels
         return problem
 
     # ------------------------------------------------------------------

@@ -3,6 +3,7 @@ the one training driver."""
 import math
 
 import numpy as np
+import scipy.sparse as sp
 import pytest
 
 from skbolt import BoltClassifier, _base, _rules
@@ -86,7 +87,7 @@ def test_chunked_run_trains_the_same_network(problem_data, chunk_batches):
                         _base.RowStream.seeded(np.arange(X.shape[0]), 4))
         epochs = []
         for e in range(2):
-            run.advance(X, Y, (e + 1) * X.shape[0], 2, chunk=chunk, on_epoch=epochs.append)
+            run.advance(_base.TrainingData(X, Y), (e + 1) * X.shape[0], 2, chunk=chunk, on_epoch=epochs.append)
         assert epochs == [1, 2] and run.epochs == 2
         assert run.network.sparse_output and run.network.frozen
         nets.append(run.network)
@@ -104,9 +105,9 @@ def test_run_freezes_tables_when_the_schedule_says(problem_data):
     # two epochs trained before this run count towards freeze_after=3
     run = _base.Run(Network(plan.config), r.batch_size, r.learning_rate_init, 3,
                     _base.RowStream.seeded(np.arange(n), 0), epochs_before=2)
-    run.advance(X, Y, n // 2, 1)
+    run.advance(_base.TrainingData(X, Y), n // 2, 1)
     assert not run.network.frozen  # mid-epoch: tables freeze at boundaries only
-    run.advance(X, Y, n, 1)
+    run.advance(_base.TrainingData(X, Y), n, 1)
     assert run.network.frozen and run.epochs == 3
 
 
@@ -171,3 +172,27 @@ def test_warm_start_keeps_the_network_whatever_the_memory_budget(problem_data):
     clf.set_params(max_memory=clf.memory_bytes_ // 4, max_iter=2)
     clf.fit(X, y)
     assert len(clf.loss_curve_) == 3 and clf.max_iter_ == 2
+
+
+def test_resplit_data_splits_every_row_anew_each_epoch():
+    """Each epoch's input and target parts partition every row's items, the
+    targets are the configured share, and the split changes between epochs
+    but not between two reads of one epoch; held-out rows have a split of
+    their own."""
+    rng = np.random.RandomState(0)
+    X = sp.random(50, 40, density=0.3, format="csr", random_state=rng)
+    X.data[:] = 1.0
+    data = _base.ResplitData(X, 0.25, seed=3)
+    parts = [data.at(e) for e in (0, 1, 1)]
+    for X_in, Y in parts:
+        np.testing.assert_array_equal((X_in + Y).toarray(), X.toarray())
+        assert X_in.multiply(Y).nnz == 0
+        n, t = np.diff(X.indptr), np.diff(Y.indptr)
+        expected = np.where(n >= 2, np.clip(np.round(0.25 * n), 1, n - 1), 0)
+        np.testing.assert_array_equal(t, expected)
+    assert (parts[0][1] != parts[1][1]).nnz > 0
+    assert (parts[1][1] != parts[2][1]).nnz == 0
+    rows = np.arange(10, 20)
+    X_val, Y_val = data.held_out(rows)
+    np.testing.assert_array_equal((X_val + Y_val).toarray(), X[rows].toarray())
+    assert (Y_val != data.held_out(rows)[1]).nnz == 0
