@@ -27,8 +27,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
 from . import _autotune, _native, _rules
-from .datasets import _hold_out
 from ._network import Network
+from .datasets import _hold_out
 from .metrics import precision_at_k
 
 #: Layout version of what ``__getstate__`` stores.

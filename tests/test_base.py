@@ -3,8 +3,8 @@ the one training driver."""
 import math
 
 import numpy as np
-import scipy.sparse as sp
 import pytest
+import scipy.sparse as sp
 
 from skbolt import BoltClassifier, _base, _rules
 from skbolt._network import Network, labels_to_csr
@@ -87,7 +87,8 @@ def test_chunked_run_trains_the_same_network(problem_data, chunk_batches):
                         _base.RowStream.seeded(np.arange(X.shape[0]), 4))
         epochs = []
         for e in range(2):
-            run.advance(_base.TrainingData(X, Y), (e + 1) * X.shape[0], 2, chunk=chunk, on_epoch=epochs.append)
+            run.advance(_base.TrainingData(X, Y), (e + 1) * X.shape[0], 2, chunk=chunk,
+                        on_epoch=epochs.append)
         assert epochs == [1, 2] and run.epochs == 2
         assert run.network.sparse_output and run.network.frozen
         nets.append(run.network)
