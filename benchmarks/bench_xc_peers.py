@@ -702,8 +702,9 @@ def print_tables(results):
                       f"{100 * (worst['p_at_1_exact'] - worst['p_at_1_sparse']):+.1f} | |")
 
 
-def machine():
-    """Where the run happened: platform, CPU, cores, versions, commit."""
+def machine(packages=("skbolt", "omikuji", "napkinxc", "scikit-learn", "numpy", "scipy")):
+    """Where the run happened: platform, CPU, cores, versions of
+    ``packages``, commit."""
     cpu = "unknown"
     try:
         with open("/proc/cpuinfo") as f:
@@ -712,7 +713,7 @@ def machine():
     except (OSError, StopIteration):
         pass
     versions = {}
-    for package in ("skbolt", "omikuji", "napkinxc", "scikit-learn", "numpy", "scipy"):
+    for package in packages:
         try:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:

@@ -1,7 +1,8 @@
 """skbolt: LSH-sparse neural networks (BOLT / SLIDE family) on CPUs behind
 the scikit-learn estimator API."""
 from .classifier import BoltClassifier
+from .recommender import BoltRecommender
 
 __version__ = "0.1.0"
 
-__all__ = ["BoltClassifier", "__version__"]
+__all__ = ["BoltClassifier", "BoltRecommender", "__version__"]

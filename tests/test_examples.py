@@ -35,7 +35,7 @@ def figure(pattern, out):
 
 def test_every_example_is_tested():
     tested = {"extreme_classification.py", "text_pipeline.py", "save_and_load.py",
-              "memory_planning.py"}
+              "memory_planning.py", "movielens.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -92,3 +92,26 @@ def test_memory_planning():
     assert re.search(r"MemoryError after [0-9.]+ s: .*needs about [0-9.]+ GB.*budget is 4\.00 GB",
                      out), out
     assert totals[5] <= 4.0, out
+
+
+def _recommender_figures(out):
+    ours = figure(r"NDCG@10 ([0-9.]+) \(popularity", out)
+    popular = figure(r"\(popularity ([0-9.]+)\)", out)
+    return ours, popular
+
+
+def test_movielens():
+    out = run("movielens.py")
+    ours, popular = _recommender_figures(out)
+    if "MovieLens-100K" in out:
+        assert ours >= 0.25 and ours > popular + 0.08, out  # measured 0.295 vs 0.149
+    else:
+        assert ours > popular + 0.04, out
+    assert out.count("\n  0.") >= 5, out  # five recommendations with their scores
+
+
+def test_movielens_synthetic():
+    out = run("movielens.py", "--synthetic")
+    ours, popular = _recommender_figures(out)
+    assert ours > popular + 0.04, out  # measured 0.265 vs 0.176
+    assert figure(r"planted group: ([0-9.]+)", out) >= 0.6, out  # measured 0.94, chance 0.12

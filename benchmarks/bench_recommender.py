@@ -1,0 +1,358 @@
+"""BoltRecommender against the recommenders a practitioner would pick, on one machine.
+
+Protocol: strong generalization. Each dataset is split three times
+(``skbolt.datasets.split_users`` with seeds 0, 1, 2): 20% of the users are
+test users, 10% validation users, the rest train; every held-out user's
+items are split into 80% fold-in input and 20% targets. Each system fits
+on the training users, is tuned (where it has a grid) on the validation
+users, and ranks items for the test users from their fold-in input alone,
+items in the input excluded. Reported: NDCG@10 and Recall@20 (capped:
+divided by min(20, targets)) as mean +- sd over the three splits, fit
+seconds (the chosen configuration's fit, tuning excluded) and recommend
+milliseconds per test user.
+
+systems
+    ``popularity``: items ranked by training interactions.
+    ``ease``: EASE (Steck 2019), the closed form B = I - P / diag(P) with
+    P = (X'X + lambda I)^-1 over the training users; lambda from
+    ``EASE_GRID`` on the validation users. Skipped where the items x items
+    inverse would not fit (``EASE_MAX_ITEMS``).
+    ``als``: implicit's AlternatingLeastSquares, factors and
+    regularization from ``ALS_GRID`` on the validation users, new users
+    folded in with ``recalculate_user=True``.
+    ``bpr``: implicit's BayesianPersonalizedRanking, which cannot fold a
+    new user in: it is fitted on the training users plus the test users'
+    fold-in rows (transductive, marked so), factors from ``BPR_GRID`` on
+    the validation users fitted the same way.
+    ``skbolt``: ``BoltRecommender(random_state=seed, n_jobs=threads)``,
+    every parameter "auto" (its autotuning search holds out its own
+    users; the validation users are not given to it).
+
+datasets
+    ``ml100k_pos``: MovieLens-100K, ratings >= 4 as positives (binary).
+    ``ml100k_all``: MovieLens-100K, every rating a positive (binary).
+    ``synth``: ``make_interactions(20000, 5000, n_groups=40, random_state=5)``.
+    Held out of all tuning of skbolt's rules, reported last:
+    ``heldout_synth``: ``make_interactions(30000, 20000, n_groups=100,
+    power=1.1, random_state=97)``.
+
+``--scale`` adds the scale table: ``make_interactions`` catalogues of
+100k items (and 1M with ``--million``), one split, skbolt against ALS
+(EASE cannot: its inverse needs 40 GB at 100k items): NDCG@10, fit seconds,
+recommend ms per user, skbolt's ``estimate_memory`` against the fitted
+``memory_bytes_``.
+
+Usage::
+
+    python benchmarks/bench_recommender.py                # all sets, 3 splits
+    python benchmarks/bench_recommender.py --quick        # 1 split, ML-100K and synth
+    python benchmarks/bench_recommender.py --scale --datasets ml100k_pos
+
+The peers are benchmark-only (``pip install implicit``); a system that is
+not installed is skipped with a printed reason. OPENBLAS_NUM_THREADS is
+set to 1 (implicit asks for it; every system gets ``--threads``).
+"""
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from bench_xc_peers import machine
+
+from skbolt import BoltRecommender
+from skbolt.datasets import load_movielens100k, make_interactions, split_users
+from skbolt.metrics import ndcg_at_k, recall_at_k
+from skbolt.recommender import _exclude
+
+EASE_GRID = (50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0)
+EASE_MAX_ITEMS = 30_000
+ALS_GRID = [dict(factors=f, regularization=r) for f in (64, 128) for r in (0.01, 0.1, 1.0)]
+BPR_GRID = [dict(factors=f) for f in (64, 128)]
+SEEDS = (0, 1, 2)
+
+DATASETS = {
+    "ml100k_pos": lambda: load_movielens100k(min_rating=4, implicit=True).X,
+    "ml100k_all": lambda: load_movielens100k(implicit=True).X,
+    "synth": lambda: make_interactions(20000, 5000, n_groups=40, random_state=5).X,
+    "heldout_synth": lambda: make_interactions(30000, 20000, n_groups=100, power=1.1,
+                                               random_state=97).X,
+}
+HELD_OUT = {"heldout_synth"}
+
+
+def _rank_scores(S, X_in, n):
+    """Top-n columns of dense scores ``S``, items of ``X_in`` excluded."""
+    S = np.array(S, dtype=np.float32)
+    S[X_in.nonzero()] = -np.inf
+    top = np.argpartition(-S, n, axis=1)[:, :n]
+    order = np.argsort(-np.take_along_axis(S, top, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1)
+
+
+class Popularity:
+    name = "popularity"
+
+    def fit(self, X, threads):
+        self.order = np.argsort(-np.asarray(X.sum(axis=0)).ravel(), kind="stable")
+        return self
+
+    def recommend(self, X_in, n):
+        k = min(self.order.size, n + int(np.diff(X_in.indptr).max(initial=0)))
+        ids = np.tile(self.order[:k], (X_in.shape[0], 1))
+        ids, _ = _exclude(ids, np.ones(ids.shape, np.float32), X_in)
+        return ids[:, :n]
+
+
+class Ease:
+    name = "ease"
+
+    def __init__(self, lam):
+        self.lam = lam
+
+    def fit(self, X, threads):
+        G = (X.T @ X).toarray().astype(np.float64)
+        G[np.diag_indices_from(G)] += self.lam
+        P = np.linalg.inv(G)
+        self.B = (-P / np.diag(P)).astype(np.float32)
+        self.B[np.diag_indices_from(self.B)] = 0.0
+        return self
+
+    def recommend(self, X_in, n):
+        return _rank_scores(X_in @ self.B, X_in, n)
+
+
+class Als:
+    name = "als"
+
+    def __init__(self, **params):
+        self.params = params
+
+    def fit(self, X, threads):
+        from implicit.als import AlternatingLeastSquares
+
+        self.model = AlternatingLeastSquares(**self.params, iterations=15, random_state=0,
+                                             num_threads=threads)
+        self.model.fit(sp.csr_matrix(X, dtype=np.float32), show_progress=False)
+        return self
+
+    def recommend(self, X_in, n):
+        X_in = sp.csr_matrix(X_in, dtype=np.float32)
+        ids, _ = self.model.recommend(np.arange(X_in.shape[0]), X_in, N=n,
+                                      filter_already_liked_items=True, recalculate_user=True)
+        return np.asarray(ids, dtype=np.int64)
+
+
+class Bpr:
+    name = "bpr (transductive)"
+
+    def __init__(self, **params):
+        self.params = params
+
+    def fit_with(self, X, X_in, threads):
+        """Fit on the training rows and the users to rank, then rank those."""
+        from implicit.bpr import BayesianPersonalizedRanking
+
+        self.model = BayesianPersonalizedRanking(**self.params, iterations=100,
+                                                 random_state=0, num_threads=threads)
+        both = sp.csr_matrix(sp.vstack([X, X_in]), dtype=np.float32)
+        self.model.fit(both, show_progress=False)
+        self.offset = X.shape[0]
+        return self
+
+    def recommend(self, X_in, n):
+        X_in = sp.csr_matrix(X_in, dtype=np.float32)
+        users = self.offset + np.arange(X_in.shape[0])
+        ids, _ = self.model.recommend(users, X_in, N=n, filter_already_liked_items=True)
+        return np.asarray(ids, dtype=np.int64)
+
+
+class Skbolt:
+    name = "skbolt"
+
+    def __init__(self, seed):
+        self.seed = seed
+
+    def fit(self, X, threads):
+        self.model = BoltRecommender(random_state=self.seed, n_jobs=threads).fit(X)
+        return self
+
+    def recommend(self, X_in, n):
+        return self.model.recommend(X_in, n=n)[0]
+
+    def settings(self):
+        m = self.model
+        return {"hidden_layer_sizes_": list(m.hidden_layer_sizes_), "batch_size_": m.batch_size_,
+                "max_iter_": m.max_iter_, "n_iter_": m.n_iter_,
+                "learning_rate_init_": m.learning_rate_init_,
+                "output_sparsity_": m.output_sparsity_, "centroid_finish_": m.centroid_finish_,
+                "best_params": {k: (list(v) if isinstance(v, tuple) else v)
+                                for k, v in m.best_params_.items()},
+                "memory_bytes_": m.memory_bytes_}
+
+
+def evaluate(system, X_in, Y):
+    start = time.perf_counter()
+    ids = system.recommend(X_in, 20)
+    ms = 1000 * (time.perf_counter() - start) / max(X_in.shape[0], 1)
+    return {"ndcg_at_10": ndcg_at_k(Y, ids[:, :10], k=10),
+            "recall_at_20": recall_at_k(Y, ids, k=20, capped=True), "recommend_ms": ms}
+
+
+def tuned(make, grid, split, threads, transductive=False):
+    """The grid point with the best validation NDCG@10, refitted and scored
+    on the test users; returns (result, chosen point)."""
+    best = None
+    for point in grid:
+        system = make(point)
+        if transductive:
+            system.fit_with(split.train, split.val_in, threads)
+        else:
+            system.fit(split.train, threads)
+        value = ndcg_at_k(split.val_out, system.recommend(split.val_in, 10), k=10)
+        if best is None or value > best[0]:
+            best = (value, point)
+    system = make(best[1])
+    start = time.perf_counter()
+    if transductive:
+        system.fit_with(split.train, split.test_in, threads)
+    else:
+        system.fit(split.train, threads)
+    fit_s = time.perf_counter() - start
+    return {**evaluate(system, split.test_in, split.test_out), "fit_seconds": fit_s,
+            "chosen": best[1], "validation_ndcg_at_10": best[0]}, system
+
+
+def run_split(X, seed, systems, threads):
+    split = split_users(X, test_size=0.2, val_size=0.1, random_state=seed)
+    out = {}
+    for name in systems:
+        try:
+            if name == "popularity":
+                start = time.perf_counter()
+                system = Popularity().fit(split.train, threads)
+                fit_s = time.perf_counter() - start
+                out[name] = {**evaluate(system, split.test_in, split.test_out),
+                             "fit_seconds": fit_s}
+            elif name == "ease":
+                if X.shape[1] > EASE_MAX_ITEMS:
+                    out[name] = {"skipped": f"{X.shape[1]} items: the inverse needs "
+                                            f"{8 * X.shape[1] ** 2 / 1e9:.0f} GB"}
+                    continue
+                out[name], _ = tuned(lambda lam: Ease(lam), EASE_GRID, split, threads)
+            elif name == "als":
+                out[name], _ = tuned(lambda p: Als(**p), ALS_GRID, split, threads)
+            elif name == "bpr":
+                out[name], _ = tuned(lambda p: Bpr(**p), BPR_GRID, split, threads,
+                                     transductive=True)
+            elif name == "skbolt":
+                start = time.perf_counter()
+                system = Skbolt(seed).fit(split.train, threads)
+                fit_s = time.perf_counter() - start
+                out[name] = {**evaluate(system, split.test_in, split.test_out),
+                             "fit_seconds": fit_s, "settings": system.settings()}
+        except ImportError as e:
+            out[name] = {"skipped": f"not installed: {e}"}
+        if "skipped" not in out[name]:
+            r = out[name]
+            print(f"  seed {seed} {name:>10}: NDCG@10 {r['ndcg_at_10']:.4f}  "
+                  f"Recall@20 {r['recall_at_20']:.4f}  fit {r['fit_seconds']:.1f} s  "
+                  f"{r['recommend_ms']:.3f} ms/user  {r.get('chosen', '')}", flush=True)
+    return out
+
+
+def scale_table(n_items_list, threads, quick):
+    rows = []
+    for n_items in n_items_list:
+        n_users = 20_000 if quick else 100_000
+        X = make_interactions(n_users, n_items, n_groups=200, random_state=11).X
+        split = split_users(X, test_size=0.02, random_state=0)
+        rec = BoltRecommender(random_state=0, n_jobs=threads)
+        estimate = rec.estimate_memory(split.train)
+        start = time.perf_counter()
+        rec.fit(split.train)
+        fit_s = time.perf_counter() - start
+        system = Skbolt(0)
+        system.model = rec
+        row = {"n_users": n_users, "n_items": n_items, "nnz": int(X.nnz),
+               "skbolt": {**evaluate(system, split.test_in, split.test_out),
+                          "fit_seconds": fit_s, "estimate_total": estimate["total"],
+                          "memory_bytes_": rec.memory_bytes_}}
+        try:
+            start = time.perf_counter()
+            als = Als(factors=128, regularization=0.1).fit(split.train, threads)
+            row["als"] = {**evaluate(als, split.test_in, split.test_out),
+                          "fit_seconds": time.perf_counter() - start}
+        except ImportError as e:
+            row["als"] = {"skipped": str(e)}
+        rows.append(row)
+        print(f"scale {n_items} items: {json.dumps(row)}", flush=True)
+    return rows
+
+
+def report(results):
+    print("\n| data | system | NDCG@10 | Recall@20 | fit s | recommend ms/user |")
+    print("|---|---|---|---|---|---|")
+    for data, per_seed in results.items():
+        names = per_seed[0].keys()
+        for name in names:
+            runs = [s[name] for s in per_seed if "skipped" not in s[name]]
+            if not runs:
+                print(f"| {data} | {name} | skipped: {per_seed[0][name]['skipped']} | | | |")
+                continue
+
+            def ms(key, fmt):
+                v = np.array([r[key] for r in runs])
+                return f"{v.mean():{fmt}} +- {v.std(ddof=1) if len(v) > 1 else 0:{fmt}}"
+            label = name + (" (transductive)" if name == "bpr" else "")
+            print(f"| {data}{' (held out)' if data in HELD_OUT else ''} | {label} | "
+                  f"{ms('ndcg_at_10', '.4f')} | {ms('recall_at_20', '.4f')} | "
+                  f"{np.mean([r['fit_seconds'] for r in runs]):.1f} | "
+                  f"{np.mean([r['recommend_ms'] for r in runs]):.3f} |")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=None)
+    parser.add_argument("--systems", nargs="+", default=["popularity", "ease", "als", "bpr",
+                                                          "skbolt"])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--quick", action="store_true",
+                        help="one split; ML-100K (>= 4) and synth only")
+    parser.add_argument("--scale", action="store_true", help="add the 100k-item scale table")
+    parser.add_argument("--million", action="store_true", help="the scale table at 1M too")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    datasets = args.datasets or (["ml100k_pos", "synth"] if args.quick else list(DATASETS))
+    seeds = SEEDS[:1] if args.quick else SEEDS
+    start = time.perf_counter()
+    results = {}
+    for data in datasets:
+        X = DATASETS[data]()
+        print(f"{data}: {X.shape[0]} users x {X.shape[1]} items, {X.nnz} interactions",
+              flush=True)
+        results[data] = [run_split(X, seed, args.systems, args.threads) for seed in seeds]
+    scale = None
+    if args.scale:
+        scale = scale_table([100_000] + ([1_000_000] if args.million else []), args.threads,
+                            args.quick)
+    report(results)
+    out = Path(args.out) if args.out else (
+        Path(__file__).parent / "results"
+        / ("recommender_quick.json" if args.quick else "recommender.json"))
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({
+        "machine": machine(("skbolt", "implicit", "scikit-learn", "numpy", "scipy")),
+        "threads": args.threads, "quick": args.quick, "seeds": list(seeds),
+        "seconds": time.perf_counter() - start, "results": results, "scale": scale},
+        indent=1, default=float))
+    print(f"\n{time.perf_counter() - start:.0f} s; results in {out}")
+
+
+if __name__ == "__main__":
+    main()
