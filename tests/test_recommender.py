@@ -1,0 +1,168 @@
+"""BoltRecommender: recommendations against independent references (loops
+over rows, numpy popularity rankings), the exclusion and edge-case
+contract, similar items on planted groups, and the sklearn round trips."""
+import pickle
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+
+from skbolt import BoltRecommender
+from skbolt.datasets import hold_out_items, make_interactions, split_users
+from skbolt.metrics import ndcg_at_k
+from skbolt.recommender import _exclude
+
+
+def _fast(**kw):
+    params = dict(hidden_layer_sizes=(64,), max_iter=10, random_state=0, n_jobs=1)
+    params.update(kw)
+    return BoltRecommender(**params)
+
+
+@pytest.fixture(scope="module")
+def planted():
+    b = make_interactions(1500, 300, n_groups=10, random_state=0)
+    s = split_users(b.X, test_size=0.2, random_state=0)
+    return b, s, _fast(max_iter=30, hidden_layer_sizes=(128,)).fit(s.train)
+
+
+def _popularity_ndcg(train, X_in, Y, k=10):
+    order = np.argsort(-np.asarray(train.sum(axis=0)).ravel(), kind="stable")
+    ranked = []
+    for r in range(X_in.shape[0]):
+        seen = set(X_in.indices[X_in.indptr[r]:X_in.indptr[r + 1]].tolist())
+        ranked.append([j for j in order if j not in seen][:k])
+    return ndcg_at_k(Y, np.array(ranked), k=k)
+
+
+def test_fit_from_interactions_beats_popularity(planted):
+    """Planted tastes are learnable: held-out users' NDCG@10 clearly above a
+    popularity ranking computed here (measured 0.307 against 0.191)."""
+    _, s, rec = planted
+    ours = ndcg_at_k(s.test_out, rec.predict(s.test_in), k=10)
+    assert ours > _popularity_ndcg(s.train, s.test_in, s.test_out) + 0.06
+
+
+def test_recommendations_exclude_seen_items_and_are_ranked(planted):
+    _, s, rec = planted
+    ids, scores = rec.recommend(s.test_in, n=15)
+    assert ids.shape == scores.shape == (s.test_in.shape[0], 15)
+    for r in range(ids.shape[0]):
+        seen = set(s.test_in.indices[s.test_in.indptr[r]:s.test_in.indptr[r + 1]].tolist())
+        row = ids[r].tolist()
+        assert not seen & set(row)
+        assert len(set(row)) == len(row) and min(row) >= 0
+        assert np.all(np.diff(scores[r]) <= 1e-7)
+
+
+def test_without_exclusion_the_ranking_is_the_same_with_seen_items_in_it(planted):
+    """Dense output, exact scores: the excluded list is the unexcluded
+    ranking with each row's items removed, in order."""
+    _, s, rec = planted
+    X = s.test_in[:30]
+    kept = rec.recommend(X, n=10)[0]
+    every = pickle.loads(pickle.dumps(rec)).set_params(exclude_seen=False)
+    full = every.recommend(X, n=rec.n_items_)[0]
+    assert sorted(full[0].tolist()) == list(range(rec.n_items_))
+    for r in range(X.shape[0]):
+        seen = set(X.indices[X.indptr[r]:X.indptr[r + 1]].tolist())
+        np.testing.assert_array_equal([j for j in full[r] if j not in seen][:10], kept[r])
+
+
+def test_exclude_moves_seen_and_padding_to_the_end():
+    X = sp.csr_matrix(np.array([[1, 0, 1, 0], [0, 0, 0, 0]], dtype=np.float32))
+    ids = np.array([[2, 1, 0, -1], [3, 2, -1, -1]])
+    scores = np.array([[4, 3, 2, 0], [5, 1, 0, 0]], dtype=np.float32)
+    out_ids, out_scores = _exclude(ids, scores, X)
+    np.testing.assert_array_equal(out_ids, [[1, -1, -1, -1], [3, 2, -1, -1]])
+    np.testing.assert_array_equal(out_scores[0, :1], [3])
+    assert np.isnan(out_scores[0, 1:]).all() and np.isnan(out_scores[1, 2:]).all()
+
+
+def test_edge_rows_and_sizes(planted):
+    _, _, rec = planted
+    n_items = rec.n_items_
+    # all but three items: exactly three valid ids, then -1 / NaN
+    row = sp.csr_matrix(np.r_[np.ones(n_items - 3), np.zeros(3)].reshape(1, -1))
+    ids, scores = rec.recommend(row, n=10)
+    np.testing.assert_array_equal(np.sort(ids[0, :3]), np.arange(n_items - 3, n_items))
+    assert (ids[0, 3:] == -1).all() and np.isnan(scores[0, 3:]).all()
+    # an empty row and a one-item row get full lists
+    rows = sp.csr_matrix(([1.0], ([1], [5])), shape=(2, n_items), dtype=np.float32)
+    ids, _ = rec.recommend(rows, n=7)
+    assert (ids >= 0).all() and 5 not in ids[1]
+    # n beyond the catalogue is capped at it
+    assert rec.recommend(rows[:1], n=10 * n_items)[0].shape == (1, n_items)
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="n must be"):
+            rec.recommend(rows, n=bad)
+    with pytest.raises(ValueError, match="features"):
+        rec.predict(sp.csr_matrix((1, n_items + 1)))
+    with pytest.raises(ValueError, match="items must be"):
+        rec.similar_items([n_items])
+
+
+@pytest.mark.parametrize("value", [-1.0, np.nan])
+def test_negative_or_nan_weights_are_refused(value):
+    X = sp.random(50, 20, density=0.3, format="csr", random_state=0)
+    X.data[0] = value
+    with pytest.raises(ValueError, match="Negative|NaN"):
+        _fast(max_iter=1).fit(X)
+
+
+def test_score_is_ndcg_of_predict_and_holds_out_without_y(planted):
+    _, s, rec = planted
+    assert rec.score(s.test_in, s.test_out) == pytest.approx(
+        ndcg_at_k(s.test_out, rec.predict(s.test_in), k=10))
+    X = s.test_in + s.test_out
+    X_in, Y = hold_out_items(X, 0.2, random_state=0)
+    assert rec.score(X) == pytest.approx(ndcg_at_k(Y, rec.predict(X_in), k=10))
+
+
+def test_similar_items_recover_planted_groups():
+    b = make_interactions(1500, 300, n_groups=6, random_state=0)
+    X = b.X.tolil()
+    X[:, 7] = 0  # an item nobody touched
+    X = X.tocsr()
+    X.eliminate_zeros()
+    rec = _fast(max_iter=20).fit(X)
+    items = np.setdiff1d(np.arange(300), [7])
+    ids, _ = rec.similar_items(items, n=5)
+    g = b.item_groups
+    same = np.mean(g[ids] == g[items][:, None])
+    chance = np.mean(np.bincount(g) / g.size)
+    assert same > 3 * chance, (same, chance)
+    assert not (ids == items[:, None]).any() and 7 not in ids
+    none, s7 = rec.similar_items([7], n=5)
+    assert (none == -1).all() and np.isnan(s7).all()
+
+
+def test_supervised_form_maps_features_to_items():
+    """Items determined by a feature: top-1 is right far above chance, and
+    without item inputs nothing is excluded."""
+    rng = np.random.RandomState(0)
+    item = rng.randint(0, 40, size=2000)
+    X = sp.csr_matrix((np.ones(2000), (np.arange(2000), item)), shape=(2000, 100))
+    for y in (item, sp.csr_matrix((np.ones(2000), (np.arange(2000), item)), shape=(2000, 40))):
+        rec = _fast(n_recommendations=1, autotune=False).fit(X, y)
+        assert not rec.item_input_ and rec.n_items_ == 40
+        assert np.mean(rec.predict(X)[:, 0] == item) > 0.9
+
+
+def test_same_seed_clone_pickle_and_grid_search(planted):
+    _, s, rec = planted
+    again = clone(rec).fit(s.train)
+    np.testing.assert_array_equal(again.predict(s.test_in), rec.predict(s.test_in))
+    loaded = pickle.loads(pickle.dumps(rec))
+    np.testing.assert_array_equal(loaded.recommend(s.test_in)[1], rec.recommend(s.test_in)[1])
+    grid = GridSearchCV(_fast(max_iter=3), {"hidden_layer_sizes": [(16,), (32,)]}, cv=2)
+    grid.fit(s.train[:400])
+    assert np.isfinite(grid.best_score_) and grid.best_score_ > 0
+
+
+def test_estimate_memory_is_what_fit_uses(planted):
+    _, s, _ = planted
+    est = _fast(max_iter=1).estimate_memory(s.train)
+    assert est["total"] == _fast(max_iter=1).fit(s.train).memory_bytes_
