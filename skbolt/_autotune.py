@@ -367,7 +367,7 @@ def search(data, train_rows, val_rows, plan, budget, final_epochs, score, n_cand
                      "validation_score": trial.score, "seconds": trial.seconds}
             results.append(entry)
             if verbose:
-                log(f"autotune rung {rung}: {_describe(overrides)} -> validation P@1 "
+                log(f"autotune rung {rung}: {_describe(overrides)} -> validation score "
                     f"{trial.score:.4f} after {entry['epochs']:.2f} epochs "
                     f"({trial.seconds:.1f} s)")
             scored.append(trial)
@@ -387,7 +387,7 @@ def search(data, train_rows, val_rows, plan, budget, final_epochs, score, n_cand
                 if finish is not None:
                     results.append({**finish, "rung": rung})
                     if verbose:
-                        log(f"autotune: centroid finish -> validation P@1 "
+                        log(f"autotune: centroid finish -> validation score "
                             f"{finish['validation_score']:.4f}")
                     if finish["validation_score"] > scored[0].score:
                         best["centroid_finish"] = True

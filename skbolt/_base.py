@@ -721,7 +721,30 @@ class BoltEstimator(BaseEstimator):
         return {**plan.memory, "budget": plan.budget}
 
     # ------------------------------------------------------------------
-    # pickling
+    # saving and pickling
+
+    def save(self, path):
+        """Write the estimator to ``path`` in a format that executes nothing.
+
+        ``skbolt.load(path)`` reads it back; unlike a pickle or a joblib
+        file, loading it never runs code, so it is the format for models
+        from untrusted sources. The write is atomic: a failed save leaves
+        any previous file at ``path`` intact. See ``skbolt.io``.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Where to write (conventionally ``*.skbolt``).
+
+        Returns
+        -------
+        self : estimator
+            The estimator, unchanged.
+        """
+        from . import io
+
+        io.save(self, path)
+        return self
 
     def __getstate__(self):
         state = dict(super().__getstate__())

@@ -71,10 +71,12 @@ def test_text_pipeline():
 
 def test_save_and_load():
     out = run("save_and_load.py")
-    for name in ("top-5 labels", "top-5 scores", "predict", "predict_proba"):
-        assert f"{name}: identical" in out, out
-    parent, child = re.search(r"in process (\d+) \(this one is (\d+)\)", out).groups()
-    assert parent != child
+    for file in ("model.skbolt", "model.joblib"):
+        for name in ("top-5 labels", "top-5 scores", "predict", "predict_proba"):
+            assert f"{file} {name}: identical" in out, out
+        child, parent = re.search(file + r": loaded and predicted in process (\d+) "
+                                  r"\(this one is (\d+)\)", out).groups()
+        assert parent != child
     assert figure(r"P@1 = ([0-9.]+)", out) >= 0.65, out  # measured 0.767
 
 
