@@ -458,6 +458,15 @@ class BoltEstimator(BaseEstimator):
                           reset=reset)
         if not sp.issparse(X):
             X = sp.csr_matrix(X)
+        # one matrix, one answer: duplicate column ids summed, stored zeros
+        # dropped (on a copy), so that the same matrix stored two ways gets
+        # the same predictions (the number of stored entries per row sizes
+        # the recommender's exclusion, found by tests/test_fuzz.py)
+        _check_csr(X)
+        if not X.has_canonical_format or (X.data == 0).any():
+            X = X.copy()
+            X.sum_duplicates()
+            X.eliminate_zeros()
         return X
 
     def _fitted_X(self, X):
@@ -773,6 +782,28 @@ class BoltEstimator(BaseEstimator):
         memo[id(self)] = twin
         twin.__setstate__(copy.deepcopy(self.__getstate__(), memo))
         return twin
+
+
+def _check_csr(X):
+    """A CSR matrix's structure, checked before anything reads through it
+    (scipy does not re-check arrays edited after construction)."""
+    indptr = X.indptr
+    if indptr.shape != (X.shape[0] + 1,) or (indptr.size and indptr[0] != 0):
+        raise ValueError(f"X is not a valid CSR matrix: indptr must hold {X.shape[0] + 1} "
+                         "offsets starting at 0")
+    steps = np.diff(indptr)
+    if (steps < 0).any():
+        raise ValueError(f"X is not a valid CSR matrix: indptr decreases at row "
+                         f"{int(np.flatnonzero(steps < 0)[0])}")
+    nnz = int(indptr[-1])
+    if nnz > min(X.indices.size, X.data.size):
+        raise ValueError(f"X is not a valid CSR matrix: indptr claims {nnz} entries, its "
+                         f"indices and data hold {X.indices.size} and {X.data.size}")
+    indices = X.indices[:nnz]
+    if nnz and (indices.min() < 0 or indices.max() >= X.shape[1]):
+        bad = indices[(indices < 0) | (indices >= X.shape[1])][0]
+        raise ValueError(f"X has column index {bad} outside [0, {X.shape[1]}): its indices "
+                         "do not fit its shape")
 
 
 class _Progress:

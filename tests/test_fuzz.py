@@ -1,0 +1,198 @@
+"""Property-based fuzzing of every public call with hostile inputs.
+
+Each case builds an input as a user (or an attacker) could: CSR triplets
+with int32 or int64 indices, unsorted and duplicate column ids, ids past
+the declared width, empty rows, NaN and infinity, float16 / float32 /
+float64 / integer / boolean values, read-only and non-contiguous arrays,
+zero rows, and ``k`` / ``n`` at and past their limits. The property: the
+call either returns what the same call returns on a canonical copy of the
+input (duplicates summed, columns sorted, float64, dense then CSR), or
+raises a ValueError (or MemoryError) with a message; anything else, and
+of course a crash, fails.
+
+The quick profile (default) runs a few hundred cases in the normal suite;
+``SKBOLT_FUZZ=long`` runs 2,500 per test (10,000+ in all), as CI's
+sanitizer step may.
+"""
+import os
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, event, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+import skbolt  # noqa: E402
+from skbolt import BoltClassifier, BoltRecommender  # noqa: E402
+
+settings.register_profile("quick", max_examples=60, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                 HealthCheck.too_slow])
+settings.register_profile("long", max_examples=2500, deadline=None,
+                          suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                 HealthCheck.too_slow])
+settings.load_profile(os.environ.get("SKBOLT_FUZZ", "quick"))
+
+N_FEATURES, N_CLASSES = 12, 6
+
+
+@pytest.fixture(scope="module")
+def models():
+    rng = np.random.RandomState(0)
+    X = sp.random(200, N_FEATURES, density=0.3, format="csr", random_state=rng)
+    y = rng.randint(0, N_CLASSES, 200)
+    clf = BoltClassifier(max_iter=2, hidden_layer_sizes=(8,), output_sparsity=0.5,
+                         random_state=0).fit(X, y)
+    rec = BoltRecommender(max_iter=2, hidden_layer_sizes=(8,), output_sparsity=0.5,
+                          random_state=0).fit(X)
+    return clf, rec
+
+
+DTYPES = [np.float16, np.float32, np.float64, np.int32, np.int64, np.bool_, np.uint8]
+
+
+@st.composite
+def hostile_csr(draw, width=N_FEATURES):
+    """(X, canonical or None): a CSR matrix built from raw triplets, and its
+    canonical copy when the triplets describe a valid matrix."""
+    n_rows = draw(st.integers(0, 6))
+    n_cols = draw(st.sampled_from([width, width, width, width - 1, width + 3, 1]))
+    lengths = draw(st.lists(st.integers(0, 5), min_size=n_rows, max_size=n_rows))
+    nnz = sum(lengths)
+    big = draw(st.booleans()) and draw(st.integers(0, 20)) == 0
+    outside = draw(st.integers(0, 3)) == 0  # ids past the width in a quarter of cases
+    hi = 2**40 if big else (n_cols + 2 if outside else n_cols - 1)
+    indices = np.array(draw(st.lists(st.integers(-2 if big else 0, hi), min_size=nnz,
+                                     max_size=nnz)), dtype=np.int64)
+    in_range = bool(((indices >= 0) & (indices < n_cols)).all())
+    dtype = draw(st.sampled_from(DTYPES))
+    values = draw(st.lists(st.floats(-3, 1e3, allow_nan=False, width=16), min_size=nnz,
+                           max_size=nnz))
+    data = np.abs(np.array(values, dtype=np.float64))
+    special = draw(st.sampled_from([None, None, None, np.nan, np.inf, -1.0]))
+    if special is not None and nnz and np.dtype(dtype).kind == "f":
+        data[draw(st.integers(0, nnz - 1))] = special
+    data = data.astype(dtype)
+    index_dtype = draw(st.sampled_from([np.int32, np.int64])) if not big else np.int64
+    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(index_dtype)
+    if draw(st.booleans()) and nnz:  # a strided view instead of contiguous memory
+        data = np.repeat(data, 2)[::2]
+    if draw(st.booleans()):
+        data.flags.writeable = False
+    X = sp.csr_matrix((data, indices.astype(index_dtype), indptr), shape=(n_rows, n_cols))
+    canonical = None
+    if in_range and n_rows:
+        dense = np.zeros((n_rows, n_cols))
+        rows = np.repeat(np.arange(n_rows), lengths)
+        np.add.at(dense, (rows, indices), data.astype(np.float64))
+        canonical = sp.csr_matrix(dense)
+    return X, canonical
+
+
+def _fitted(canonical):
+    """The canonical copy where a fitted model must accept it: as wide as
+    the training data."""
+    return canonical if canonical is not None and canonical.shape[1] == N_FEATURES else None
+
+
+def _agree_or_refuse(call, X, canonical):
+    """``call(X)`` equals ``call(canonical)``, or raises a clear error."""
+    try:
+        got = call(X)
+    except (ValueError, MemoryError) as e:
+        assert str(e).strip(), "an error without a message"
+        event("refused, valid input" if canonical is not None else "refused")
+        return
+    event("answered")
+    assert canonical is not None, "a call on an invalid input returned instead of raising"
+    expected = call(canonical)
+    for a, b in zip(got if isinstance(got, tuple) else (got,),
+                    expected if isinstance(expected, tuple) else (expected,)):
+        np.testing.assert_array_equal(a, b)
+
+
+def _finite(canonical, non_negative=False):
+    """The canonical copy where the estimator must accept it: finite values
+    (the recommender's weights also non-negative), else None."""
+    if canonical is None or not np.isfinite(canonical.data).all() or (
+            non_negative and (canonical.data < 0).any()):
+        return None
+    return canonical
+
+
+@given(hostile_csr())
+def test_classifier_predictions(models, case):
+    clf, _ = models
+    X, canonical = case
+    for call in (clf.predict, clf.predict_proba, clf.decision_function, clf.embed,
+                 lambda A: clf.predict_topk(A, 3)):
+        _agree_or_refuse(call, X, _fitted(_finite(canonical)))
+
+
+@given(hostile_csr(), st.integers(-2, 2 * N_CLASSES))
+def test_topk_limits(models, case, k):
+    clf, rec = models
+    X, canonical = case
+    _agree_or_refuse(lambda A: clf.predict_topk(A, k), X,
+                     _fitted(_finite(canonical)) if 1 <= k <= N_CLASSES else None)
+    _agree_or_refuse(lambda A: rec.recommend(A, n=k), X,
+                     _fitted(_finite(canonical, True)) if k >= 1 else None)
+
+
+@given(hostile_csr())
+def test_recommender_calls(models, case):
+    _, rec = models
+    X, canonical = case
+    canonical = _fitted(_finite(canonical, True))
+    for call in (rec.predict, lambda A: rec.recommend(A, n=4)):
+        _agree_or_refuse(call, X, canonical)
+
+
+@given(hostile_csr(), st.data())
+def test_fit_and_partial_fit(case, data):
+    X, canonical = case
+    canonical = _finite(canonical)
+    y = np.array(data.draw(st.lists(st.integers(0, 3), min_size=X.shape[0],
+                                    max_size=X.shape[0])))
+
+    def fit(A):
+        model = BoltClassifier(max_iter=1, hidden_layer_sizes=(4,), random_state=0).fit(A, y)
+        return model.predict_proba(A)
+
+    def partial(A):
+        model = BoltClassifier(hidden_layer_sizes=(4,), random_state=0)
+        model.partial_fit(A, y, classes=np.arange(4))
+        return model.predict_proba(A)
+
+    # fit needs two classes; partial_fit is told all four
+    _agree_or_refuse(fit, X, canonical if len(np.unique(y)) >= 2 else None)
+    _agree_or_refuse(partial, X, canonical if X.shape[0] else None)
+
+
+@given(st.binary(max_size=64), st.integers(0, 10**6), st.integers(0, 3))
+def test_damaged_model_files(models, tmp_path_factory, junk, where, mode):
+    clf, _ = models
+    path = tmp_path_factory.mktemp("fuzz") / "m.skbolt"
+    clf.save(path)
+    original = path.read_bytes()
+    raw = bytearray(original)
+    where %= len(raw)
+    if mode == 0:
+        raw = raw[:where]
+    elif mode == 1:
+        raw[where:where + len(junk)] = junk
+    elif mode == 2:
+        raw[where] ^= 1 + where % 255
+    else:
+        raw = raw[:where] + junk + raw[where:]
+    path.write_bytes(bytes(raw))
+    try:
+        back = skbolt.load(path)
+    except ValueError as e:
+        assert str(e)
+        return
+    # only an edit that changed nothing may load
+    assert bytes(raw) == original
+    assert back.get_params() == clf.get_params()
