@@ -1,6 +1,8 @@
 """The shared estimator code: problem statistics, plans, the row stream and
 the one training driver."""
 import math
+import signal
+import threading
 
 import numpy as np
 import pytest
@@ -140,6 +142,36 @@ def test_ctrl_c_between_chunks_leaves_a_usable_model(problem_data, monkeypatch):
     assert len(clf.loss_curve_) == 2
 
 
+def test_real_ctrl_c_stops_within_one_chunk():
+    """SIGINT sent from a timer thread while fit runs native code: the
+    KeyboardInterrupt reaches the caller before another native call starts,
+    and the model predicts and trains on."""
+    X, y = make_extreme_classification(20_000, 2_000, 500, random_state=1)
+    clf = BoltClassifier(hidden_layer_sizes=(128,), max_iter=50, autotune=False,
+                         random_state=0, n_jobs=1)
+    sent, calls = threading.Event(), {"before": 0, "after": 0}
+    train = Network.train
+
+    def counted(self, *args, **kwargs):
+        calls["after" if sent.is_set() else "before"] += 1
+        if calls["before"] == _base.CHUNKS_PER_EPOCH + 2 and not sent.is_set():
+            # mid-second-epoch: the signal lands while this call runs in C
+            threading.Timer(0.0, lambda: (sent.set(), signal.pthread_kill(
+                threading.main_thread().ident, signal.SIGINT))).start()
+        return train(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Network, "train", counted)
+        with pytest.raises(KeyboardInterrupt), pytest.warns(UserWarning, match="interrupted"):
+            clf.fit(X, y)
+    assert sent.is_set() and calls["after"] <= 1, calls
+    assert 1 <= clf.n_iter_ < 50 and len(clf.loss_curve_) == clf.n_iter_
+    assert clf.predict_topk(X[:20], k=3)[0].shape == (20, 3)
+    done = len(clf.loss_curve_)
+    clf.partial_fit(X[:2_000], y[:2_000])
+    assert len(clf.loss_curve_) == done + 1
+
+
 def test_rebuild_interval_parameter(problem_data):
     X, y = problem_data
     params = {**BoltClassifier().get_params(), "output_sparsity": 0.1}
@@ -197,3 +229,17 @@ def test_resplit_data_splits_every_row_anew_each_epoch():
     X_val, Y_val = data.held_out(rows)
     np.testing.assert_array_equal((X_val + Y_val).toarray(), X[rows].toarray())
     assert (Y_val != data.held_out(rows)[1]).nnz == 0
+
+
+def test_threadpoolctl_limits_reach_the_core():
+    """n_jobs=None takes OpenMP's thread count, so a threadpoolctl limit
+    (how joblib's workers avoid oversubscription) reaches the native calls."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    if not any(i["user_api"] == "openmp" for i in threadpool_info()):
+        pytest.skip("the core was built without OpenMP")
+    with threadpool_limits(limits=1, user_api="openmp"):
+        assert BoltClassifier()._n_threads() == 1
+    with threadpool_limits(limits=2, user_api="openmp"):
+        assert BoltClassifier()._n_threads() == 2
+        assert BoltClassifier(n_jobs=1)._n_threads() == 1  # an explicit n_jobs wins

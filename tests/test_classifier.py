@@ -910,7 +910,12 @@ def test_concurrent_predict_from_python_threads(sparse_problem, sparse_model):
     def work(c):
         return clf.predict(c), clf.predict_topk(c, 5), clf.predict_proba(c[:50])
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    Xtr, ytr, _, _ = sparse_problem
+    other = BoltClassifier(hidden_layer_sizes=(16,), max_iter=3, random_state=0, n_jobs=1)
+    alone = clone(other).fit(Xtr, ytr)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        # one worker trains another model meanwhile: neither disturbs the other
+        training = pool.submit(other.fit, Xtr, ytr)
         for _ in range(2):
             concurrent = list(pool.map(work, chunks))
             for (p, (lab, s), pr), (p2, (lab2, s2), pr2) in zip(sequential, concurrent):
@@ -918,3 +923,5 @@ def test_concurrent_predict_from_python_threads(sparse_problem, sparse_model):
                 np.testing.assert_array_equal(lab, lab2)
                 np.testing.assert_array_equal(s, s2)
                 np.testing.assert_array_equal(pr, pr2)
+        training.result()
+    np.testing.assert_array_equal(other.predict_proba(Xt[:200]), alone.predict_proba(Xt[:200]))
