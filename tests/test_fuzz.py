@@ -110,7 +110,13 @@ def _agree_or_refuse(call, X, canonical):
     expected = call(canonical)
     for a, b in zip(got if isinstance(got, tuple) else (got,),
                     expected if isinstance(expected, tuple) else (expected,)):
-        np.testing.assert_array_equal(a, b)
+        if np.asarray(a).dtype.kind == "f":
+            # duplicates are summed in float32 by the estimator, in float64
+            # for the canonical copy: scores may differ in the last bit
+            # (the long profile found one such row)
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+        else:
+            np.testing.assert_array_equal(a, b)
 
 
 def _finite(canonical, non_negative=False):
