@@ -58,8 +58,8 @@ def main():
                                        n_classes=n_classes, random_state=0)
     start = time.perf_counter()
     model = BoltClassifier(max_iter=1, autotune=False, random_state=0, n_jobs=2).fit(X, y)
-    print(f"{n_classes} classes: fitted one epoch in {time.perf_counter() - start:.1f} s",
-          flush=True)
+    print(f"{n_classes} classes, hidden {model.hidden_layer_sizes_}: fitted one epoch in "
+          f"{time.perf_counter() - start:.1f} s", flush=True)
     probe = X[:200]
     expected = model.predict_topk(probe, 5)[0]
     results = {}
@@ -89,6 +89,7 @@ def main():
               f"size {r['bytes'] / base['bytes']:.3f}x")
     if args.out:
         Path(args.out).write_text(json.dumps({"machine": machine(), "n_classes": n_classes,
+                                              "hidden": list(model.hidden_layer_sizes_),
                                               "repeats": args.repeats, "results": results},
                                              indent=2))
 

@@ -47,6 +47,7 @@ Usage::
     python benchmarks/bench_recommender.py                # all sets, 3 splits
     python benchmarks/bench_recommender.py --quick        # 1 split, ML-100K and synth
     python benchmarks/bench_recommender.py --scale --datasets ml100k_pos
+    python benchmarks/bench_recommender.py --levers       # what was tried, validation users
 
 The peers are benchmark-only (``pip install implicit``); a system that is
 not installed is skipped with a printed reason. OPENBLAS_NUM_THREADS is
@@ -316,6 +317,62 @@ def report(results):
                   f"{np.mean([r['recommend_ms'] for r in runs]):.3f} |")
 
 
+#: ``--levers``: BoltRecommender variants scored on the validation users
+#: (seeds 0 and 1), the figures of README.md's "what was tried" paragraph.
+LEVERS = {
+    "default": {},
+    "whole_row_targets": {"whole_row": True},
+    "whole_row_input_0.5": {"whole_row": True, "input_fraction": 0.5},
+    "lr_2e-3": {"learning_rate_init": 2e-3},
+    "epochs_100": {"max_iter": 100},
+    "hidden_1024": {"hidden_layer_sizes": (1024,)},
+    "hidden_256_epochs_100": {"hidden_layer_sizes": (256,), "max_iter": 100},
+    "hidden_512x2": {"hidden_layer_sizes": (512, 512)},
+    "lr_2e-3_epochs_100_hidden_1024": {"learning_rate_init": 2e-3, "max_iter": 100,
+                                       "hidden_layer_sizes": (1024,)},
+    "early_stopping_200": {"max_iter": 200, "early_stopping": True, "n_iter_no_change": 10},
+    "epochs_200_dropout_0.5": {"max_iter": 200, "dropout": 0.5},
+    "whole_row_epochs_200_dropout_0.5": {"whole_row": True, "max_iter": 200, "dropout": 0.5},
+    "epochs_100_hidden_1024_dropout_0.5": {"max_iter": 100, "hidden_layer_sizes": (1024,),
+                                           "dropout": 0.5},
+}
+
+
+def levers(datasets, threads):
+    """Validation NDCG@10 of each ``LEVERS`` variant, mean over seeds 0, 1."""
+    import skbolt.recommender as rec
+
+    split_rows = rec._UserRows._split
+
+    def whole_row(self, X, seed):
+        # Mult-DAE's target: every item of the row, the input still a part of it
+        X_in, _ = split_rows(self, X, seed)
+        Y = X.copy()
+        Y.data[:] = 1.0
+        return X_in, Y
+
+    out = {}
+    for data in datasets:
+        X = DATASETS[data]()
+        out[data] = {}
+        for name, params in LEVERS.items():
+            params = dict(params)
+            rec._UserRows._split = whole_row if params.pop("whole_row", False) else split_rows
+            values = []
+            for seed in SEEDS[:2]:
+                split = split_users(X, test_size=0.2, val_size=0.1, random_state=seed)
+                model = BoltRecommender(random_state=seed, n_jobs=threads, **params)
+                model.fit(split.train)
+                values.append(ndcg_at_k(split.val_out, model.recommend(split.val_in, n=10)[0],
+                                        k=10))
+            rec._UserRows._split = split_rows
+            out[data][name] = values
+            print(f"{data} {name:>34}: validation NDCG@10 {np.mean(values):.3f} "
+                  f"({', '.join(f'{v:.3f}' for v in values)}), {model.n_iter_} epochs",
+                  flush=True)
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=None)
@@ -326,8 +383,16 @@ def main():
                         help="one split; ML-100K (>= 4) and synth only")
     parser.add_argument("--scale", action="store_true", help="add the 100k-item scale table")
     parser.add_argument("--million", action="store_true", help="the scale table at 1M too")
+    parser.add_argument("--levers", action="store_true",
+                        help="only the LEVERS variants on validation users (seeds 0, 1)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    if args.levers:
+        found = levers(args.datasets or ["ml100k_all", "ml100k_pos"], args.threads)
+        if args.out:
+            Path(args.out).write_text(json.dumps({"machine": machine(), "levers": found},
+                                                 indent=1))
+        return
     datasets = args.datasets or (["ml100k_pos", "synth"] if args.quick else list(DATASETS))
     seeds = SEEDS[:1] if args.quick else SEEDS
     start = time.perf_counter()

@@ -786,7 +786,9 @@ class BoltEstimator(BaseEstimator):
 
 def _check_csr(X):
     """A CSR matrix's structure, checked before anything reads through it
-    (scipy does not re-check arrays edited after construction)."""
+    (scipy does not re-check arrays edited after construction, and its
+    ``check_format(full_check=True)`` would prune and retype the caller's
+    arrays in place; the native core checks again at its own boundary)."""
     indptr = X.indptr
     if indptr.shape != (X.shape[0] + 1,) or (indptr.size and indptr[0] != 0):
         raise ValueError(f"X is not a valid CSR matrix: indptr must hold {X.shape[0] + 1} "

@@ -240,6 +240,6 @@ def test_threadpoolctl_limits_reach_the_core():
         pytest.skip("the core was built without OpenMP")
     with threadpool_limits(limits=1, user_api="openmp"):
         assert BoltClassifier()._n_threads() == 1
+        assert BoltClassifier(n_jobs=2)._n_threads() == 2  # an explicit n_jobs wins
     with threadpool_limits(limits=2, user_api="openmp"):
         assert BoltClassifier()._n_threads() == 2
-        assert BoltClassifier(n_jobs=1)._n_threads() == 1  # an explicit n_jobs wins
