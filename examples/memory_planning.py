@@ -2,8 +2,9 @@
 
 ``estimate_memory(X, y)`` resolves the "auto" parameters against the data
 and returns the bytes ``fit`` would take, by part (weights, Adam's two
-moments, hash tables, training buffers), without training or allocating
-anything. ``max_memory`` caps that: the hash tables shrink to fit, and when
+moments, hash tables, training buffers, and the snapshot: the copy of the
+weights kept at each epoch, to go back to on Ctrl-C), without training or
+allocating anything. ``max_memory`` caps that: the hash tables shrink to fit, and when
 even the smallest tables do not fit, ``fit`` raises ``MemoryError`` with the
 figures before allocating.
 
@@ -44,7 +45,7 @@ def problem(n_labels, seed=0):
 
 def show(title, estimate):
     parts = ", ".join(f"{part} {estimate[part] / 1e9:.2f}"
-                      for part in ("weights", "optimizer", "tables", "buffers"))
+                      for part in ("weights", "optimizer", "tables", "buffers", "snapshot"))
     budget = "unknown" if estimate["budget"] is None else f"{estimate['budget'] / 1e9:.2f} GB"
     print(f"{title:<42} total {estimate['total'] / 1e9:5.2f} GB ({parts}); budget {budget}")
 
@@ -58,7 +59,7 @@ def main():
     show("1,000,000 labels", BoltClassifier().estimate_memory(X1m, Y1m))
 
     print("2. max_memory shrinks the hash tables to fit (1,000,000 labels):")
-    for limit in ("9GB", "8GB", "7GB"):
+    for limit in ("12GB", "11GB", "10GB"):
         show(f"max_memory={limit!r}", BoltClassifier(max_memory=limit).estimate_memory(X1m, Y1m))
 
     print("3. When even the smallest tables do not fit, fit refuses before allocating:")

@@ -11,6 +11,7 @@ the loss curve, and Ctrl-C between chunks. Pickling and
 ``estimate_memory`` live here too. A subclass adds only what its task
 is: how targets are encoded and what it predicts.
 """
+import contextlib
 import copy
 import dataclasses
 import math
@@ -61,6 +62,15 @@ def available_memory():
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def with_snapshot(parts, early_stopping):
+    """The core's memory breakdown ``parts`` plus ``snapshot``: the copy
+    ``_train`` keeps of the weights of the last complete epoch (to roll
+    back to on Ctrl-C), or with ``early_stopping`` of the weights and
+    tables of the best one."""
+    snapshot = parts["weights"] + (parts["tables"] if early_stopping else 0)
+    return {**parts, "snapshot": snapshot, "total": parts["total"] + snapshot}
 
 
 def memory_budget(max_memory):
@@ -170,7 +180,8 @@ class Plan:
     config : dict
         The native network configuration.
     memory : dict
-        Bytes by part (``Network.estimate_memory``) of ``config``.
+        Bytes by part of ``config``: the core's (``Network.estimate_memory``)
+        and the training driver's ``snapshot`` (``with_snapshot``).
     """
 
     params: dict
@@ -198,9 +209,11 @@ class Plan:
                                   p.n_outputs, p.nnz_per_row, p.multilabel, p.rare_label_share,
                                   p.mean_labels)
         nnz = int(np.ceil(p.nnz_per_row))
+        early_stopping = bool({**params, **overrides}.get("early_stopping", False))
         config, memory = _rules.fit_to_memory(
             _rules.network_config(resolved, p.n_features, p.n_outputs, seed),
-            lambda c: Network.estimate_memory(c, resolved.batch_size, nnz, threads),
+            lambda c: with_snapshot(Network.estimate_memory(c, resolved.batch_size, nnz,
+                                                            threads), early_stopping),
             budget,
         )
         tables = dict(resolved.hash_params, L=config["hash_L"], range_pow=config["range_pow"],
@@ -293,6 +306,9 @@ class TrainingData:
     """
 
     def __init__(self, X, Y):
+        if X.shape[0] != Y.shape[0]:
+            raise ValueError(f"X has {X.shape[0]} rows but y has {Y.shape[0]}; pass one "
+                             "target per row of X")
         self.X, self.Y = X, Y
 
     @property
@@ -497,16 +513,33 @@ class BoltEstimator(BaseEstimator):
         fit's network when the problem has the same shape
         (``_problem_key``)."""
         keep = self.warm_start and hasattr(self, "_network")
-        previous = self._problem_key(self.n_outputs_) if keep else None
-        data = self._training_data(X, y)
-        if keep and self._problem_key(data.Y.shape[1]) == previous:
-            self._reschedule(data)
-        else:
-            self._setup(data, search=True)
+        with self._unchanged_on_failure():
+            previous = self._problem_key(self.n_outputs_) if keep else None
+            data = self._training_data(X, y)
+            if keep and self._problem_key(data.Y.shape[1]) == previous:
+                self._reschedule(data)
+            else:
+                self._setup(data, search=True)
         self._train(data, self.max_iter_, early_stopping=self.early_stopping)
         if self.centroid_finish_:
             self._finish(data)
         return self
+
+    @contextlib.contextmanager
+    def _unchanged_on_failure(self):
+        """Put every attribute back as it was when the block raises
+        (invalid data, a refused memory plan, Ctrl-C in the autotuning
+        search), so a failed ``fit`` leaves the estimator as before the
+        call. The saved dict holds references only: the previous network
+        stays alive no longer than it did before this existed (until the
+        new one replaces it)."""
+        before = dict(self.__dict__)
+        try:
+            yield
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
 
     def _finish(self, data):
         """``centroid_finish``: output rows from label centroids of all rows,
@@ -617,9 +650,14 @@ class BoltEstimator(BaseEstimator):
         Stops after ``n_iter_no_change`` epochs without improvement (of the
         validation score with ``early_stopping``, else of the training
         loss). Ctrl-C takes effect when the native call in progress
-        returns: the network keeps every finished call's training (the best
-        epoch's with early stopping), the attributes describe the finished
-        epochs, and the KeyboardInterrupt goes on to the caller.
+        returns (one chunk, 1/CHUNKS_PER_EPOCH of an epoch): the network
+        goes back to its last complete epoch (the best one with early
+        stopping; with none complete, to the network this call started
+        from), the attributes describe the complete epochs, and the
+        KeyboardInterrupt goes on to the caller. The copy this takes at
+        every epoch boundary (the weights; not Adam's moments, so training
+        after a rollback starts them afresh, nor the tables, rebuilt from
+        the weights) is the ``snapshot`` part of the memory estimate.
         """
         rng = np.random.RandomState(self._seed + self._epochs_done)
         if early_stopping:
@@ -636,12 +674,16 @@ class BoltEstimator(BaseEstimator):
         threads = self._n_threads()
         tracker = _Progress(self.n_iter_no_change, self.tol)
         best_state = None
+        # the network of the last complete epoch, None while the live one is it
+        # (its tables are rebuilt from the weights on a rollback)
+        rollback = (self._network.get_state(tables=False), self._epochs_done)
         self.n_iter_ = 0
         try:
             for _ in range(epochs):
                 with tqdm(total=n, disable=not self.verbose, leave=False,
                           desc=f"epoch {self._epochs_done + 1}", unit="sample") as bar:
                     total = run.advance(data, run.visits + n, threads, chunk, bar.update)
+                rollback = None
                 self._epochs_done = run.epochs
                 self.n_iter_ += 1
                 loss = total / n
@@ -657,6 +699,7 @@ class BoltEstimator(BaseEstimator):
                     self.validation_scores_.append(score)
                     message += f", validation score {score:.5f}"
                     if tracker.improves(score):
+                        best_state = None
                         best_state = self._network.get_state()
                     self.best_validation_score_ = tracker.best
                     stop = tracker.stalled
@@ -673,11 +716,16 @@ class BoltEstimator(BaseEstimator):
                     tqdm.write(message)
                 if stop:
                     break
+                if best_state is None and self.n_iter_ < epochs:
+                    rollback = self._network.get_state(tables=False), self._epochs_done
         except KeyboardInterrupt:
-            self._epochs_done = run.epochs
+            if rollback is not None and best_state is None:
+                state, self._epochs_done = rollback
+                self._network = Network.from_state(state, threads)
             warnings.warn(
-                f"training interrupted after {self.n_iter_} complete epochs; the model keeps "
-                "what it learned so far and can predict or continue (warm_start, partial_fit)",
+                f"training interrupted after {self.n_iter_} complete epochs; the model is "
+                "back at the last of them and can predict or continue (warm_start, "
+                "partial_fit)",
                 stacklevel=3,
             )
             raise
@@ -713,7 +761,10 @@ class BoltEstimator(BaseEstimator):
         dict
             Bytes by part: ``weights``, ``optimizer`` (Adam's two moments),
             ``tables`` (hash tables and hash functions), ``buffers``
-            (training buffers and the rest) and their ``total``; plus
+            (training buffers and the rest), ``snapshot`` (the copy of the
+            weights training keeps of the last complete epoch, and of the
+            tables too for the best one with ``early_stopping``) and their
+            ``total``; plus
             ``budget``, the bytes ``max_memory`` allows (None when
             unknown). Tables are the size ``fit`` would use, after any
             shrinking to the budget.

@@ -301,8 +301,8 @@ def fit_to_memory(cfg, estimate, budget):
         else:
             raise MemoryError(
                 f"this configuration needs about {need['total'] / 1e9:.2f} GB (weights, Adam "
-                f"state, "
-                f"hash tables and training buffers) but the memory budget is "
+                "state, hash tables, training buffers and an epoch's snapshot) but the "
+                f"memory budget is "
                 f"{budget / 1e9:.2f} GB; reduce hidden_layer_sizes, output_sparsity or "
                 "batch_size, or raise max_memory"
             )

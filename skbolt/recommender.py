@@ -405,6 +405,8 @@ autotune_results_, best_params_, n_features_in_
         """
         check_is_fitted(self, "_network")
         items = np.asarray(items)
+        if items.ndim == 1 and items.size == 0:
+            items = items.astype(np.int64)  # [] arrives as float64
         if items.ndim != 1 or items.dtype.kind not in "iu":
             raise ValueError("items must be a 1-D array of integer item columns")
         if items.size and (items.min() < 0 or items.max() >= self.n_items_):

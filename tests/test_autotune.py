@@ -202,7 +202,8 @@ def test_estimate_memory_matches_the_fit(xc_data):
     clf = BoltClassifier(random_state=0, autotune=False, max_iter=1, output_sparsity=0.05)
     parts = clf.estimate_memory(X, y)
     assert parts["total"] == (parts["weights"] + parts["optimizer"] + parts["tables"]
-                              + parts["buffers"])
+                              + parts["buffers"] + parts["snapshot"])
+    assert parts["snapshot"] == parts["weights"]  # no early stopping: no tables copy
     # weights of the resolved network: 800 x 512 + 512 x C (+ biases), float32
     C = len(np.unique(y))
     assert parts["weights"] == 4 * (800 * 512 + 512 + 512 * C + C)

@@ -41,8 +41,16 @@ def test_plan_variants_resolve_their_overrides(problem_data):
     X, Y = problem_data
     plan = _plan(X, Y)
     assert plan.config["hidden_sizes"] == (32,)
-    assert plan.memory["total"] == Network.estimate_memory(
-        plan.config, plan.resolved.batch_size, math.ceil(plan.problem.nnz_per_row), 2)["total"]
+    core = Network.estimate_memory(
+        plan.config, plan.resolved.batch_size, math.ceil(plan.problem.nnz_per_row), 2)
+    # the core's parts plus the driver's copy of the weights (and of the
+    # tables with early stopping)
+    assert plan.memory["snapshot"] == core["weights"]
+    sparse = _plan(X, Y, output_sparsity=0.1).memory
+    stopping = _plan(X, Y, output_sparsity=0.1, early_stopping=True).memory
+    assert sparse["tables"] > 0 and sparse["snapshot"] == sparse["weights"]
+    assert stopping["snapshot"] == sparse["weights"] + sparse["tables"]
+    assert plan.memory["total"] == core["total"] + plan.memory["snapshot"]
     other = plan.variant({"learning_rate_init": 0.0123, "hidden_layer_sizes": (16,)})
     assert other.resolved.learning_rate_init == 0.0123
     assert other.config["hidden_sizes"] == (16,) and other.seed == plan.seed
@@ -114,32 +122,115 @@ def test_run_freezes_tables_when_the_schedule_says(problem_data):
     assert run.network.frozen and run.epochs == 3
 
 
-def test_ctrl_c_between_chunks_leaves_a_usable_model(problem_data, monkeypatch):
-    """A KeyboardInterrupt raised when a native call returns (where Python
-    delivers a Ctrl-C pressed during it) stops the fit, keeps what was
-    trained, and reaches the caller."""
-    X, y = problem_data
-    calls = []
-    train = Network.train
+def _params(network):
+    return [a.copy() for wb in (network.get_params(i) for i in range(network.n_layers))
+            for a in wb]
 
-    def interrupted(self, *args, **kwargs):
-        out = train(self, *args, **kwargs)
-        calls.append(1)
-        if len(calls) == _base.CHUNKS_PER_EPOCH + 3:  # in the second epoch
+
+def _same(a, b):
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def _interrupting(after_calls, n_rows, seen):
+    """Network.train that records the weights at every epoch boundary (by
+    rows trained) in ``seen`` and raises KeyboardInterrupt when call number
+    ``after_calls`` returns, as Python delivers a Ctrl-C pressed in C."""
+    train = Network.train
+    count = {"calls": 0, "rows": 0}
+
+    def wrapped(self, X, Y, rows, *args, **kwargs):
+        if count["calls"] == 0:
+            seen["start"] = _params(self)
+        out = train(self, X, Y, rows, *args, **kwargs)
+        count["calls"] += 1
+        count["rows"] += len(rows)
+        if count["rows"] % n_rows == 0:
+            seen["boundary"] = _params(self)
+        if count["calls"] == after_calls:
+            seen["interrupted"] = _params(self)
             raise KeyboardInterrupt
         return out
 
-    monkeypatch.setattr(Network, "train", interrupted)
+    return wrapped
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_ctrl_c_mid_epoch_rolls_back_to_the_last_complete_epoch(problem_data, monkeypatch,
+                                                                 early_stopping):
+    """A KeyboardInterrupt raised when a native call returns (where Python
+    delivers a Ctrl-C pressed during it) stops the fit, puts the network
+    back at its last complete epoch, and reaches the caller."""
+    X, y = problem_data
+    seen = {}
+    n = X.shape[0] - (round(0.1 * X.shape[0]) if early_stopping else 0)
+    # 19 calls of 64 rows an epoch (1200 rows, batch 16): call 23 is mid-epoch 2
+    monkeypatch.setattr(Network, "train", _interrupting(_base.CHUNKS_PER_EPOCH + 3, n, seen))
     clf = BoltClassifier(hidden_layer_sizes=(32,), max_iter=5, batch_size=16, autotune=False,
-                         random_state=0)
+                         random_state=0, early_stopping=early_stopping, n_iter_no_change=9)
     with pytest.raises(KeyboardInterrupt), pytest.warns(UserWarning, match="after 1 complete"):
         clf.fit(X, y)
-    assert clf.n_iter_ == 1 and len(clf.loss_curve_) == 1
-    monkeypatch.setattr(Network, "train", train)
+    assert clf.n_iter_ == 1 and len(clf.loss_curve_) == 1 and clf._epochs_done == 1
+    after = _params(clf._network)
+    # the epoch-1 weights, not the ones three calls into epoch 2
+    assert _same(after, seen["boundary"]) and not _same(after, seen["interrupted"])
+    monkeypatch.undo()
     ids, _ = clf.predict_topk(X[:50], k=3)
     assert ids.shape == (50, 3)
     clf.partial_fit(X, y)  # and training can go on
-    assert len(clf.loss_curve_) == 2
+    assert len(clf.loss_curve_) == 2 and clf._epochs_done == 2
+
+
+def test_ctrl_c_in_the_first_epoch_or_a_partial_fit_keeps_the_starting_network(
+        problem_data, monkeypatch):
+    X, y = problem_data
+    seen = {}
+    monkeypatch.setattr(Network, "train", _interrupting(3, X.shape[0], seen))
+    clf = BoltClassifier(hidden_layer_sizes=(32,), max_iter=5, batch_size=16, autotune=False,
+                         random_state=0)
+    with pytest.raises(KeyboardInterrupt), pytest.warns(UserWarning, match="after 0 complete"):
+        clf.fit(X, y)
+    assert clf.n_iter_ == 0 and clf.loss_curve_ == [] and clf._epochs_done == 0
+    assert _same(_params(clf._network), seen["start"])
+    assert not _same(seen["start"], seen["interrupted"])
+    monkeypatch.undo()
+    clf.partial_fit(X, y)
+    before, curve = _params(clf._network), list(clf.loss_curve_)
+    monkeypatch.setattr(Network, "train", _interrupting(5, X.shape[0], seen))
+    with pytest.raises(KeyboardInterrupt), pytest.warns(UserWarning, match="after 0 complete"):
+        clf.partial_fit(X, y)
+    # partial_fit is one epoch: interrupted, nothing of it remains
+    assert _same(_params(clf._network), before) and clf.loss_curve_ == curve
+    assert not _same(before, seen["interrupted"])
+
+
+def test_failed_refit_leaves_the_fitted_estimator_as_it_was(problem_data, monkeypatch):
+    """Ctrl-C in the autotuning search, a refused memory plan or bad data:
+    a refit that raises before training changes no attribute."""
+    X, y = problem_data
+    clf = BoltClassifier(hidden_layer_sizes=(32,), max_iter=1, batch_size=16, autotune=False,
+                         random_state=0).fit(X, y)
+    before = dict(clf.__dict__)
+    expected = clf.predict_topk(X[:30], k=3)
+
+    def interrupted_search(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_base._autotune, "search", interrupted_search)
+    attempts = [
+        (dict(autotune=True), (X, y[:, :200]), KeyboardInterrupt),  # another label space
+        (dict(max_memory=1000), (X, y), MemoryError),
+        # n_features_in_ resets to 100 before y's length is found wrong
+        ({}, (X[:, :100], y[:100]), ValueError),
+    ]
+    for params, args, error in attempts:
+        clf.set_params(**params)
+        with pytest.raises(error):
+            clf.fit(*args)
+        clf.set_params(autotune=False, max_memory="auto")
+        assert clf.__dict__.keys() == before.keys()
+        assert [k for k, v in before.items() if clf.__dict__[k] is not v] == []
+        got = clf.predict_topk(X[:30], k=3)
+        assert all(np.array_equal(a, b) for a, b in zip(got, expected))
 
 
 def test_real_ctrl_c_stops_within_one_chunk():

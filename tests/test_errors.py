@@ -3,7 +3,12 @@
 Every case asserts the exception type and a word of its message, then that
 the estimator (and the interpreter) still work afterwards.
 """
+import json
+import os
 import pickle
+import re
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -324,6 +329,58 @@ def test_not_fitted(data, method):
 # pages of a huge allocation never become resident, and a high-water mark
 # left by earlier tests hides what this one did.)
 PLANNER_REFUSES = r"needs about \d+(\.\d+)? GB .* but the memory budget is"
+
+
+# The probe below watches the address space instead: VmPeak counts every
+# mapping the process ever made, touched or not, and a fresh subprocess
+# starts it low. It is shown able to see the allocation by the same
+# configuration fitted under a budget that lets it through.
+_PROBE = r"""
+import json, sys, tracemalloc
+import numpy as np, scipy.sparse as sp
+from skbolt import BoltClassifier
+
+def vm_peak():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmPeak:"))
+
+X = sp.random(64, 100_000, density=1e-3, format="csr", random_state=0, dtype=np.float32)
+y = np.arange(64) % 4
+kw = dict(hidden_layer_sizes=(512,), max_iter=1, batch_size=16, autotune=False,
+          random_state=0, n_jobs=1)
+BoltClassifier(**{**kw, "hidden_layer_sizes": (8,)}).fit(X, y)  # threads, arenas, imports
+need = BoltClassifier(**kw).estimate_memory(X, y)
+out = {"need": need["total"], "core": need["weights"] + need["optimizer"],
+       "snapshot": need["snapshot"]}
+for name, budget in (("refused", need["total"] // 2), ("allowed", 4 * need["total"])):
+    clf = BoltClassifier(**kw, max_memory=budget)
+    base = vm_peak()
+    tracemalloc.start()
+    try:
+        clf.fit(X, y)
+        out[name + "_error"] = None
+    except MemoryError as e:
+        out[name + "_error"] = str(e)
+    out[name + "_traced"] = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    out[name + "_vm"] = vm_peak() - base
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
+def test_memory_refusal_maps_no_memory():
+    out = json.loads(subprocess.run([sys.executable, "-c", _PROBE], capture_output=True,
+                                    text=True, check=True).stdout)
+    assert out["core"] > 500e6  # 100k x 512 float32 weights and Adam's two moments
+    # the probe sees the allocation when the budget lets it happen ...
+    assert out["allowed_error"] is None
+    assert out["allowed_vm"] > 0.9 * out["core"], out
+    assert out["allowed_traced"] > 0.9 * out["snapshot"]  # the epoch copy is numpy's
+    # ... and nothing of it when the planner refuses
+    assert re.search(PLANNER_REFUSES, out["refused_error"]), out
+    assert out["refused_vm"] < 0.02 * out["core"], out
+    assert out["refused_traced"] < 1e6, out
 
 
 def test_memory_error_for_huge_hidden_layer_before_allocating(data, fitted):

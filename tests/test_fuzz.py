@@ -4,7 +4,8 @@ Each case builds an input as a user (or an attacker) could: CSR triplets
 with int32 or int64 indices, unsorted and duplicate column ids, ids past
 the declared width, empty rows, NaN and infinity, float16 / float32 /
 float64 / integer / boolean values, read-only and non-contiguous arrays,
-zero rows, and ``k`` / ``n`` at and past their limits. The property: the
+zero rows, indptr arrays corrupted after construction, and ``k`` / ``n``
+at and past their limits. The property: the
 call either returns what the same call returns on a canonical copy of the
 input (duplicates summed, columns sorted, float64, dense then CSR), or
 raises a ValueError (or MemoryError) with a message; anything else, and
@@ -82,8 +83,20 @@ def hostile_csr(draw, width=N_FEATURES):
     if draw(st.booleans()):
         data.flags.writeable = False
     X = sp.csr_matrix((data, indices.astype(index_dtype), indptr), shape=(n_rows, n_cols))
+    # scipy checks indptr when it builds X, not afterwards: corrupt it in
+    # place in one case in eight (a reversed, shifted or overlong index)
+    corrupt = n_rows > 0 and draw(st.integers(0, 7)) == 0
+    if corrupt:
+        how = draw(st.sampled_from(["reverse", "shift", "overlong"]))
+        if how == "reverse":
+            X.indptr[:] = X.indptr[::-1].copy()
+        else:
+            X.indptr[-1 if how == "overlong" else 0] += draw(st.integers(1, 3))
+        # the untouched case (reversing a row of zeros) stays valid
+        corrupt = not (X.indptr[0] == 0 and X.indptr[-1] == nnz
+                       and (np.diff(X.indptr) >= 0).all())
     canonical = None
-    if in_range and n_rows:
+    if in_range and n_rows and not corrupt:
         dense = np.zeros((n_rows, n_cols))
         rows = np.repeat(np.arange(n_rows), lengths)
         np.add.at(dense, (rows, indices), data.astype(np.float64))
@@ -154,6 +167,60 @@ def test_recommender_calls(models, case):
     canonical = _fitted(_finite(canonical, True))
     for call in (rec.predict, lambda A: rec.recommend(A, n=4)):
         _agree_or_refuse(call, X, canonical)
+
+
+@given(hostile_csr(), st.integers(0, 2))
+def test_recommender_fit_and_score(case, targets):
+    """fit from interactions alone, then predict and score: with no targets
+    (a seeded hold-out of each row), the same rows as targets, or the rows
+    reversed as targets."""
+    X, canonical = case
+    canonical = _finite(canonical, True)
+    if canonical is not None and (canonical.shape[1] < 2 or canonical.nnz == 0):
+        canonical = None  # a catalogue of one item, or nothing to learn from
+
+    def fit_and_score(A):
+        rec = BoltRecommender(max_iter=1, hidden_layer_sizes=(4,), random_state=0).fit(A)
+        Y = None if targets == 0 else (A if targets == 1 else A[::-1])
+        return rec.predict(A), rec.score(A, Y)
+
+    _agree_or_refuse(fit_and_score, X, canonical)
+
+
+@given(st.one_of(st.lists(st.integers(0, N_FEATURES - 1), max_size=6),
+                 st.lists(st.integers(0, N_FEATURES - 1), max_size=6),
+                 st.lists(st.integers(-3, N_FEATURES + 3), max_size=6),
+                 st.lists(st.integers(-2**70, 2**70), max_size=3),
+                 st.lists(st.booleans(), max_size=3),
+                 st.lists(st.floats(0, N_FEATURES), max_size=3),
+                 st.lists(st.text(max_size=2), max_size=3)),
+       st.integers(-2, N_FEATURES + 3),
+       st.sampled_from([list, np.int32, np.int64, np.int64, np.int64, "2d"]))
+def test_similar_items(models, items, n, form):
+    _, rec = models
+    valid = (n >= 1 and all(type(i) is int and 0 <= i < N_FEATURES for i in items))
+    if form == "2d":
+        arg, valid = [items], False
+    elif form is list or not all(type(i) is int and abs(i) < 2**31 for i in items):
+        arg = items
+    else:
+        arg = np.asarray(items, dtype=form)
+    canonical = np.asarray(items, dtype=np.int64) if valid else None
+    try:
+        ids, scores = rec.similar_items(arg, n=n)
+    except (ValueError, MemoryError) as e:
+        assert str(e).strip()
+        event("refused, valid input" if valid else "refused")
+        return
+    event("answered")
+    assert valid, f"similar_items({arg!r}, n={n}) answered"
+    expected_ids, expected_scores = rec.similar_items(canonical, n=n)
+    width = min(n, N_FEATURES - 1)
+    assert ids.shape == scores.shape == (len(items), width)
+    np.testing.assert_array_equal(ids, expected_ids)
+    np.testing.assert_array_equal(scores, expected_scores)
+    assert ((ids >= -1) & (ids < N_FEATURES)).all()
+    assert not (ids == canonical[:, None]).any()  # an item is not its own neighbour
 
 
 @given(hostile_csr(), st.data())
