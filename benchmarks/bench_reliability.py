@@ -2,17 +2,19 @@
 
 A BoltClassifier fit on ``make_extreme_classification(--rows, 20000
 features, --classes)`` is sent SIGINT from a timer thread at a random
-moment of each of ``--repeats`` fits; reported: the latency from the
-signal to the KeyboardInterrupt in the caller (median and max), against
-the median length of one native call (a chunk: 1/20 of an epoch), which
-bounds it. Then, on the fitted model: 8 Python threads each predicting an
-eighth of 16,000 rows (``n_jobs=1`` per call) against the same calls one
-after another, wall time and equality (the core releases the GIL, so on 2
-cores the threads should take about half the serial time); and
-``GridSearchCV`` (4 points x 2 folds, ``BoltClassifier(n_jobs=None)``)
-with ``n_jobs=1`` and ``n_jobs=2``: wall time, and the OpenMP threads a
-fit uses under ``threadpool_limits(1)``, which is how joblib's workers
-limit OpenMP (so two workers do not run 2 x 2 threads on 2 cores).
+moment of each of ``--repeats`` fits; reported: the time from the signal
+to the end of the native call it landed in (training stops there) and to
+the KeyboardInterrupt in the caller (after the rollback to the last
+complete epoch), median and max, against the median length of one native
+call (a chunk: 1/20 of an epoch), which bounds the first. Then, on the
+fitted model: 8 Python threads each predicting an eighth of 16,000 rows
+(``n_jobs=1`` per call) against the same calls one after another, wall
+time and equality (the core releases the GIL, so on 2 cores the threads
+should take about half the serial time); and ``GridSearchCV`` (4 points
+x 2 folds, ``BoltClassifier(n_jobs=None)``) with ``n_jobs=1`` and
+``n_jobs=2``: wall time, and the OpenMP threads a fit uses under
+``threadpool_limits(1)``, which is how joblib's workers limit OpenMP (so
+two workers do not run 2 x 2 threads on 2 cores).
 
 Usage::
 
@@ -46,18 +48,19 @@ def main():
     args = parser.parse_args()
     rows, classes = (20_000, 2_000) if args.quick else (args.rows, args.classes)
     X, y = make_extreme_classification(rows, 20_000, classes, random_state=0)
-    train, chunks = Network.train, []
+    train, chunks, ends = Network.train, [], []
 
     def timed(self, *a, **k):
         start = time.perf_counter()
         try:
             return train(self, *a, **k)
         finally:
-            chunks.append(time.perf_counter() - start)
+            ends.append(time.perf_counter())
+            chunks.append(ends[-1] - start)
 
     Network.train = timed
     rng = np.random.RandomState(0)
-    latencies = []
+    latencies, stops = [], []
     for _ in range(args.repeats):
         delay = rng.uniform(1.0, 3.0)
         sent = {}
@@ -73,19 +76,24 @@ def main():
             clf.fit(X, y)
         except KeyboardInterrupt:
             latencies.append(time.perf_counter() - sent["t"])
+            stops.append(ends[-1] - sent["t"])  # the native call the signal landed in
         timer.cancel()
-        print(f"signal after {delay:.2f} s: stopped {1000 * latencies[-1]:.1f} ms later, "
+        print(f"signal after {delay:.2f} s: training stopped {1000 * stops[-1]:.1f} ms later, "
+              f"exception (after the rollback) {1000 * latencies[-1]:.1f} ms later, "
               f"{clf.n_iter_} complete epochs", flush=True)
     Network.train = train
     chunk = float(np.median(chunks))
-    print(f"latency median {1000 * np.median(latencies):.1f} ms, max "
-          f"{1000 * max(latencies):.1f} ms; one native call (chunk) median {1000 * chunk:.1f} ms")
+    print(f"training stopped: median {1000 * np.median(stops):.1f} ms, max "
+          f"{1000 * max(stops):.1f} ms; exception: median {1000 * np.median(latencies):.1f} ms, "
+          f"max {1000 * max(latencies):.1f} ms; one native call (chunk) median "
+          f"{1000 * chunk:.1f} ms")
     threads = predict_threads(clf, X[:16_000])
     grid = grid_search(X[:20_000], y[:20_000])
     if args.out:
         Path(args.out).write_text(json.dumps(
             {"machine": machine(), "rows": rows, "classes": classes,
-             "latency_seconds": latencies, "chunk_median_seconds": chunk,
+             "latency_seconds": latencies, "stop_seconds": stops,
+             "chunk_median_seconds": chunk,
              "predict_threads": threads, "grid_search": grid}, indent=2))
 
 
