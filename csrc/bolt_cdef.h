@@ -80,6 +80,24 @@ typedef struct {
     int32_t frozen;
 } bolt_counters;
 
+/* Wall seconds training spent by phase since the last bolt_take_timings:
+ * per batch, the parallel pass over samples (forward through the hidden
+ * layers, hashing and retrieving the active set, the loss, backward), the
+ * frozen tables' insertion of labels they missed, the Adam updates of the
+ * output layer, of the hidden-to-hidden layers and of the input layer, and
+ * table maintenance (rebuilds and redraws); per call, setup (checks,
+ * marking labels seen, the workspace). Not part of the saved state. */
+typedef struct {
+    double samples;
+    double missed_labels;
+    double update_output;
+    double update_hidden;
+    double update_input;
+    double tables;
+    double setup;
+    int64_t batches;
+} bolt_timings;
+
 /* What a network made with cfg and one training call with this batch size,
  * input nonzeros per row and thread count allocate, computed by the same
  * code that allocates them (nothing is allocated here). */
@@ -87,7 +105,13 @@ int bolt_estimate_memory(const bolt_config *cfg, int32_t batch_size,
                          int32_t nnz_per_row, int32_t n_threads,
                          bolt_memory *out);
 
-int bolt_create(const bolt_config *cfg, bolt_network **out);
+/* A network with initialised weights. With build_tables != 0 its hash
+ * tables hold its output rows (hashed on n_threads); with 0 they are left
+ * empty, for a caller that fills them next (bolt_init_centroids,
+ * bolt_set_tables, bolt_rebuild_tables): building them twice costs a
+ * third of a 1M-output fit. Empty tables retrieve nothing. */
+int bolt_create(const bolt_config *cfg, int32_t build_tables, int32_t n_threads,
+                bolt_network **out);
 void bolt_free(bolt_network *net);
 
 /* The configuration the network was made with. */
@@ -126,6 +150,10 @@ int bolt_get_params(const bolt_network *net, int32_t layer, float *weights,
                     float *bias);
 int bolt_set_params(bolt_network *net, int32_t layer, const float *weights,
                     const float *bias);
+
+/* The timings gathered since the previous call (or creation), then zeroes
+ * them. */
+int bolt_take_timings(bolt_network *net, bolt_timings *out);
 
 /* Setting the counters regenerates the hash functions that belong to
  * their redraw count. */

@@ -275,10 +275,12 @@ static int create_failed(bolt_network *net, int rc)
     return rc;
 }
 
-int bolt_create(const bolt_config *cfg, bolt_network **out)
+int bolt_create(const bolt_config *cfg, int32_t build, int32_t n_threads,
+                bolt_network **out)
 {
     int rc = check_config(cfg);
-    if (rc || (rc = check_given("out", (const void *[]){out}, 1)))
+    if (rc || (rc = check_given("out", (const void *[]){out}, 1)) ||
+        (rc = check_threads(n_threads)))
         return rc;
     *out = NULL;
     bolt_network *net = calloc(1, sizeof *net);
@@ -291,8 +293,9 @@ int bolt_create(const bolt_config *cfg, bolt_network **out)
         layer_init(&net->layer[i], cfg->seed, i, net->width[i], net->width[i + 1]);
     if (net->sparse) {
         draw_fill_order(net);
-        if ((rc = hash_create(&net->hash, cfg->seed, 0)) || (rc = build_tables(net, 1)))
-            return create_failed(net, rc);
+        if ((rc = hash_create(&net->hash, cfg->seed, 0)) ||
+            (build && (rc = build_tables(net, n_threads))))
+            return create_failed(net, rc); /* unbuilt, the zeroed block is empty tables */
     }
     *out = net;
     return BOLT_OK;

@@ -18,6 +18,16 @@
 #define THREAD_ID() 0
 #endif
 
+#include <time.h>
+
+/* Wall-clock seconds (C11), for the phase timings. */
+static inline double wall_seconds(void)
+{
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* Hot kernels get an AVX2+FMA (x86-64-v3) clone, chosen at load time by the
  * CPU's features (GCC, x86-64, glibc): what ships is built for the baseline
  * ISA yet runs wide. ("arch=haswell" would dispatch on the CPU model and
@@ -297,6 +307,7 @@ struct bolt_network {
     bolt_tables tables;
     int32_t *fill_order;                  /* fixed random permutation of outputs */
     bolt_counters ctr;
+    bolt_timings time;                    /* bolt_take_timings */
     /* seen[j] != 0 once output j has been a label of a training row. Outputs
      * never seen are scored -inf (probability 0) at inference once any has
      * been: sampled softmax leaves their logits where initialisation put

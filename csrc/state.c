@@ -74,6 +74,16 @@ int bolt_get_counters(const bolt_network *net, bolt_counters *out)
     return BOLT_OK;
 }
 
+int bolt_take_timings(bolt_network *net, bolt_timings *out)
+{
+    int rc = check_given("network out", (const void *[]){net, out}, 2);
+    if (rc)
+        return rc;
+    *out = net->time;
+    memset(&net->time, 0, sizeof net->time);
+    return BOLT_OK;
+}
+
 int bolt_set_counters(bolt_network *net, const bolt_counters *in)
 {
     int rc = check_given("network in", (const void *[]){net, in}, 2);

@@ -337,16 +337,31 @@ static int train_batch(bolt_network *net, workspace *ws, const bolt_csr *X,
                        const bolt_csr *Y, const int64_t *rows, int64_t nb,
                        float learning_rate, int32_t nt, double *loss_sum)
 {
+    bolt_timings *t = &net->time;
+    double t0 = wall_seconds(), t1;
     run_phase1(net, ws, X, Y, rows, nb, nt, loss_sum);
-    if (net->sparse && net->ctr.frozen)
+    t1 = wall_seconds();
+    t->samples += t1 - t0;
+    if (net->sparse && net->ctr.frozen) {
         learn_missed_labels(net, ws->probes.keys, ws->missed, ws->n_missed, ws->max_lab, nb, nt);
+        t0 = t1;
+        t1 = wall_seconds();
+        t->missed_labels += t1 - t0;
+    }
     net->ctr.step++;
     const bolt_adam adam = adam_at_step(&net->cfg, learning_rate, net->ctr.step);
     for (int li = net->n_layers - 1; li >= 0; li--) {
         const row_sink sink = make_sink(net, ws, li, &adam, NULL, NULL);
         layer_update(net, ws, X, rows, nb, li, &sink, nt);
+        t0 = t1;
+        t1 = wall_seconds();
+        *(li == net->n_layers - 1 ? &t->update_output
+                                  : li == 0 ? &t->update_input : &t->update_hidden) += t1 - t0;
     }
-    return maintain_tables(net, nt);
+    const int rc = maintain_tables(net, nt);
+    t->tables += wall_seconds() - t1;
+    t->batches++;
+    return rc;
 }
 
 int bolt_train(bolt_network *net, const bolt_csr *X, const bolt_csr *Y,
@@ -355,6 +370,7 @@ int bolt_train(bolt_network *net, const bolt_csr *X, const bolt_csr *Y,
 {
     int64_t max_lab, max_nnz;
     int rc;
+    const double start = wall_seconds();
     if ((rc = check_given("network X Y loss_sum", (const void *[]){net, X, Y, loss_sum}, 4)) ||
         (rc = check_training_inputs(net, X, Y, rows, n_rows, batch_size, n_threads,
                                     &max_lab, &max_nnz)))
@@ -367,6 +383,7 @@ int bolt_train(bolt_network *net, const bolt_csr *X, const bolt_csr *Y,
     workspace ws;
     if ((rc = ws_alloc(&ws, net, B, max_lab, max_nnz, n_threads)))
         return rc;
+    net->time.setup += wall_seconds() - start;
     for (int64_t b0 = 0; b0 < n_rows && rc == BOLT_OK; b0 += B) {
         const int64_t nb = n_rows - b0 < B ? n_rows - b0 : B;
         rc = train_batch(net, &ws, X, Y, rows + b0, nb, learning_rate, n_threads, loss_sum);

@@ -223,8 +223,9 @@ class _Trial:
         r = plan.resolved
         self.overrides = plan.overrides
         self.resolved = r
-        self.run = _base.Run(Network(plan.config), r.batch_size, r.learning_rate_init,
-                       r.hash_params["freeze_after"], stream)
+        # a fresh run fills the tables from its centroid start
+        self.run = _base.Run(Network(plan.config, build_tables=False), r.batch_size,
+                             r.learning_rate_init, r.hash_params["freeze_after"], stream)
         self.seconds = 0.0
         self.score = -np.inf
 
@@ -469,7 +470,7 @@ def _seconds_to_work(X, Y, train_rows, plan, cost, seconds):
     """Work units that fit in ``seconds``, timed on a few batches of the
     default candidate (first-epoch visits, so ``cost`` includes that)."""
     r = plan.resolved
-    net = Network(plan.config)
+    net = Network(plan.config, n_threads=plan.threads)
     rows = train_rows[: max(r.batch_size, min(len(train_rows), 4 * r.batch_size))]
     start = time.perf_counter()
     net.train(X, Y, rows, r.batch_size, r.learning_rate_init, plan.threads)

@@ -578,7 +578,9 @@ class BoltEstimator(BaseEstimator):
             self.autotune_results_, self.best_params_ = self._search(data, plan)
             plan = plan.variant(self.best_params_)
         self._set_resolved(plan)
-        self._network = Network(plan.config)
+        # Run's centroid start fills the tables: built here, they were
+        # built twice (a third of a 1M-output fit, bench_scale)
+        self._network = Network(plan.config, build_tables=False)
         self.temperature_ = None
         self._epochs_done = 0
         self.loss_curve_ = []

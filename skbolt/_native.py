@@ -164,11 +164,12 @@ def get_config(handle):
     }
 
 
-def create(cfg):
-    """A new native network, freed when the returned handle is collected."""
+def create(cfg, build_tables=True, n_threads=1):
+    """A new native network, freed when the returned handle is collected;
+    without ``build_tables`` its hash tables start empty."""
     _int32_fits(cfg)
     out = ffi.new("bolt_network **")
-    _check(lib.bolt_create(make_config(cfg), out))
+    _check(lib.bolt_create(make_config(cfg), int(bool(build_tables)), int(n_threads), out))
     return ffi.gc(out[0], lib.bolt_free)
 
 
@@ -272,6 +273,20 @@ def get_counters(handle):
     c = ffi.new("bolt_counters *")
     _check(lib.bolt_get_counters(handle, c))
     return {name: int(getattr(c, name)) for name in COUNTER_NAMES}
+
+
+#: Fields of ``bolt_timings``.
+TIMING_NAMES = ("samples", "missed_labels", "update_output", "update_hidden", "update_input",
+                "tables", "setup", "batches")
+
+
+def take_timings(handle):
+    """Training's wall seconds by phase (``TIMING_NAMES``; ``batches`` is a
+    count) since the previous call, which the core then zeroes."""
+    t = ffi.new("bolt_timings *")
+    _check(lib.bolt_take_timings(handle, t))
+    return {name: (int if name == "batches" else float)(getattr(t, name))
+            for name in TIMING_NAMES}
 
 
 def set_counters(handle, counters):

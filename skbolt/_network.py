@@ -115,16 +115,23 @@ class Network:
     config : dict
         Resolved configuration: every key of ``_CONFIG_KEYS`` with a plain
         Python value (see ``skbolt._rules.network_config``).
+    build_tables : bool, default=True
+        Whether the hash tables are filled from the initial output rows
+        (hashed on ``n_threads``). False leaves them empty, for a caller
+        that fills them next (``init_from_centroids``, ``set_tables``,
+        ``rebuild_tables``); empty tables retrieve nothing.
+    n_threads : int, default=1
+        Threads for building the tables.
     """
 
-    def __init__(self, config):
+    def __init__(self, config, build_tables=True, n_threads=1):
         config = {**_CONFIG_DEFAULTS, **config}
         missing = [k for k in _CONFIG_KEYS if k not in config]
         if missing:
             raise ValueError(f"network configuration lacks {missing}")
         self.config = {k: config[k] for k in _CONFIG_KEYS}
         self.config["hidden_sizes"] = tuple(int(h) for h in config["hidden_sizes"])
-        self._handle = _native.create(self.config)
+        self._handle = _native.create(self.config, build_tables, n_threads)
 
     @property
     def n_layers(self):
@@ -269,6 +276,11 @@ class Network:
     def frozen(self):
         return bool(_native.get_counters(self._handle)["frozen"])
 
+    def take_timings(self):
+        """Wall seconds training spent by phase since the previous call
+        (``_native.TIMING_NAMES``), for benchmarks."""
+        return _native.take_timings(self._handle)
+
     def get_state(self, tables=True):
         """Everything needed to rebuild this network, as plain values and arrays.
 
@@ -300,7 +312,7 @@ class Network:
                 f"this model was saved with network state version {version}; this skbolt "
                 f"reads versions 1 to {STATE_VERSION}. Refit it with this version."
             )
-        net = cls(state["config"])
+        net = cls(state["config"], build_tables=False)  # set or built below
         for i, (w, b) in enumerate(state["params"]):
             net.set_params(i, w, b)
         _native.set_counters(net._handle, _counters_from_array(state["counters"]))

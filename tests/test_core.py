@@ -6,6 +6,7 @@ backprop, lazy Adam), from central finite differences, or from invariants
 (determinism, hash invariances, recall against a random baseline). Nothing
 is copied from a run of the code.
 """
+import time
 import zlib
 
 import numpy as np
@@ -1417,8 +1418,9 @@ def test_null_pointers_are_rejected_by_every_function():
     out = lambda ctype, n=1: ffi.new(ctype, n)  # noqa: E731
     calls = {
         "bolt_estimate_memory": (_native.make_config(cfg), 8, 3, 1, ffi.new("bolt_memory *")),
-        "bolt_create": (_native.make_config(cfg), ffi.new("bolt_network **")),
+        "bolt_create": (_native.make_config(cfg), 1, 1, ffi.new("bolt_network **")),
         "bolt_get_config": (h, ffi.new("bolt_config *")),
+        "bolt_take_timings": (h, ffi.new("bolt_timings *")),
         "bolt_train": (h, X.c, Y.c, rows, 6, 3, 0.01, 1, out("double[]")),
         "bolt_gradient": (h, X.c, Y.c, rows, 6, 0, 1, out("float[]", 60 * 32), out("float[]", 32),
                           out("double[]")),
@@ -1473,3 +1475,46 @@ def test_null_pointers_are_rejected_by_every_function():
     # and the same arguments without a NULL are accepted
     for name, args in calls.items():
         assert getattr(lib, name)(*args) == lib.BOLT_OK, (name, ffi.string(lib.bolt_last_error()))
+
+
+# ---------------------------------------------------------------------------
+# creation without tables, phase timings
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_tables_built_at_creation_or_later_are_the_same(n_threads):
+    cfg = sparse_config()
+    built = Network(cfg, n_threads=n_threads)
+    empty = Network(cfg, build_tables=False)
+    counts, _ = _native.get_tables(empty._handle)
+    assert not counts.any()  # nothing inserted, so nothing retrieved
+    X, _ = _sparse_problem(n_features=cfg["n_features"], n_outputs=cfg["n_outputs"])
+    assert len(empty.candidates(X, 0)) == 0 and len(built.candidates(X, 0)) > 0
+    # the same weights (creation draws them alike) hash into the same tables
+    empty.rebuild_tables(False, 1)
+    for a, b in zip(_native.get_tables(built._handle), _native.get_tables(empty._handle)):
+        np.testing.assert_array_equal(a, b)
+    for i in range(built.n_layers):
+        for a, b in zip(built.get_params(i), empty.get_params(i)):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_phase_timings_account_for_a_training_call(sparse):
+    cfg = sparse_config() if sparse else make_config(hidden_sizes=(16, 8), n_outputs=30)
+    X, Y = _sparse_problem(n_features=cfg["n_features"], n_outputs=cfg["n_outputs"])
+    net = Network(cfg)
+    assert net.take_timings()["batches"] == 0
+    rows = np.arange(X.shape[0])
+    start = time.perf_counter()
+    net.train(X, Y, rows, 32, 0.01, 2)
+    wall = time.perf_counter() - start
+    t = net.take_timings()
+    assert t["batches"] == -(-X.shape[0] // 32)
+    phases = {k: v for k, v in t.items() if k != "batches"}
+    assert all(v >= 0 for v in phases.values())
+    assert t["samples"] > 0 and t["update_output"] > 0 and t["update_input"] > 0
+    assert (t["update_hidden"] > 0) == (len(cfg["hidden_sizes"]) > 1)
+    assert sum(phases.values()) <= wall  # parts of the one call, never more
+    # taken, they start again from zero
+    assert all(v == 0 for v in net.take_timings().values())
