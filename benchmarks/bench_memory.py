@@ -101,10 +101,16 @@ def main():
               f"+{r['peak_minus_before'] / 1e9:.2f} GB = {r['ratio_to_estimate']:.2f} x the "
               f"estimate; fit {r['fit_seconds']} s, predict 10k {r['predict_10k_seconds']} s",
               flush=True)
-    name = "memory_quick.json" if args.quick else "memory.json"
-    out = Path(args.out) if args.out else Path(__file__).parent / "results" / name
-    out.write_text(json.dumps({"machine": machine(), "results": results}, indent=1) + "\n")
-    print(f"wrote {out}")
+    write_results("memory", args.quick, args.out, results)
+
+
+def write_results(stem, quick, out, results):
+    """``results`` and the machine as JSON at ``out``, or by default at
+    results/<stem>.json (<stem>_quick.json with ``quick``)."""
+    name = f"{stem}_quick.json" if quick else f"{stem}.json"
+    path = Path(out) if out else Path(__file__).parent / "results" / name
+    path.write_text(json.dumps({"machine": machine(), "results": results}, indent=1) + "\n")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

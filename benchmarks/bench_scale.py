@@ -25,17 +25,11 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-from bench_xc_peers import machine
+from bench_memory import status, write_results
 
 PHASES = ("create", "centroids", "samples", "missed_labels", "update_output", "update_hidden",
           "update_input", "tables", "setup", "python")
-
-
-def peak_rss():
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
 
 
 def one(rows, classes, threads, epochs, active):
@@ -90,7 +84,7 @@ def one(rows, classes, threads, epochs, active):
         "rows": rows, "classes": classes, "threads": threads, "epochs": epochs,
         "active": active, "fit_seconds": fit_s, "seconds_per_epoch": fit_s / epochs,
         "phases": spent, "top5_us_per_row": 1e6 * predict_s / X_test.shape[0],
-        "estimate_mb": estimate / 1e6, "peak_rss_mb": peak_rss() / 1e6,
+        "estimate_mb": estimate / 1e6, "peak_rss_mb": status("VmHWM") / 1e6,
         "p_at_1": float(precision_at_k(Y_test, ids, k=1)),
     }
 
@@ -140,10 +134,7 @@ def main():
         if (n, 1) in by and (n, 2) in by:
             speedup = by[(n, 1)]["seconds_per_epoch"] / by[(n, 2)]["seconds_per_epoch"]
             print(f"{n:,} classes: 2 threads {speedup:.2f}x one")
-    name = "scale_quick.json" if args.quick else "scale.json"
-    path = Path(args.out) if args.out else Path(__file__).parent / "results" / name
-    path.write_text(json.dumps({"machine": machine(), "results": results}, indent=1) + "\n")
-    print(f"wrote {path}")
+    write_results("scale", args.quick, args.out, results)
 
 
 if __name__ == "__main__":
