@@ -189,6 +189,16 @@ int bolt_init_centroids(bolt_network *net, const bolt_csr *X, const bolt_csr *Y,
                         const int64_t *rows, int64_t n_rows, float logit_scale,
                         int32_t n_threads);
 
+/* bolt_init_centroids from sums gathered elsewhere (several machines'
+ * shares of the rows): sums holds n_labels rows of H floats, the summed last
+ * hidden vectors of the rows carrying labels[i], counts[i] (> 0) those rows;
+ * total the sum of the `used` rows' hidden vectors (all-zero ones left
+ * out) and sq their summed squared norms. Labels not listed keep their rows.
+ * Equal sums give what bolt_init_centroids gives. */
+int bolt_set_centroids(bolt_network *net, const int32_t *labels, int64_t n_labels,
+                       const float *sums, const double *counts, const double *total,
+                       double sq, int64_t used, float logit_scale, int32_t n_threads);
+
 /* Re-insert every output neuron, first drawing new hash functions when
  * redraw != 0. */
 int bolt_rebuild_tables(bolt_network *net, int32_t redraw, int32_t n_threads);

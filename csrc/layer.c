@@ -250,6 +250,35 @@ static void prior_biases(bolt_network *net, const double *n_of, double used)
     }
 }
 
+/* The end of both centroid starts: with the label sums already in their
+ * output rows, n_of the label counts, sum the summed hidden vectors of the
+ * `used` rows (divided in place into their mean) and sq their summed
+ * squared norms: centre and scale the rows, set the biases and the centre,
+ * rebuild the tables. */
+static int centre_from_sums(bolt_network *net, const double *n_of, double *sum, double sq,
+                            int64_t used, float logit_scale, int32_t n_threads)
+{
+    const int64_t H = net->layer[net->cfg.n_hidden].cols;
+    if (used > 0) {
+        double mu2 = 0.0;
+        for (int64_t c = 0; c < H; c++) {
+            sum[c] /= (double)used; /* now the mean */
+            mu2 += sum[c] * sum[c];
+        }
+        const double var = sq / (double)used - mu2;
+        centre_rows(net, n_of, sum, var > 0.0 ? sqrt(var) : 0.0, logit_scale);
+        if (net->cfg.loss == BOLT_LOSS_SIGMOID)
+            prior_biases(net, n_of, (double)used);
+        for (int64_t c = 0; net->center && c < H; c++)
+            net->center[c] = (float)sum[c];
+    }
+    if (net->sparse) {
+        net->ctr.since_rebuild = 0;
+        return build_tables(net, n_threads);
+    }
+    return BOLT_OK;
+}
+
 int bolt_init_centroids(bolt_network *net, const bolt_csr *X, const bolt_csr *Y,
                         const int64_t *rows, int64_t n_rows, float logit_scale,
                         int32_t n_threads)
@@ -275,25 +304,46 @@ int bolt_init_centroids(bolt_network *net, const bolt_csr *X, const bolt_csr *Y,
     }
     double sq = 0.0;
     const int64_t used = centroid_sums(net, X, Y, rows, n_rows, hs, n_of, sum, &sq, n_threads);
-    if (used > 0) {
-        double mu2 = 0.0;
-        for (int64_t c = 0; c < H; c++) {
-            sum[c] /= (double)used; /* now the mean */
-            mu2 += sum[c] * sum[c];
-        }
-        const double var = sq / (double)used - mu2;
-        centre_rows(net, n_of, sum, var > 0.0 ? sqrt(var) : 0.0, logit_scale);
-        if (net->cfg.loss == BOLT_LOSS_SIGMOID)
-            prior_biases(net, n_of, (double)used);
-        for (int64_t c = 0; net->center && c < H; c++)
-            net->center[c] = (float)sum[c];
-    }
     free(hs);
+    rc = centre_from_sums(net, n_of, sum, sq, used, logit_scale, n_threads);
     free(n_of);
     free(sum);
-    if (net->sparse) {
-        net->ctr.since_rebuild = 0;
-        return build_tables(net, n_threads);
+    return rc;
+}
+
+int bolt_set_centroids(bolt_network *net, const int32_t *labels, int64_t n_labels,
+                       const float *sums, const double *counts, const double *total,
+                       double sq, int64_t used, float logit_scale, int32_t n_threads)
+{
+    int rc;
+    if ((rc = check_given("network", (const void *[]){net}, 1)))
+        return rc;
+    if (n_labels < 0 || used < 0 || (n_labels > 0 && (!labels || !sums || !counts)) || !total)
+        return bolt_fail(BOLT_EINVAL, "centroid sums: missing arrays or negative counts");
+    if (n_threads < 1)
+        return bolt_fail(BOLT_EINVAL, "n_threads must be at least 1");
+    if (!(logit_scale > 0.0f) || !isfinite(logit_scale) || !(sq >= 0.0) || !isfinite(sq))
+        return bolt_fail(BOLT_EINVAL, "logit_scale must be positive and sq a finite sum");
+    const bolt_layer *out = &net->layer[net->cfg.n_hidden];
+    const int64_t H = out->cols, C = out->rows;
+    for (int64_t i = 0; i < n_labels; i++)
+        if (labels[i] < 0 || labels[i] >= C || !(counts[i] > 0.0) || !isfinite(counts[i]))
+            return bolt_fail(BOLT_EINVAL, "centroid sums: a label out of range or a count "
+                                          "that is not positive");
+    double *n_of = calloc((size_t)C, sizeof(double));
+    double *sum = malloc((size_t)H * sizeof(double));
+    if (!n_of || !sum) {
+        free(n_of);
+        free(sum);
+        return bolt_fail(BOLT_ENOMEM, "out of memory for the label centroids");
     }
-    return BOLT_OK;
+    memcpy(sum, total, (size_t)H * sizeof(double));
+    for (int64_t i = 0; i < n_labels; i++) {
+        n_of[labels[i]] = counts[i];
+        memcpy(out->w + (int64_t)labels[i] * H, sums + i * H, (size_t)H * sizeof(float));
+    }
+    rc = centre_from_sums(net, n_of, sum, sq, used, logit_scale, n_threads);
+    free(n_of);
+    free(sum);
+    return rc;
 }

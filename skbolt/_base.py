@@ -386,16 +386,21 @@ class Run:
     epochs_before : int
         Epochs the network trained before this run (they count towards
         ``freeze_after``).
+    centroid_start : bool
+        Whether a fresh sampled network starts from the centroids of the
+        stream's rows (False: the caller started it, ``skbolt.dask`` from
+        the centroids of every machine's rows).
     """
 
     def __init__(self, network, batch_size, learning_rate, freeze_after, stream,
-                 epochs_before=0):
+                 epochs_before=0, centroid_start=True):
         self.network = network
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.freeze_after = freeze_after
         self.stream = stream
         self.epochs_before = epochs_before
+        self.centroid_start = centroid_start
         self.visits = 0
 
     @property
@@ -411,7 +416,8 @@ class Run:
         every epoch this run completes.
         """
         n, net, total = len(self.stream), self.network, 0.0
-        if self.visits == 0 and self.epochs_before == 0 and target > 0 and net.sparse_output:
+        if (self.centroid_start and self.visits == 0 and self.epochs_before == 0 and target > 0
+                and net.sparse_output):
             X, Y = data.at(0)
             net.init_from_centroids(X, Y, np.asarray(self.stream.rows), _rules.CENTROID_LOGIT,
                                     n_threads)
@@ -564,11 +570,13 @@ class BoltEstimator(BaseEstimator):
             network.scale_output(t)
         self.temperature_ = t
 
-    def _setup(self, data, search=False):
-        """Measure the problem, resolve the plan (searching it when asked),
-        set the resolved attributes and create the network. Returns the
-        problem's statistics."""
-        problem = Problem.from_data(data.X, data.Y, self.multilabel_)
+    def _setup(self, data, search=False, problem=None):
+        """Measure the problem (unless ``problem`` gives the statistics of
+        all the rows, of which ``data`` is a share), resolve the plan
+        (searching it on ``data`` when asked), set the resolved attributes
+        and create the network. Returns the problem's statistics."""
+        if problem is None:
+            problem = Problem.from_data(data.X, data.Y, self.multilabel_)
         self.n_outputs_ = problem.n_outputs
         rng = check_random_state(self.random_state)
         self._seed = int(rng.randint(np.iinfo(np.int32).max))

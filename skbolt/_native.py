@@ -197,6 +197,23 @@ def init_centroids(handle, X, Y, rows, logit_scale, n_threads):
                                    float(logit_scale), int(n_threads)))
 
 
+def set_centroids(handle, labels, sums, counts, total, sq, used, logit_scale, n_threads):
+    """``init_centroids`` from label sums gathered elsewhere."""
+    labels = np.ascontiguousarray(labels, dtype=np.int32)
+    sums = np.ascontiguousarray(sums, dtype=np.float32)
+    counts = np.ascontiguousarray(counts, dtype=np.float64)
+    total = np.ascontiguousarray(total, dtype=np.float64)
+    width = get_config(handle)["hidden_sizes"][-1]
+    if sums.shape != (labels.size, width) or counts.shape != labels.shape or total.shape != (
+            width,):
+        raise ValueError(f"centroid sums need {labels.size} rows of {width} values, as many "
+                         f"counts and a total of {width}")
+    _check(lib.bolt_set_centroids(handle, _ptr("int32_t[]", labels), labels.size,
+                                  _ptr("float[]", sums), _ptr("double[]", counts),
+                                  _ptr("double[]", total), float(sq), int(used),
+                                  float(logit_scale), int(n_threads)))
+
+
 def gradient(handle, X, Y, rows, layer, n_threads):
     """Gradient of the mean loss over ``rows`` for one layer, and the loss."""
     rows = np.ascontiguousarray(rows, dtype=np.int64)

@@ -193,6 +193,32 @@ class Network:
         ``_rules.CENTROID_LOGIT``)."""
         _native.init_centroids(self._handle, X, Y, rows, logit_scale, n_threads)
 
+    def centroid_sums(self, X, Y, rows, n_threads):
+        """What ``init_centroids`` adds up over ``rows``, as a dict that
+        sums with other shares of the rows (``set_centroids`` takes the
+        total): ``labels`` present, their summed last hidden vectors
+        ``sums`` and row ``counts``, the ``total`` of all hidden vectors,
+        their summed squared norms ``sq`` and their number ``used``; rows
+        with an all-zero hidden vector are left out, as the core does."""
+        rows = np.asarray(rows, dtype=np.int64)
+        h = self.embed(X[rows], n_threads)
+        keep = np.einsum("ij,ij->i", h, h) != 0
+        h, Y = h[keep], Y[rows[keep]]
+        labels, counts = np.unique(Y.indices, return_counts=True)
+        return {
+            "labels": labels.astype(np.int32),
+            "sums": np.asarray(Y[:, labels].T @ h, dtype=np.float32),
+            "counts": counts.astype(np.float64),
+            "total": h.sum(axis=0, dtype=np.float64),
+            "sq": float(np.einsum("ij,ij->", h, h, dtype=np.float64)),
+            "used": int(keep.sum()),
+        }
+
+    def set_centroids(self, sums, logit_scale, n_threads):
+        """``init_centroids`` from ``centroid_sums`` (added up over shares)."""
+        _native.set_centroids(self._handle, sums["labels"], sums["sums"], sums["counts"],
+                              sums["total"], sums["sq"], sums["used"], logit_scale, n_threads)
+
     def held_out_temperature(self, X, Y, fit_rows, held_rows, n_threads,
                              max_scores=TEMPERATURE_SCORES):
         """``fit_temperature`` of this network's logits for ``held_rows`` of
@@ -271,6 +297,10 @@ class Network:
     def seen(self):
         """Boolean per output: has it been a label of a training row."""
         return _native.get_seen(self._handle)
+
+    def set_seen(self, seen):
+        """Mark outputs as labels of training rows (``seen``, one bool each)."""
+        _native.set_seen(self._handle, seen)
 
     @property
     def frozen(self):

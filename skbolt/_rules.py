@@ -106,12 +106,20 @@ def rare_label_share(Y, quantile=0.25):
         Share of label occurrences counted as rare.
     """
     # O(labels present), not O(n_outputs): this runs before the memory check
-    counts = np.sort(np.unique(Y.indices, return_counts=True)[1])
+    return rare_share_of_counts(np.unique(Y.indices, return_counts=True)[1], Y.shape[0],
+                                quantile)
+
+
+def rare_share_of_counts(counts, n_rows, quantile=0.25):
+    """``rare_label_share`` from the row counts of the labels present and
+    the number of rows (shares of the rows add their counts up:
+    ``skbolt.dask``)."""
+    counts = np.sort(np.asarray(counts))
     if counts.size == 0:
         return 1.0
     cumulative = np.cumsum(counts) / counts.sum()
     rare = counts[min(counts.size - 1, int(np.searchsorted(cumulative, quantile)))]
-    return float(rare) / max(Y.shape[0], 1)
+    return float(rare) / max(n_rows, 1)
 
 
 def auto_dropout(n_samples):

@@ -386,8 +386,8 @@ centroid_finish_ :
         self._train(data, 1, early_stopping=False)
         return self
 
-    def _setup(self, data, search=False):
-        problem = super()._setup(data, search)
+    def _setup(self, data, search=False, problem=None):
+        problem = super()._setup(data, search, problem)
         if self.multilabel_:
             self.classes_ = np.arange(problem.n_outputs)
         return problem

@@ -545,6 +545,57 @@ def test_init_centroids_gives_sigmoid_outputs_their_prior_log_odds():
                                atol=1e-5)
 
 
+@pytest.mark.parametrize("loss", ["softmax", "sigmoid"])
+def test_set_centroids_from_shares_equals_init_centroids(loss):
+    """Label sums measured on three shares of the rows (numpy: the hidden
+    vectors ``embed`` gives), added up and set, give the network
+    bolt_init_centroids gives on all of them: same rows, biases, centre and
+    tables (up to float32 summation order)."""
+    rng = np.random.default_rng(21)
+    X = random_csr(rng, 90, 60, min_nnz=2, max_nnz=8)
+    labels = [[int(j) for j in rng.choice(40, size=rng.integers(0, 3), replace=False)]
+              for _ in range(90)]
+    Y = labels_csr(labels, 600)
+    nets = []
+    for _ in range(2):
+        net = Network(sparse_config(loss=loss))
+        randomize_params(net, np.random.default_rng(3), w_scale=0.4, b_scale=0.2)
+        nets.append(net)
+    rows = np.arange(3, 90)
+    nets[0].init_from_centroids(X, Y, rows, 4.0, 1)
+    shares = [nets[1].centroid_sums(X, Y, part, 1) for part in np.array_split(rows, 3)]
+    H = nets[1].embed(X[rows], 1).astype(np.float64)
+    H = H[np.linalg.norm(H, axis=1) > 0]
+    assert sum(s["used"] for s in shares) == len(H)
+    np.testing.assert_allclose(sum(s["total"] for s in shares), H.sum(axis=0), rtol=1e-6)
+    present = np.unique(np.concatenate([s["labels"] for s in shares]))
+    total = {"labels": present, "sums": np.zeros((present.size, 32), np.float32),
+             "counts": np.zeros(present.size), "total": sum(s["total"] for s in shares),
+             "sq": sum(s["sq"] for s in shares), "used": sum(s["used"] for s in shares)}
+    for s in shares:
+        at = np.searchsorted(present, s["labels"])
+        total["sums"][at] += s["sums"]
+        total["counts"][at] += s["counts"]
+    nets[1].set_centroids(total, 4.0, 1)
+    for a, b in zip(nets[0].get_params(1), nets[1].get_params(1)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(_native.get_center(nets[0]._handle),
+                               _native.get_center(nets[1]._handle), rtol=1e-6)
+    np.testing.assert_array_equal(nets[0].predict_topk(X, 3, True, 1)[0],
+                                  nets[1].predict_topk(X, 3, True, 1)[0])
+    # refused: labels out of range, counts that are not positive, wrong shapes
+    for change in ({"labels": np.array([600])}, {"counts": np.array([0.0])},
+                   {"counts": np.array([np.nan])}):
+        bad = {"labels": np.array([1]), "sums": np.zeros((1, 32)), "counts": np.ones(1),
+               "total": np.zeros(32), "sq": 1.0, "used": 1, **change}
+        with pytest.raises(ValueError, match="out of range or a count"):
+            nets[1].set_centroids(bad, 4.0, 1)
+    with pytest.raises(ValueError, match="rows of 32"):
+        nets[1].set_centroids(dict(total, sums=total["sums"][:, :5]), 4.0, 1)
+    with pytest.raises(ValueError, match="logit_scale"):
+        nets[1].set_centroids(total, 0.0, 1)
+
+
 def test_init_centroids_validation():
     net = Network(sparse_config())
     X = random_csr(np.random.default_rng(0), 4, 60, min_nnz=1)
@@ -1437,6 +1488,9 @@ def test_null_pointers_are_rejected_by_every_function():
         "bolt_set_frozen": (h, 0),
         "bolt_rebuild_tables": (h, 0, 1),
         "bolt_init_centroids": (h, X.c, Y.c, rows, 6, 4.0, 1),
+        "bolt_set_centroids": (h, ffi.new("int32_t[]", [0, 1]), 2, out("float[]", 2 * 32),
+                               ffi.new("double[]", [1.0, 2.0]), out("double[]", 32), 1.0, 3,
+                               4.0, 1),
         "bolt_get_center": (h, out("float[]", 32)),
         "bolt_set_center": (h, out("float[]", 32)),
         "bolt_table_size": (h, out("int64_t[]"), out("int64_t[]")),
