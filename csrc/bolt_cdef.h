@@ -151,6 +151,18 @@ int bolt_get_params(const bolt_network *net, int32_t layer, float *weights,
 int bolt_set_params(bolt_network *net, int32_t layer, const float *weights,
                     const float *bias);
 
+/* Rows of a layer since the previous call: the ids (ascending, into rows,
+ * room for every row of the layer) of those an Adam step moved, then the
+ * marks are cleared (skbolt.dask sends only these). */
+int bolt_take_changed(bolt_network *net, int32_t layer, int32_t *rows, int64_t capacity,
+                      int64_t *n_rows);
+/* Parameters of some rows: weights n x cols in the order of rows; bias one
+ * per row, except layer 0 (its bias is per hidden unit: all of it). */
+int bolt_get_rows(const bolt_network *net, int32_t layer, const int32_t *rows, int64_t n,
+                  float *weights, float *bias);
+int bolt_set_rows(bolt_network *net, int32_t layer, const int32_t *rows, int64_t n,
+                  const float *weights, const float *bias);
+
 /* The timings gathered since the previous call (or creation), then zeroes
  * them. */
 int bolt_take_timings(bolt_network *net, bolt_timings *out);

@@ -18,6 +18,8 @@ static void sink_row(const row_sink *s, int64_t r, const float *g, float gb)
     bolt_layer *l = s->layer;
     const int64_t n = l->cols;
     if (s->adam) {
+        /* one thread per row: no other thread writes this flag */
+        l->changed[r] = 1;
         adam_step(l->w + r * n, l->mw + r * n, l->vw + r * n, g, n, s->adam);
         if (s->row_bias)
             adam_step(l->b + r, l->mb + r, l->vb + r, &gb, 1, s->adam);

@@ -30,6 +30,7 @@ void layer_layout(bolt_layer *l, arena *a, int64_t rows, int64_t cols,
     l->vw = arena_zero(a, PART_OPTIMIZER, n, sizeof(float));
     l->mb = arena_zero(a, PART_OPTIMIZER, bias_len, sizeof(float));
     l->vb = arena_zero(a, PART_OPTIMIZER, bias_len, sizeof(float));
+    l->changed = arena_zero(a, PART_BUFFERS, rows, sizeof(uint8_t)); /* like the seen flags */
 }
 
 /* Glorot-uniform weights, zero biases: the scale sklearn's MLP uses for

@@ -148,6 +148,7 @@ typedef struct {
     float *w, *b;   /* parameters */
     float *mw, *vw; /* Adam moments of w */
     float *mb, *vb; /* Adam moments of b */
+    uint8_t *changed; /* per row: an Adam step moved it since bolt_take_changed */
 } bolt_layer;
 
 void layer_layout(bolt_layer *l, arena *a, int64_t rows, int64_t cols,

@@ -65,6 +65,98 @@ int bolt_set_params(bolt_network *net, int32_t layer, const float *weights,
     return BOLT_OK;
 }
 
+int bolt_take_changed(bolt_network *net, int32_t layer, int32_t *rows, int64_t capacity,
+                      int64_t *n_rows)
+{
+    int rc;
+    if ((rc = check_given("network rows n_rows", (const void *[]){net, rows, n_rows}, 3)) ||
+        (rc = check_layer(net, layer)))
+        return rc;
+    bolt_layer *l = &net->layer[layer];
+    if (capacity < l->rows)
+        return bolt_fail(BOLT_EINVAL, "room for %lld row ids is needed, %lld given",
+                         (long long)l->rows, (long long)capacity);
+    int64_t n = 0;
+    for (int64_t r = 0; r < l->rows; r++)
+        if (l->changed[r]) {
+            rows[n++] = (int32_t)r;
+            l->changed[r] = 0;
+        }
+    *n_rows = n;
+    return BOLT_OK;
+}
+
+/* The row ids of a get_rows / set_rows call: each in range. */
+static int check_rows(const bolt_layer *l, const int32_t *rows, int64_t n)
+{
+    if (n < 0)
+        return bolt_fail(BOLT_EINVAL, "a negative number of rows");
+    for (int64_t i = 0; i < n; i++)
+        if (rows[i] < 0 || rows[i] >= l->rows)
+            return bolt_fail(BOLT_EINVAL, "row %lld is out of range [0, %lld)",
+                             (long long)rows[i], (long long)l->rows);
+    return BOLT_OK;
+}
+
+/* The arguments of get_rows / set_rows: arrays are needed for n > 0 rows,
+ * and layer 0's bias always; each row in range. */
+static int check_row_args(const bolt_network *net, int32_t layer, const int32_t *rows,
+                          int64_t n, const void *weights, const void *bias)
+{
+    int rc;
+    if ((rc = check_given("network", (const void *[]){net}, 1)) ||
+        (rc = check_layer(net, layer)) ||
+        (n > 0 && (rc = check_given("rows weights", (const void *[]){rows, weights}, 2))) ||
+        ((n > 0 || layer == 0) && (rc = check_given("bias", (const void *[]){bias}, 1))))
+        return rc;
+    return check_rows(&net->layer[layer], rows, n);
+}
+
+int bolt_get_rows(const bolt_network *net, int32_t layer, const int32_t *rows, int64_t n,
+                  float *weights, float *bias)
+{
+    int rc;
+    if ((rc = check_row_args(net, layer, rows, n, weights, bias)))
+        return rc;
+    const bolt_layer *l = &net->layer[layer];
+    const int row_bias = layer > 0;
+    for (int64_t i = 0; i < n; i++) {
+        memcpy(weights + i * l->cols, l->w + (int64_t)rows[i] * l->cols,
+               (size_t)l->cols * sizeof(float));
+        if (row_bias)
+            bias[i] = l->b[rows[i]];
+    }
+    if (!row_bias)
+        memcpy(bias, l->b, (size_t)l->bias_len * sizeof(float));
+    return BOLT_OK;
+}
+
+int bolt_set_rows(bolt_network *net, int32_t layer, const int32_t *rows, int64_t n,
+                  const float *weights, const float *bias)
+{
+    int rc;
+    if ((rc = check_row_args(net, layer, rows, n, weights, bias)))
+        return rc;
+    bolt_layer *l = &net->layer[layer];
+    const int row_bias = layer > 0;
+    const int64_t n_bias = row_bias ? n : l->bias_len;
+    for (int64_t i = 0; i < n * l->cols; i++)
+        if (!isfinite(weights[i]))
+            return bolt_fail(BOLT_EINVAL, "weights of layer %d contain NaN or infinity", layer);
+    for (int64_t i = 0; i < n_bias; i++)
+        if (!isfinite(bias[i]))
+            return bolt_fail(BOLT_EINVAL, "bias of layer %d contains NaN or infinity", layer);
+    for (int64_t i = 0; i < n; i++) {
+        memcpy(l->w + (int64_t)rows[i] * l->cols, weights + i * l->cols,
+               (size_t)l->cols * sizeof(float));
+        if (row_bias)
+            l->b[rows[i]] = bias[i];
+    }
+    if (!row_bias)
+        memcpy(l->b, bias, (size_t)l->bias_len * sizeof(float));
+    return BOLT_OK;
+}
+
 int bolt_get_counters(const bolt_network *net, bolt_counters *out)
 {
     int rc = check_given("network out", (const void *[]){net, out}, 2);

@@ -273,6 +273,43 @@ def get_params(handle, layer):
     return w, b
 
 
+def take_changed(handle, layer):
+    """Ids of the rows of ``layer`` Adam moved since the previous call."""
+    n_rows = layer_shape(handle, layer)[0]
+    rows = np.empty(n_rows, dtype=np.int32)
+    n = ffi.new("int64_t *")
+    _check(lib.bolt_take_changed(handle, int(layer), _ptr("int32_t[]", rows), n_rows, n))
+    return rows[:n[0]].copy()
+
+
+def _row_bias_len(handle, layer, n):
+    return n if layer > 0 else layer_shape(handle, layer)[2]
+
+
+def get_rows(handle, layer, rows):
+    """(weights, bias) of some rows of ``layer`` (layer 0: its whole bias)."""
+    rows = np.ascontiguousarray(rows, dtype=np.int32)
+    cols = layer_shape(handle, layer)[1]
+    w = np.empty((rows.size, cols), dtype=np.float32)
+    b = np.empty(_row_bias_len(handle, layer, rows.size), dtype=np.float32)
+    _check(lib.bolt_get_rows(handle, int(layer), _ptr("int32_t[]", rows), rows.size,
+                             _ptr("float[]", w), _ptr("float[]", b)))
+    return w, b
+
+
+def set_rows(handle, layer, rows, weights, bias):
+    """Write some rows of ``layer`` (``get_rows``' layout)."""
+    rows = np.ascontiguousarray(rows, dtype=np.int32)
+    cols = layer_shape(handle, layer)[1]
+    w = np.ascontiguousarray(weights, dtype=np.float32)
+    b = np.ascontiguousarray(bias, dtype=np.float32)
+    if w.shape != (rows.size, cols) or b.shape != (_row_bias_len(handle, layer, rows.size),):
+        raise ValueError(f"rows of layer {layer} need weights of shape ({rows.size}, {cols}) "
+                         "and one bias per row (layer 0: its whole bias)")
+    _check(lib.bolt_set_rows(handle, int(layer), _ptr("int32_t[]", rows), rows.size,
+                             _ptr("float[]", w), _ptr("float[]", b)))
+
+
 def set_params(handle, layer, weights, bias):
     n_rows, n_cols, n_bias = layer_shape(handle, layer)
     w = np.ascontiguousarray(weights, dtype=np.float32)

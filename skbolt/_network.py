@@ -287,6 +287,17 @@ class Network:
     def set_params(self, layer, weights, bias):
         _native.set_params(self._handle, layer, weights, bias)
 
+    def take_changed(self, layer):
+        """Rows of ``layer`` training moved since the previous call."""
+        return _native.take_changed(self._handle, layer)
+
+    def get_rows(self, layer, rows):
+        """(weights, bias) of ``rows`` of ``layer`` (layer 0: all its bias)."""
+        return _native.get_rows(self._handle, layer, rows)
+
+    def set_rows(self, layer, rows, weights, bias):
+        _native.set_rows(self._handle, layer, rows, weights, bias)
+
     def hash_keys(self, vectors):
         return _native.hash_keys(self._handle, vectors)
 

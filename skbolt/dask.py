@@ -1,5 +1,8 @@
 """skbolt on a Dask cluster: data-parallel training, prediction on the workers.
 
+``DaskBoltClassifier`` and ``DaskBoltRecommender`` train and predict as
+``BoltClassifier`` and ``BoltRecommender`` do, on dask arrays.
+
 ``pip install "skbolt[dask]"`` (dask and distributed). The conventions are
 those of LightGBM's and XGBoost's Dask estimators: the estimator takes a
 ``client`` (default: the current one) and the parameters of the local one,
@@ -45,6 +48,7 @@ the concatenated partitions, bit for bit (tests/test_dask.py). A worker
 that leaves during ``fit`` ends it with a ``RuntimeError`` naming the worker
 (its replica is lost with it); nothing is left running on the others.
 """
+import concurrent.futures
 import copy
 import math
 import uuid
@@ -65,12 +69,25 @@ except ImportError as error:  # pragma: no cover - exercised without the extra
         'skbolt.dask needs dask and distributed: pip install "skbolt[dask]"') from error
 
 from . import _rules
-from ._base import CHUNKS_PER_EPOCH, Problem, RowStream, Run, _Progress
+from ._base import CHUNKS_PER_EPOCH, Problem, RowStream, Run, TrainingData, _Progress
 from ._network import Network
 from .classifier import BoltClassifier
 from .metrics import precision_at_k
+from .recommender import BoltRecommender
 
-_TIMEOUTS = (TimeoutError, getattr(distributed, "TimeoutError", TimeoutError))
+_LOCAL = {"classifier": BoltClassifier, "recommender": BoltRecommender}
+
+_TIMEOUTS = (TimeoutError, concurrent.futures.TimeoutError)
+
+#: sync_interval="auto" on several workers: at most this many averagings per
+#: epoch, at least SYNC_MIN_BATCHES batches apart. Measured in one run of
+#: ``bench_dask.py --quick --intervals 1 3 10`` (two workers, 10k classes,
+#: 20k rows, 3 epochs): every batch test P@1 0.869 at 3.9 s/epoch, every 3
+#: batches 0.867 at 3.0 s, every 10 (once per epoch) 0.865 at 2.3 s; one
+#: machine 0.872 at 1.8-2.3 s. Fewer averagings cost little accuracy here
+#: and each one costs a pass over the changed rows on every replica.
+SYNCS_PER_EPOCH = 10
+SYNC_MIN_BATCHES = 4
 
 #: Seconds between checks that the replicas' workers are still there while
 #: a fit waits on them.
@@ -117,24 +134,26 @@ def _worker_threads(params):
     return distributed.get_worker().state.nthreads
 
 
-def _open(key, params, classes, *parts):
+def _open(key, kind, params, classes, *parts):
     """Stack this worker's partitions and measure them."""
     X = sp.vstack([p[0] for p in parts], format="csr")
     ys = [p[1] for p in parts]
-    y = sp.vstack(ys, format="csr") if sp.issparse(ys[0]) else np.concatenate(ys)
-    est = BoltClassifier(**params)
+    if ys[0] is None:
+        y = None
+    else:
+        y = sp.vstack(ys, format="csr") if sp.issparse(ys[0]) else np.concatenate(ys)
+    est = _LOCAL[kind](**params)
     limit = _worker_threads(params)
     with threadpool_limits(limits=limit, user_api="openmp"):
-        X = est._validate_X(X, reset=True)
         if classes is None:
-            Y = est._encode_y(y)
-        else:
+            data = est._training_data(X, y)
+        else:  # the classes of every worker's rows, not only of these
+            X = est._validate_X(X, reset=True)
             est.classes_, est.multilabel_, est._sparse_y = classes, False, False
-            Y = est._encode_y(y, classes=classes)
+            data = TrainingData(X, est._encode_y(y, classes=classes))
         threads = est._n_threads()
-    from ._base import TrainingData
-    data = TrainingData(X, Y)
     _store()[key] = _Replica(est, data, threads)
+    X, Y = data.X, data.Y
     labels, counts = np.unique(Y.indices, return_counts=True)
     return {"n": X.shape[0], "n_features": X.shape[1], "n_outputs": Y.shape[1],
             "nnz": X.nnz, "label_nnz": Y.nnz, "multilabel": est.multilabel_,
@@ -160,9 +179,14 @@ def _adopt(key, shared, config):
 
 
 def _centroid_sums(key, rows="train"):
+    """Label sums of the rows the run starts from (its first epoch's
+    targets), or of all rows (the finish)."""
     r = _replica(key)
-    rows = r.run.stream.rows if rows == "train" else np.arange(r.data.n_rows)
-    return r.estimator._network.centroid_sums(r.data.X, r.data.Y, rows, r.threads)
+    if rows == "train":
+        (X, Y), rows = r.data.at(0), r.run.stream.rows
+    else:
+        X, Y, rows = r.data.X, r.data.Y, np.arange(r.data.n_rows)
+    return r.estimator._network.centroid_sums(X, Y, rows, r.threads)
 
 
 def _add_sums(sums):
@@ -189,8 +213,11 @@ def _set_centroids(key, *sums):
 
 
 def _remember(r):
+    """The weights every replica holds now: the base of the next round."""
     net = r.estimator._network
     r.base = [net.get_params(i) for i in range(net.n_layers)]
+    for i in range(net.n_layers):
+        net.take_changed(i)
 
 
 def _begin(key, epochs_before, early_stopping, alone):
@@ -218,11 +245,9 @@ def _round(key, target, after=None):
         return {"loss": loss, "changes": None}
     net, changes = r.estimator._network, []
     for i, (w0, b0) in enumerate(r.base):
-        w, b = net.get_params(i)
-        dw, db = w - w0, b - b0
-        moved = np.flatnonzero(np.any(dw != 0, axis=1) | (
-            db != 0 if i > 0 else False))
-        changes.append((moved, dw[moved], db if i == 0 else db[moved]))
+        moved = net.take_changed(i)
+        w, b = net.get_rows(i, moved)
+        changes.append((moved, w - w0[moved], b - (b0 if i == 0 else b0[moved])))
     return {"loss": loss, "changes": changes}
 
 
@@ -250,7 +275,8 @@ def _sync(key, average, *rounds):
             b0 += db * scale
         else:
             b0[moved] += db * scale
-        net.set_params(i, w0, b0)
+        net.set_rows(i, moved, w0[moved], b0 if i == 0 else b0[moved])
+        net.take_changed(i)  # the rows just set are the base, not a change
     return sum(_nbytes(c) for c in rounds), sum(c["loss"] for c in rounds)
 
 
@@ -319,17 +345,122 @@ def _pair(x, y):
     return x, y
 
 
-def _predict_block(model, X, method, k):
-    if method == "predict_topk":
-        return model.predict_topk(X, k)
-    return getattr(model, method)(X)
+def _predict_block(model, X, method, *args):
+    return getattr(model, method)(X, *args)
+
+
+def _score_block(model, X, y):
+    """(score, rows) of one row chunk."""
+    return model.score(X, y), X.shape[0]
 
 
 # ----------------------------------------------------------------------
 # on the client
 
 
-class DaskBoltClassifier(ClassifierMixin, BaseEstimator):
+class _DaskEstimator(BaseEstimator):
+    """What the Dask estimators share: parameters, fitting through
+    ``_Fit``, the model on the workers. Subclasses set ``_kind``."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    def __sklearn_clone__(self):
+        # the client is shared, not copied (it holds sockets)
+        params = self.get_params(deep=False)
+        client = params.pop("client")
+        return type(self)(client=client, **{k: clone(v, safe=False) for k, v in params.items()})
+
+    def __getstate__(self):
+        # a pickle or joblib file keeps the model, not the connection
+        state = dict(vars(self), client=None)
+        state.pop("_shipped", None)
+        return state
+
+    def _local_params(self):
+        params = self.get_params()
+        for name in ("client", "sync_interval"):
+            params.pop(name)
+        return params
+
+    def _client(self):
+        return self.client if self.client is not None else distributed.default_client()
+
+    def _fit(self, client, X, y, classes):
+        interval = self.sync_interval
+        if not (_rules.is_auto(interval) or (isinstance(interval, int)
+                                              and not isinstance(interval, bool)
+                                              and interval >= 1)):
+            raise ValueError(f"sync_interval must be a positive integer or 'auto', got "
+                             f"{interval!r}")
+        key = f"skbolt-fit-{uuid.uuid4().hex}"
+        fit = _Fit(client, key, _place(client, X, y))
+        try:
+            model, record = fit.train(self._kind, self._local_params(), classes, interval,
+                                      bool(self.early_stopping), self.verbose,
+                                      getattr(self, "_average", "sum"))
+        finally:
+            fit.close()
+        self._set_fitted(model, record)
+        return self
+
+    def _set_fitted(self, model, record):
+        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
+            delattr(self, name)
+        self._shipped = None
+        self._model = model
+        for name, value in vars(model).items():
+            if name.endswith("_") and not name.startswith("_"):
+                setattr(self, name, value)
+        for name, value in record.items():
+            setattr(self, name, value)
+
+    # ------------------------------------------------------------------
+
+    def to_local(self):
+        """The fitted model as a plain local estimator.
+
+        Returns
+        -------
+        model : BoltClassifier or BoltRecommender
+            A copy that predicts as this estimator does, without a cluster.
+        """
+        check_is_fitted(self, "_model")
+        return copy.deepcopy(self._model)
+
+    def _scattered(self, client):
+        """The model on every worker, scattered on the first prediction
+        after a fit and reused by the next ones (a new worker fetches it
+        from the others when a task needs it there)."""
+        held = getattr(self, "_shipped", None)
+        if held is None or held[0] is not client or held[1].status != "finished":
+            held = (client, client.scatter(self._model, broadcast=True, hash=False))
+            self._shipped = held
+        return held[1]
+
+    def _on_workers(self, X, method, *args, y=None):
+        """``method`` of the local model on every row chunk of X (with
+        ``y``'s chunks), on the workers; the delayed results and the rows
+        of each."""
+        check_is_fitted(self, "_model")
+        if y is None:
+            X = _as_blocks(X)
+            pairs = [(b, None) for b in X.to_delayed().ravel()]
+        else:
+            X, y = _as_blocks(X, y)
+            pairs = list(zip(X.to_delayed().ravel(), y.to_delayed().ravel()))
+        model = self._scattered(self._client())
+        if method == "score":
+            out = [dask.delayed(_score_block, pure=True)(model, b, yb) for b, yb in pairs]
+        else:
+            out = [dask.delayed(_predict_block, pure=True)(model, b, method, *args)
+                   for b, _ in pairs]
+        return out, X.chunks[0]
+
+
+class DaskBoltClassifier(ClassifierMixin, _DaskEstimator):
     """``BoltClassifier`` trained data-parallel on a Dask cluster.
 
     Every parameter of :class:`skbolt.BoltClassifier` means the same here
@@ -343,9 +474,10 @@ class DaskBoltClassifier(ClassifierMixin, BaseEstimator):
         The cluster's client; None uses the current one
         (``distributed.default_client()``).
     sync_interval : int or "auto", default="auto"
-        Batches each replica trains between two averagings. "auto":
-        ``CHUNKS_PER_EPOCH`` (20) averagings per epoch, the granularity at
-        which the local estimator trains.
+        Batches each replica trains between two averagings. "auto": at
+        most ``SYNCS_PER_EPOCH`` (10) averagings per epoch and at least
+        ``SYNC_MIN_BATCHES`` (4) batches apart; on one worker, the chunks
+        the local estimator trains in.
     hidden_layer_sizes, learning_rate_init, batch_size, max_iter, \
 output_sparsity, hash_function, rebuild_interval, loss, sparse_inference, \
 dropout, centroid_finish, autotune, autotune_budget, max_memory, \
@@ -376,6 +508,8 @@ n_jobs, verbose :
     >>> model = DaskBoltClassifier(random_state=0).fit(X, y)          # doctest: +SKIP
     >>> model.predict(X).compute()                         # doctest: +SKIP
     """
+
+    _kind = "classifier"
 
     def __init__(
         self,
@@ -427,30 +561,6 @@ n_jobs, verbose :
         self.n_jobs = n_jobs
         self.verbose = verbose
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        return tags
-
-    def __sklearn_clone__(self):
-        # the client is shared, not copied (it holds sockets)
-        params = self.get_params(deep=False)
-        client = params.pop("client")
-        return type(self)(client=client, **{k: clone(v, safe=False) for k, v in params.items()})
-
-    def __getstate__(self):
-        # a pickle or joblib file keeps the model, not the connection
-        return dict(vars(self), client=None)
-
-    def _local_params(self):
-        params = self.get_params()
-        for name in ("client", "sync_interval"):
-            params.pop(name)
-        return params
-
-    def _client(self):
-        return self.client if self.client is not None else distributed.default_client()
-
     # ------------------------------------------------------------------
 
     def fit(self, X, y):
@@ -474,62 +584,13 @@ n_jobs, verbose :
         """
         client = self._client()
         X, y = _as_blocks(X, y)
-        interval = self.sync_interval
-        if not (_rules.is_auto(interval) or (isinstance(interval, int)
-                                              and not isinstance(interval, bool)
-                                              and interval >= 1)):
-            raise ValueError(f"sync_interval must be a positive integer or 'auto', got "
-                             f"{interval!r}")
         classes = None
         if y.ndim == 1:
             classes = client.compute(da.unique(y)).result()
             if len(classes) < 2:
                 raise ValueError("DaskBoltClassifier needs samples of at least 2 classes to "
                                  f"learn from; y holds only {classes.tolist()!r}")
-        key = f"skbolt-fit-{uuid.uuid4().hex}"
-        fit = _Fit(client, key, _place(client, X, y))
-        try:
-            model, record = fit.train(self._local_params(), classes, interval,
-                                      bool(self.early_stopping), self.verbose,
-                                      getattr(self, "_average", "sum"))
-        finally:
-            fit.close()
-        self._set_fitted(model, record)
-        return self
-
-    def _set_fitted(self, model, record):
-        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
-            delattr(self, name)
-        self._model = model
-        for name, value in vars(model).items():
-            if name.endswith("_") and not name.startswith("_"):
-                setattr(self, name, value)
-        for name, value in record.items():
-            setattr(self, name, value)
-
-    # ------------------------------------------------------------------
-
-    def to_local(self):
-        """The fitted model as a plain :class:`skbolt.BoltClassifier`.
-
-        Returns
-        -------
-        model : BoltClassifier
-            A copy that predicts as this estimator does, without a cluster.
-        """
-        check_is_fitted(self, "_model")
-        return copy.deepcopy(self._model)
-
-    def _on_workers(self, X, method, k=None):
-        """``method`` of the local model on every row chunk of X, on the
-        workers, the model scattered to them once."""
-        check_is_fitted(self, "_model")
-        X = _as_blocks(X)
-        client = self._client()
-        model = client.scatter(self._model, broadcast=True, hash=False)
-        blocks = X.to_delayed().ravel()
-        out = [dask.delayed(_predict_block, pure=True)(model, b, method, k) for b in blocks]
-        return out, X.chunks[0]
+        return self._fit(client, X, y, classes)
 
     def predict(self, X):
         """Predicted classes (multi-label: indicator rows), as a dask array.
@@ -626,8 +687,7 @@ class _Fit:
         self.client, self.key = client, key
         self.workers = [w for w, _ in placed]
         self.parts = [p for _, p in placed]
-        info = client.scheduler_info()["workers"]
-        self.ids = {w: info[w].get("id") for w in self.workers}
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="skbolt-wait")
 
     def _on(self, worker, function, *args):
         return self.client.submit(function, self.key, *args, workers=[worker],
@@ -638,26 +698,26 @@ class _Fit:
 
     def wait(self, futures):
         """Results of ``futures``, or a clear error when a replica's worker
-        leaves (its tasks could never run again: no hang)."""
+        leaves: its tasks, or results it held, could never come back, and
+        the scheduler would wait for them forever. The gather runs in a
+        thread so that this one keeps watching the workers."""
         futures = list(futures)
+        gathering = self._pool.submit(self.client.gather, futures)
         while True:
             try:
-                distributed.wait(futures, timeout=POLL_SECONDS)
-                break
+                return gathering.result(timeout=POLL_SECONDS)
             except _TIMEOUTS:
                 info = self.client.scheduler_info()["workers"]
-                gone = [w for w in self.workers
-                        if w not in info or info[w].get("id") != self.ids[w]]
+                gone = [w for w in self.workers if w not in info]
                 if gone:
                     self.client.cancel(futures)
                     raise RuntimeError(
                         f"Dask worker {gone[0]} left during fit; it held a replica of the "
                         "network and its rows, so the fit cannot go on. Refit (on the "
                         "remaining workers, or once the worker is back).") from None
-        return self.client.gather(futures)
 
-    def train(self, params, classes, interval, early_stopping, verbose, average="sum"):
-        stats = self.wait(self._on(w, _open, params, classes, *parts)
+    def train(self, kind, params, classes, interval, early_stopping, verbose, average="sum"):
+        stats = self.wait(self._on(w, _open, kind, params, classes, *parts)
                           for w, parts in zip(self.workers, self.parts))
         problem = _merged_problem(stats)
         alone = len(self.workers) == 1
@@ -671,9 +731,10 @@ class _Fit:
             self.wait(self._all(_set_centroids, *sums))
         elif not alone:
             self.wait(self._all(_remember_task))
-        if _rules.is_auto(interval):
-            longest = max(lengths)
-            interval = max(1, math.ceil(longest / (batch * CHUNKS_PER_EPOCH)))
+        if _rules.is_auto(interval) and alone:  # the local driver's chunks
+            interval = max(1, math.ceil(max(lengths) / (batch * CHUNKS_PER_EPOCH)))
+        elif _rules.is_auto(interval):
+            interval = max(SYNC_MIN_BATCHES, math.ceil(max(lengths) / (batch * SYNCS_PER_EPOCH)))
         rounds = max(1, math.ceil(max(lengths) / (batch * interval)))
         steps = [batch * math.ceil(n / (batch * rounds)) for n in lengths]
         record = {"n_workers_": len(self.workers), "sync_interval_": int(interval),
@@ -733,6 +794,7 @@ class _Fit:
 
     def close(self):
         """Drop the replicas (a finished, failed or interrupted fit)."""
+        self._pool.shutdown(wait=False)
         try:
             live = self.client.scheduler_info()["workers"]
             futures = [self._on(w, _close) for w in self.workers if w in live]
@@ -766,9 +828,9 @@ def _as_blocks(X, y=None):
     """X (and y) as dask arrays in the same row chunks."""
     if not isinstance(X, da.Array):
         raise TypeError(
-            "DaskBoltClassifier takes X as a dask array of CSR row chunks, e.g. "
+            "skbolt.dask estimators take X as a dask array of CSR row chunks, e.g. "
             "dask.array.from_array(X_csr, chunks=(10_000, -1), asarray=False); got "
-            f"{type(X).__name__}. For data in memory, use skbolt.BoltClassifier.")
+            f"{type(X).__name__}. For data in memory, use the estimators of skbolt.")
     if X.ndim != 2 or len(X.chunks[1]) != 1:
         raise ValueError(f"X must be 2-D with one chunk across its {X.shape[1]} columns "
                          f"(rechunk with chunks=(rows, -1)); got chunks {X.chunks}")
@@ -793,8 +855,8 @@ def _place(client, X, y):
     workers = sorted(client.scheduler_info()["workers"])
     if not workers:
         raise RuntimeError("the Dask cluster has no workers")
-    blocks = [(x, b) for x, b, n in zip(X.to_delayed().ravel(), y.to_delayed().ravel(),
-                                          X.chunks[0]) if n > 0]
+    ys = y.to_delayed().ravel() if y is not None else [None] * len(X.chunks[0])
+    blocks = [(x, b) for x, b, n in zip(X.to_delayed().ravel(), ys, X.chunks[0]) if n > 0]
     if not blocks:
         raise ValueError("X has no rows to train on")
     workers = workers[:len(blocks)]
@@ -806,3 +868,204 @@ def _place(client, X, y):
     return list(placed.items())
 
 
+
+
+class DaskBoltRecommender(_DaskEstimator):
+    """``BoltRecommender`` trained data-parallel on a Dask cluster.
+
+    Every parameter of :class:`skbolt.BoltRecommender` means the same here;
+    the training, the averaging and the model on the workers are those of
+    :class:`DaskBoltClassifier` (``skbolt.dask``'s docstring). Learning from
+    X alone, each replica re-splits its own rows into inputs and targets
+    every epoch, as the local estimator does with all of them.
+
+    Parameters
+    ----------
+    client : distributed.Client, default=None
+        The cluster's client; None uses the current one.
+    sync_interval : int or "auto", default="auto"
+        As in :class:`DaskBoltClassifier`.
+    n_recommendations, exclude_seen, input_fraction, hidden_layer_sizes, \
+learning_rate_init, batch_size, max_iter, output_sparsity, hash_function, \
+rebuild_interval, loss, sparse_inference, dropout, centroid_finish, autotune, \
+autotune_budget, max_memory, early_stopping, validation_fraction, \
+n_iter_no_change, tol, random_state, n_jobs, verbose :
+        As in :class:`skbolt.BoltRecommender`.
+
+    Attributes
+    ----------
+    n_items_, n_features_in_, n_iter_, loss_curve_ :
+        As the fitted local model's (``to_local()``), with every other
+        fitted attribute of it.
+    n_workers_, sync_interval_, sync_bytes_ :
+        As in :class:`DaskBoltClassifier`.
+    """
+
+    _kind = "recommender"
+
+    def __init__(
+        self,
+        client=None,
+        sync_interval="auto",
+        n_recommendations=10,
+        exclude_seen=True,
+        input_fraction="auto",
+        hidden_layer_sizes="auto",
+        learning_rate_init="auto",
+        batch_size="auto",
+        max_iter="auto",
+        output_sparsity="auto",
+        hash_function="auto",
+        rebuild_interval="auto",
+        loss="auto",
+        sparse_inference="auto",
+        dropout="auto",
+        centroid_finish="auto",
+        autotune="auto",
+        autotune_budget=0.8,
+        max_memory="auto",
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        tol=1e-4,
+        random_state=None,
+        n_jobs=None,
+        verbose=0,
+    ):
+        self.client = client
+        self.sync_interval = sync_interval
+        self.n_recommendations = n_recommendations
+        self.exclude_seen = exclude_seen
+        self.input_fraction = input_fraction
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.learning_rate_init = learning_rate_init
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.output_sparsity = output_sparsity
+        self.hash_function = hash_function
+        self.rebuild_interval = rebuild_interval
+        self.loss = loss
+        self.sparse_inference = sparse_inference
+        self.dropout = dropout
+        self.centroid_finish = centroid_finish
+        self.autotune = autotune
+        self.autotune_budget = autotune_budget
+        self.max_memory = max_memory
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    def fit(self, X, y=None):
+        """Train replicas on the workers' rows of interactions (or inputs).
+
+        Parameters
+        ----------
+        X : dask array of shape (n_users, n_columns)
+            Row chunks of CSR interactions (rows = users, columns = items),
+            or of inputs when ``y`` is given.
+        y : dask array or array-like, default=None
+            Target items per row (as ``BoltRecommender.fit`` takes them), in
+            X's row chunks; None learns from X alone.
+
+        Returns
+        -------
+        self : DaskBoltRecommender
+            The fitted estimator.
+        """
+        client = self._client()
+        if y is None:
+            X = _as_blocks(X)
+        else:
+            X, y = _as_blocks(X, y)
+        return self._fit(client, X, y, None)
+
+    def recommend(self, X, n=None):
+        """Top-``n`` items for every row, computed on the workers.
+
+        Parameters
+        ----------
+        X : dask array of shape (n_users, n_features_in_)
+            Row chunks of CSR interactions (or inputs).
+        n : int, default=None
+            Items per row; None: ``n_recommendations``.
+
+        Returns
+        -------
+        ids : dask array of int64 of shape (n_users, min(n, n_items_))
+        scores : dask array of float32 of the same shape
+            As ``BoltRecommender.recommend`` returns them.
+        """
+        check_is_fitted(self, "_model")
+        n = self._model._check_n(self.n_recommendations if n is None else n)
+        out, rows = self._on_workers(X, "recommend", n)
+        ids = [da.from_delayed(o[0], shape=(m, n), dtype=np.int64) for o, m in zip(out, rows)]
+        scores = [da.from_delayed(o[1], shape=(m, n), dtype=np.float32)
+                  for o, m in zip(out, rows)]
+        return da.concatenate(ids, axis=0), da.concatenate(scores, axis=0)
+
+    def predict(self, X):
+        """The ``n_recommendations`` best items per row (``recommend``'s ids).
+
+        Parameters
+        ----------
+        X : dask array of shape (n_users, n_features_in_)
+
+        Returns
+        -------
+        ids : dask array of int64 of shape (n_users, n_recommendations)
+        """
+        return self.recommend(X)[0]
+
+    def predict_topk(self, X, k=10):
+        """``recommend(X, n=k)``.
+
+        Parameters
+        ----------
+        X : dask array of shape (n_users, n_features_in_)
+        k : int, default=10
+
+        Returns
+        -------
+        ids, scores : dask arrays of shape (n_users, k)
+        """
+        return self.recommend(X, n=k)
+
+    def similar_items(self, items, n=10):
+        """Item-to-item neighbours (``BoltRecommender.similar_items``, on
+        the local model: item vectors are small).
+
+        Parameters
+        ----------
+        items : array-like of int
+        n : int, default=10
+
+        Returns
+        -------
+        ids, scores : ndarrays
+        """
+        check_is_fitted(self, "_model")
+        return self._model.similar_items(items, n)
+
+    def score(self, X, y=None):
+        """NDCG@n_recommendations, computed per row chunk on the workers
+        (``BoltRecommender.score``: without ``y`` each chunk holds out its
+        own seeded 20% of every row) and averaged over the chunks weighted
+        by their rows.
+
+        Parameters
+        ----------
+        X : dask array of shape (n_users, n_features_in_)
+        y : dask array or array-like, default=None
+
+        Returns
+        -------
+        score : float
+        """
+        out, _ = self._on_workers(X, "score", y=y)
+        parts = dask.compute(*out)
+        rows = sum(n for _, n in parts)
+        return float(sum(score * n for score, n in parts) / max(rows, 1))

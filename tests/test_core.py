@@ -596,6 +596,64 @@ def test_set_centroids_from_shares_equals_init_centroids(loss):
         nets[1].set_centroids(total, 0.0, 1)
 
 
+@pytest.mark.parametrize("hidden", [(32,), (32, 16)])
+def test_changed_rows_and_row_access(hidden):
+    """take_changed lists every row a training call moved (numpy: rows whose
+    weights or bias differ), each once, and forgets them; get_rows /
+    set_rows read and write exactly those rows (numpy fancy indexing)."""
+    rng = np.random.default_rng(31)
+    net = Network(sparse_config(hidden_sizes=hidden))
+    X = random_csr(rng, 40, 60, min_nnz=1, max_nnz=4)
+    Y = labels_to_csr(rng.integers(0, 600, 40), 600)
+    for layer in range(net.n_layers):
+        net.take_changed(layer)
+    before = [net.get_params(i) for i in range(net.n_layers)]
+    net.train(X, Y, np.arange(40), 8, 0.01, 2)
+    for layer, (w0, b0) in enumerate(before):
+        w1, b1 = net.get_params(layer)
+        moved = np.any(w1 != w0, axis=1)
+        if layer > 0:
+            moved |= b1 != b0
+        flagged = net.take_changed(layer)
+        assert np.all(np.diff(flagged) > 0)
+        assert set(np.flatnonzero(moved)) <= set(flagged.tolist())
+        if layer == 0:  # only the features of the rows trained on
+            assert set(flagged.tolist()) <= set(X.indices.tolist())
+        elif layer == net.n_layers - 1:  # a sampled subset of the outputs
+            assert 0 < flagged.size < 600
+        assert net.take_changed(layer).size == 0
+        rows = flagged[::2]
+        w, b = net.get_rows(layer, rows)
+        np.testing.assert_array_equal(w, w1[rows])
+        np.testing.assert_array_equal(b, b1 if layer == 0 else b1[rows])
+        new_w = rng.normal(size=w.shape).astype(np.float32)
+        new_b = rng.normal(size=b.shape).astype(np.float32)
+        net.set_rows(layer, rows, new_w, new_b)
+        w2, b2 = net.get_params(layer)
+        expect_w, expect_b = w1.copy(), b1.copy()
+        expect_w[rows] = new_w
+        if layer == 0:
+            expect_b = new_b
+        else:
+            expect_b[rows] = new_b
+        np.testing.assert_array_equal(w2, expect_w)
+        np.testing.assert_array_equal(b2, expect_b)
+        assert net.take_changed(layer).size == 0  # writes are not training
+    # no rows: layer 0 still reads its bias
+    w, b = net.get_rows(0, np.array([], dtype=np.int32))
+    assert w.shape == (0, 32) and b.shape == (32,)
+    with pytest.raises(ValueError, match="out of range"):
+        net.get_rows(1, np.array([600]))
+    with pytest.raises(ValueError, match="out of range"):
+        net.set_rows(1, np.array([-1]), np.zeros((1, net.get_params(1)[0].shape[1])),
+                     np.zeros(1))
+    with pytest.raises(ValueError, match="NaN"):
+        net.set_rows(1, np.array([3]), np.full((1, net.get_params(1)[0].shape[1]), np.nan),
+                     np.zeros(1))
+    with pytest.raises(ValueError, match="one bias per row"):
+        net.set_rows(1, np.array([3]), np.zeros((1, 5)), np.zeros(1))
+
+
 def test_init_centroids_validation():
     net = Network(sparse_config())
     X = random_csr(np.random.default_rng(0), 4, 60, min_nnz=1)
@@ -1488,6 +1546,10 @@ def test_null_pointers_are_rejected_by_every_function():
         "bolt_set_frozen": (h, 0),
         "bolt_rebuild_tables": (h, 0, 1),
         "bolt_init_centroids": (h, X.c, Y.c, rows, 6, 4.0, 1),
+        "bolt_take_changed": (h, 0, out("int32_t[]", 60), 60, out("int64_t[]")),
+        "bolt_get_rows": (h, 0, ffi.new("int32_t[]", [1, 2]), 2, out("float[]", 2 * 32),
+                          out("float[]", 32)),
+        "bolt_set_rows": (h, 0, ffi.new("int32_t[]", [1, 2]), 2, w, b),
         "bolt_set_centroids": (h, ffi.new("int32_t[]", [0, 1]), 2, out("float[]", 2 * 32),
                                ffi.new("double[]", [1.0, 2.0]), out("double[]", 32), 1.0, 3,
                                4.0, 1),
