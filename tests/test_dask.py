@@ -13,7 +13,7 @@ import scipy.sparse as sp
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 
-from skbolt import BoltClassifier, _native  # noqa: E402
+from skbolt import BoltClassifier  # noqa: E402
 from skbolt.dask import DaskBoltClassifier  # noqa: E402
 from skbolt.datasets import make_extreme_classification  # noqa: E402
 from skbolt.metrics import precision_at_k  # noqa: E402
@@ -205,9 +205,9 @@ def test_grid_search_on_the_dask_joblib_backend(client, problem):
                           scoring=_threads_used)
     with joblib.parallel_backend("dask"):
         search.fit(X[:2000], y[:2000])
+    # a fit that took the machine's cores (2 here) instead of the worker's
+    # thread would score 2
     assert list(search.cv_results_["mean_test_score"]) == [1.0, 1.0]
-    # so this test can tell: here the same estimator would use every core
-    assert _native.max_threads() >= 1
     pids = client.run(os.getpid)
     assert os.getpid() not in pids.values()
 
