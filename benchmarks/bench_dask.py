@@ -121,6 +121,7 @@ def run_set(name, X, Y, X_test, Y_test, params, workers=(1, 2), average="sum", p
                 model.fit(_blocks(X, 4 * n), _blocks(Y, 4 * n))
                 row[f"w{n}_s_epoch"] = (time.perf_counter() - start) / model.n_iter_
             row[f"w{n}_peak_gb"] = rss.peak / 1e9
+            row[f"w{n}_fit_seconds"] = dict(model.fit_seconds_)
             row[f"w{n}_estimate_gb"] = model.memory_bytes_ / 1e9
             row[f"w{n}_p1"] = p_at_1(model.to_local(), X_test, Y_test)
             if model.sync_bytes_:
@@ -150,6 +151,10 @@ def show(row):
     parts.append("peak RSS per worker GB" + "".join(
         f" / {n}w {row[f'w{n}_peak_gb']:.2f} (plan {row[f'w{n}_estimate_gb']:.2f})"
         for n in (1, 2) if f"w{n}_peak_gb" in row))
+    for n in (1, 2):
+        if f"w{n}_fit_seconds" in row:
+            parts.append(f"{n}w fit seconds: " + ", ".join(
+                f"{k} {v:.1f}" for k, v in row[f"w{n}_fit_seconds"].items()))
     if "w2_mb_sync" in row:
         parts.append(f"{row['w2_syncs_epoch']:.0f} syncs/epoch of {row['w2_mb_sync']:.2f} MB")
     if "w2_rows_s" in row:

@@ -51,6 +51,7 @@ that leaves during ``fit`` ends it with a ``RuntimeError`` naming the worker
 import concurrent.futures
 import copy
 import math
+import time
 import uuid
 
 import numpy as np
@@ -499,6 +500,10 @@ n_jobs, verbose :
     sync_bytes_ : list of int
         Bytes of changed rows each averaging moved between workers (every
         replica receives every other one's), one entry per round.
+    fit_seconds_ : dict
+        Wall seconds of the fit's parts: ``setup`` (placing the rows,
+        measuring, resolving, the centroid start of several replicas),
+        ``epochs`` and ``finish`` (the finished model's way to the client).
 
     Examples
     --------
@@ -717,6 +722,7 @@ class _Fit:
                         "remaining workers, or once the worker is back).") from None
 
     def train(self, kind, params, classes, interval, early_stopping, verbose, average="sum"):
+        start = time.perf_counter()
         stats = self.wait(self._on(w, _open, kind, params, classes, *parts)
                           for w, parts in zip(self.workers, self.parts))
         problem = _merged_problem(stats)
@@ -744,6 +750,8 @@ class _Fit:
         tracker = _Progress(params["n_iter_no_change"], params["tol"])
         total_rows = sum(lengths)
         epochs = shared["max_iter_"]
+        record["fit_seconds_"] = {"setup": time.perf_counter() - start}
+        start = time.perf_counter()
         with tqdm(total=epochs, disable=not verbose, desc="epochs", unit="epoch") as bar:
             for epoch in range(epochs):
                 loss, after = 0.0, [None] * len(self.workers)
@@ -779,6 +787,8 @@ class _Fit:
                     stop = tracker.record_loss(loss)
                 if stop:
                     break
+        record["fit_seconds_"]["epochs"] = time.perf_counter() - start
+        start = time.perf_counter()
         sums = seen = None
         if shared["centroid_finish_"] and not alone:
             sums = self._all(_centroid_sums, "all")
@@ -790,6 +800,7 @@ class _Fit:
         model.n_iter_ = record.pop("n_iter_")
         model.validation_scores_ = record.pop("validation_scores_")
         model.best_validation_score_ = record.pop("best_validation_score_")
+        record["fit_seconds_"]["finish"] = time.perf_counter() - start
         return model, record
 
     def close(self):
