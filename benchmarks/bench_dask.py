@@ -18,6 +18,9 @@ Data sets, in this order:
   shape (``bench_scale.py``: 50,000 features, hidden 128, batch 1024,
   about 500 active outputs, multilabel indicator, ``random_state=0``),
   ``--rows`` training rows, 3 epochs.
+- ``recommender``: ``DaskBoltRecommender`` against ``BoltRecommender`` on
+  ``make_interactions(20000, 5000, n_groups=50, random_state=0)``, NDCG@10
+  of held-out users (``split_users``), defaults without the search.
 - ``bibtex`` (real data, when ``SKBOLT_DATA`` has it), last: held out of
   every choice made here, default parameters.
 
@@ -141,6 +144,44 @@ def run_set(name, X, Y, X_test, Y_test, params, workers=(1, 2), average="sum", p
     return row
 
 
+def run_recommender(n_users=20_000, n_items=5_000, workers=(1, 2)):
+    """BoltRecommender against DaskBoltRecommender on a synthetic catalogue:
+    NDCG@10 of held-out users (fold-in rows, 20% targets)."""
+    from skbolt import BoltRecommender
+    from skbolt.dask import DaskBoltRecommender
+    from skbolt.datasets import make_interactions, split_users
+
+    s = split_users(make_interactions(n_users, n_items, n_groups=50, random_state=0).X,
+                    test_size=0.2, random_state=0)
+    params = dict(random_state=0, autotune=False)
+    row = {"set": "recommender", "rows": s.train.shape[0], "classes": n_items}
+    start = time.perf_counter()
+    local = BoltRecommender(n_jobs=1, **params).fit(s.train)
+    row["local_s_epoch"] = (time.perf_counter() - start) / local.n_iter_
+    row["local_ndcg"] = local.score(s.test_in, s.test_out)
+    row["epochs"] = local.n_iter_
+    for n in workers:
+        cluster, client = _cluster(n)
+        try:
+            model = DaskBoltRecommender(client=client, **params)
+            start = time.perf_counter()
+            model.fit(_blocks(s.train, 4 * n))
+            row[f"w{n}_s_epoch"] = (time.perf_counter() - start) / model.n_iter_
+            row[f"w{n}_ndcg"] = model.to_local().score(s.test_in, s.test_out)
+            if model.sync_bytes_:
+                row[f"w{n}_mb_sync"] = float(np.mean(model.sync_bytes_)) / 1e6
+                row[f"w{n}_syncs_epoch"] = len(model.sync_bytes_) / model.n_iter_
+        finally:
+            client.close()
+            cluster.close()
+    print(f"  recommender {n_items:,} items {row['rows']:,} users {row['epochs']} ep: NDCG@10 "
+          f"local {row['local_ndcg']:.3f}" + "".join(
+              f" / {n}w {row[f'w{n}_ndcg']:.3f}" for n in workers) + "; s/epoch local "
+          f"{row['local_s_epoch']:.2f}" + "".join(
+              f" / {n}w {row[f'w{n}_s_epoch']:.2f}" for n in workers), flush=True)
+    return row
+
+
 def show(row):
     parts = [f"{row['set']:>12} {row['classes']:>9,} classes {row['rows']:>6,} rows "
              f"{row['epochs']} ep ({row['average']}, sync_interval {row['interval']})"]
@@ -207,6 +248,7 @@ def main():
             show(results[-1])
 
     if not args.quick:
+        results.append(run_recommender())
         try:
             X_train, Y_train, X_test, Y_test = load_bibtex()
         except (OSError, ValueError) as error:
