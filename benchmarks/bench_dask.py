@@ -36,6 +36,7 @@ import os
 import time
 
 import numpy as np
+from bench_memory import status
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -64,11 +65,9 @@ class PeakRSS:
             while not self.done:
                 for pid in self.pids:
                     try:
-                        with open(f"/proc/{pid}/status") as f:
-                            kb = next(int(x.split()[1]) for x in f if x.startswith("VmRSS"))
-                    except (OSError, StopIteration):
+                        self.peak = max(self.peak, status("VmRSS", pid))
+                    except (OSError, StopIteration):  # the process is gone
                         continue
-                    self.peak = max(self.peak, kb * 1024)
                 time.sleep(0.2)
 
         self.thread = threading.Thread(target=sample, daemon=True)

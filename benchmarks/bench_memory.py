@@ -26,8 +26,9 @@ from pathlib import Path
 from bench_xc_peers import machine
 
 
-def status(field):
-    with open("/proc/self/status") as f:
+def status(field, pid="self"):
+    """Bytes of a /proc/PID/status field (VmRSS, VmHWM, VmPeak)."""
+    with open(f"/proc/{pid}/status") as f:
         return next(int(line.split()[1]) * 1024 for line in f if line.startswith(field + ":"))
 
 

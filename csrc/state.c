@@ -45,6 +45,19 @@ int bolt_get_params(const bolt_network *net, int32_t layer, float *weights,
     return BOLT_OK;
 }
 
+/* Weights and biases given to a layer are finite (set_params, set_rows). */
+static int check_finite_params(int32_t layer, const float *weights, int64_t n_weights,
+                               const float *bias, int64_t n_bias)
+{
+    for (int64_t i = 0; i < n_weights; i++)
+        if (!isfinite(weights[i]))
+            return bolt_fail(BOLT_EINVAL, "weights of layer %d contain NaN or infinity", layer);
+    for (int64_t i = 0; i < n_bias; i++)
+        if (!isfinite(bias[i]))
+            return bolt_fail(BOLT_EINVAL, "bias of layer %d contains NaN or infinity", layer);
+    return BOLT_OK;
+}
+
 int bolt_set_params(bolt_network *net, int32_t layer, const float *weights,
                     const float *bias)
 {
@@ -54,12 +67,8 @@ int bolt_set_params(bolt_network *net, int32_t layer, const float *weights,
         return rc;
     bolt_layer *l = &net->layer[layer];
     const int64_t n = l->rows * l->cols;
-    for (int64_t i = 0; i < n; i++)
-        if (!isfinite(weights[i]))
-            return bolt_fail(BOLT_EINVAL, "weights of layer %d contain NaN or infinity", layer);
-    for (int64_t i = 0; i < l->bias_len; i++)
-        if (!isfinite(bias[i]))
-            return bolt_fail(BOLT_EINVAL, "bias of layer %d contains NaN or infinity", layer);
+    if ((rc = check_finite_params(layer, weights, n, bias, l->bias_len)))
+        return rc;
     memcpy(l->w, weights, (size_t)n * sizeof(float));
     memcpy(l->b, bias, (size_t)l->bias_len * sizeof(float));
     return BOLT_OK;
@@ -140,12 +149,8 @@ int bolt_set_rows(bolt_network *net, int32_t layer, const int32_t *rows, int64_t
     bolt_layer *l = &net->layer[layer];
     const int row_bias = layer > 0;
     const int64_t n_bias = row_bias ? n : l->bias_len;
-    for (int64_t i = 0; i < n * l->cols; i++)
-        if (!isfinite(weights[i]))
-            return bolt_fail(BOLT_EINVAL, "weights of layer %d contain NaN or infinity", layer);
-    for (int64_t i = 0; i < n_bias; i++)
-        if (!isfinite(bias[i]))
-            return bolt_fail(BOLT_EINVAL, "bias of layer %d contains NaN or infinity", layer);
+    if ((rc = check_finite_params(layer, weights, n * l->cols, bias, n_bias)))
+        return rc;
     for (int64_t i = 0; i < n; i++) {
         memcpy(l->w + (int64_t)rows[i] * l->cols, weights + i * l->cols,
                (size_t)l->cols * sizeof(float));

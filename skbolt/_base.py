@@ -449,12 +449,22 @@ def finish_network(network, X, Y, rows, hash_params, mean_labels, n_threads, hel
     its hash parameters and the temperature fitted on ``held``. Without
     ``reshape`` the tables keep their shape (a network finished before)."""
     t = network.finish_with_centroids(X, Y, rows, _rules.CENTROID_LOGIT, n_threads, held)
-    shape = (_rules.finish_tables(hash_params, mean_labels)
-             if reshape and network.config["hash_family"] == "dwta" else None)
-    if shape is None:
+    if not reshape:
         return network, hash_params, t
+    return (*finished_tables(network, hash_params, mean_labels, n_threads), t)
+
+
+def finished_tables(network, hash_params, mean_labels, n_threads):
+    """A network whose output rows are label centroids, with the DWTA
+    tables ``_rules.finish_tables`` gives such rows (``network`` itself
+    when the shape stays; else a new one, ``network`` freed), and its hash
+    parameters."""
+    shape = (_rules.finish_tables(hash_params, mean_labels)
+             if network.config["hash_family"] == "dwta" else None)
+    if shape is None:
+        return network, hash_params
     return (network.reshaped(shape["K"], shape["range_pow"], shape["reservoir"], n_threads),
-            shape, t)
+            shape)
 
 
 class BoltEstimator(BaseEstimator):

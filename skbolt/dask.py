@@ -35,10 +35,10 @@ parameters on its own rows, in the worker's memory for the fit's duration.
    hold bit-identical weights. Adam's moments stay local (each replica's
    follow its own gradients); the hash tables stay local too, rebuilt by
    each replica on the core's schedule from the shared weights with the
-   shared hash functions. Measured on two workers (multi-label, 300
-   classes, 8 epochs, test P@1): the sum 0.906 against the local fit's
-   0.902; the mean of the changes (model averaging) 0.574, since it makes
-   each epoch R times shorter a walk (``benchmarks/bench_dask.py``).
+   shared hash functions. Measured on two workers (``benchmarks/bench_dask.py``,
+   its "averaging" set: multi-label, 300 classes, 8 epochs, test P@1): the
+   sum 0.902, as the local fit; the mean of the changes (model averaging)
+   0.528, since it makes each epoch R times shorter a walk.
 4. After the last epoch the first replica's network, with the label
    centroids of all rows when ``centroid_finish_``, is the model. Labels
    seen by any replica count as seen.
@@ -70,10 +70,17 @@ except ImportError as error:  # pragma: no cover - exercised without the extra
         'skbolt.dask needs dask and distributed: pip install "skbolt[dask]"') from error
 
 from . import _rules
-from ._base import CHUNKS_PER_EPOCH, Problem, RowStream, Run, TrainingData, _Progress
+from ._base import (
+    CHUNKS_PER_EPOCH,
+    Problem,
+    RowStream,
+    Run,
+    TrainingData,
+    _Progress,
+    finished_tables,
+)
 from ._network import Network
 from .classifier import BoltClassifier
-from .metrics import precision_at_k
 from .recommender import BoltRecommender
 
 _LOCAL = {"classifier": BoltClassifier, "recommender": BoltRecommender}
@@ -159,7 +166,7 @@ def _open(key, kind, params, classes, *parts):
     return {"n": X.shape[0], "n_features": X.shape[1], "n_outputs": Y.shape[1],
             "nnz": X.nnz, "label_nnz": Y.nnz, "multilabel": est.multilabel_,
             "max_labels": int(max(1, np.diff(Y.indptr).max(initial=1))),
-            "labels": labels, "counts": counts, "threads": threads}
+            "labels": labels, "counts": counts}
 
 
 def _setup(key, problem):
@@ -327,12 +334,9 @@ def _finished(r, epochs_done, alone, sums, seen):
         searched = [t["temperature"] for t in est.autotune_results_ if "temperature" in t]
         t = float(searched[-1]) if searched else 1.0
         net.scale_output(t)
-        shape = (_rules.finish_tables(est.hash_params_, est._mean_labels)
-                 if net.config["hash_family"] == "dwta" else None)
-        if shape is not None:
-            net = net.reshaped(shape["K"], shape["range_pow"], shape["reservoir"], r.threads)
-            est.hash_params_ = shape
-        est._network, est.temperature_ = net, t
+        est._network, est.hash_params_ = finished_tables(net, est.hash_params_, est._mean_labels,
+                                                         r.threads)
+        est.temperature_ = t
     if seen is not None:
         est._network.set_seen(seen)
     return est
@@ -346,13 +350,8 @@ def _pair(x, y):
     return x, y
 
 
-def _predict_block(model, X, method, *args):
+def _on_chunk(model, X, method, *args):
     return getattr(model, method)(X, *args)
-
-
-def _score_block(model, X, y):
-    """(score, rows) of one row chunk."""
-    return model.score(X, y), X.shape[0]
 
 
 # ----------------------------------------------------------------------
@@ -442,23 +441,27 @@ class _DaskEstimator(BaseEstimator):
         return held[1]
 
     def _on_workers(self, X, method, *args, y=None):
-        """``method`` of the local model on every row chunk of X (with
-        ``y``'s chunks), on the workers; the delayed results and the rows
-        of each."""
+        """``method(chunk, *args)`` of the local model on every row chunk of
+        X (``method(chunk, y_chunk)`` with ``y``), on the workers; the
+        delayed results and the rows of each chunk."""
         check_is_fitted(self, "_model")
         if y is None:
             X = _as_blocks(X)
-            pairs = [(b, None) for b in X.to_delayed().ravel()]
+            extra = [args] * len(X.chunks[0])
         else:
             X, y = _as_blocks(X, y)
-            pairs = list(zip(X.to_delayed().ravel(), y.to_delayed().ravel()))
+            extra = [(b,) for b in y.to_delayed().ravel()]
         model = self._scattered(self._client())
-        if method == "score":
-            out = [dask.delayed(_score_block, pure=True)(model, b, yb) for b, yb in pairs]
-        else:
-            out = [dask.delayed(_predict_block, pure=True)(model, b, method, *args)
-                   for b, _ in pairs]
+        out = [dask.delayed(_on_chunk, pure=True)(model, b, method, *a)
+               for b, a in zip(X.to_delayed().ravel(), extra)]
         return out, X.chunks[0]
+
+    def _chunk_score(self, X, y):
+        """The local model's ``score`` of every row chunk, on the workers,
+        averaged weighted by the chunks' rows."""
+        out, rows = self._on_workers(X, "score", y=y)
+        scores = dask.compute(*out)
+        return float(np.dot(scores, rows) / max(sum(rows), 1))
 
 
 class DaskBoltClassifier(ClassifierMixin, _DaskEstimator):
@@ -660,15 +663,16 @@ n_jobs, verbose :
                                for o, n in zip(out, rows)], axis=0)
 
     def score(self, X, y, sample_weight=None):
-        """Accuracy (multi-label: precision@1), computed on the workers'
-        predictions and gathered here.
+        """Accuracy (multi-label: precision@1), computed on the workers per
+        row chunk and averaged weighted by the chunks' rows (both are means
+        over rows: the score of all the rows).
 
         Parameters
         ----------
         X : dask array of shape (n_samples, n_features)
         y : dask array or array-like of shape (n_samples,) or (n_samples, n_labels)
         sample_weight : None
-            Not supported (as the local model).
+            Not supported.
 
         Returns
         -------
@@ -676,13 +680,7 @@ n_jobs, verbose :
         """
         if sample_weight is not None:
             raise ValueError("sample_weight is not supported")
-        X, y = _as_blocks(X, y)
-        if self.multilabel_:
-            ids, _ = self.predict_topk(X, 1)
-            ids, Y = dask.compute(ids, y)
-            return precision_at_k(sp.csr_matrix(Y), ids, k=1)
-        pred, truth = dask.compute(self.predict(X), y)
-        return float(np.mean(pred == truth))
+        return self._chunk_score(X, y)
 
 
 class _Fit:
@@ -1076,7 +1074,4 @@ n_iter_no_change, tol, random_state, n_jobs, verbose :
         -------
         score : float
         """
-        out, _ = self._on_workers(X, "score", y=y)
-        parts = dask.compute(*out)
-        rows = sum(n for _, n in parts)
-        return float(sum(score * n for score, n in parts) / max(rows, 1))
+        return self._chunk_score(X, y)

@@ -117,6 +117,10 @@ def test_multilabel_sparse_targets(client):
     assert p1 >= precision_at_k(Y[2500:], local.predict_topk(X[2500:], 1)[0], k=1) - 0.02
     pred = model.predict(_blocks(X[2500:], 250)).compute()
     assert sp.issparse(pred) and pred.shape == (500, 300)
+    # P@1 is a mean over rows: the chunks' scores weighted by their rows
+    # are the score of all of them
+    assert model.score(_blocks(X[2500:], 150), Y[2500:]) == pytest.approx(
+        model.to_local().score(X[2500:], Y[2500:]))
 
 
 def test_early_stopping_over_replicas(client, problem):
