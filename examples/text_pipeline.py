@@ -1,4 +1,5 @@
 """Text classification: a scikit-learn Pipeline and a GridSearchCV.
+================================================================
 
 ``TfidfVectorizer`` turns raw posts into the sparse rows BoltClassifier
 takes, and ``GridSearchCV`` tunes two of its parameters (hidden width and

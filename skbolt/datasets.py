@@ -3,7 +3,10 @@
 This module provides
 
 * :func:`load_xc`, a reader for the text format of the Extreme
-  Classification Repository (Bhatia et al.);
+  Classification Repository (Bhatia et al.), :func:`load_svmlight` for
+  plain SVMLight / LibSVM files and :func:`load_interactions` for
+  (user, item[, weight]) CSV files, each with a progress bar on request and
+  errors that name the file and line;
 * :func:`data_home`, :func:`load_bibtex` and :func:`load_corel5k`, access
   to the real datasets shipped next to the repository checkout;
 * :func:`make_extreme_classification`, a fast, fully vectorised generator of
@@ -24,11 +27,14 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.datasets import load_svmlight_file
 from sklearn.preprocessing import normalize
+from tqdm.auto import tqdm
 
 __all__ = [
     "data_home",
     "load_bibtex",
     "load_corel5k",
+    "load_interactions",
+    "load_svmlight",
     "load_xc",
     "make_extreme_classification",
     "hold_out_items",
@@ -115,7 +121,127 @@ def _check_declared(name, given, declared):
     return given
 
 
-def load_xc(path, n_features=None, n_labels=None, dtype=np.float32):
+class _ByteProgress:
+    """The lines of an open binary file, for sklearn's SVMLight parser (which
+    reads by iterating), moving a bar by the bytes they hold."""
+
+    def __init__(self, fh, bar, step=1 << 20):
+        self.fh, self.bar, self.step = fh, bar, step
+
+    def read(self, size=-1):  # the parser asks for a file-like object
+        return self.fh.read(size)
+
+    def __iter__(self):
+        pending = 0
+        for line in self.fh:
+            pending += len(line)
+            if pending >= self.step:  # a bar update per line would cost more than parsing
+                self.bar.update(pending)
+                pending = 0
+            yield line
+        self.bar.update(pending)
+
+
+def _file_bar(path, fh, verbose):
+    """A byte-count bar over the rest of ``fh`` (silent unless ``verbose``)."""
+    total = os.path.getsize(path) - fh.tell()
+    return tqdm(total=total, unit="B", unit_scale=True, disable=not verbose, leave=False,
+                desc=f"reading {os.path.basename(os.fspath(path))}")
+
+
+def _parse_svmlight_body(fh, path, n_features, dtype, verbose):
+    """X and the label tuples of the lines after ``fh``'s position, parsed
+    once by sklearn's parser (the text is never held in memory)."""
+    with _file_bar(path, fh, verbose) as bar:
+        return load_svmlight_file(_ByteProgress(fh, bar), n_features=n_features, dtype=dtype,
+                                  multilabel=True, zero_based=True)
+
+
+def _token_problem(token, xc, n_features):
+    """What is wrong with one ``index:value`` token, or None."""
+    index, sep, value = token.partition(b":")
+    if not sep:
+        return f"expected index:value, got {token[:40]!r}"
+    if not xc and index == b"qid":
+        return None
+    try:
+        i = int(index)
+    except ValueError:
+        return f"feature index {index[:40]!r} is not an integer"
+    if i < 0 or (n_features is not None and i >= n_features):
+        bound = f"[0, {n_features})" if n_features is not None else ">= 0"
+        return f"feature index {i} is outside {bound}"
+    try:
+        v = float(value)
+    except ValueError:
+        return f"feature value {value[:40]!r} is not a number"
+    if not np.isfinite(v):
+        return f"feature {i} has the value {v}; values must be finite"
+    return None
+
+
+def _line_problem(line, xc, n_features, n_labels):
+    """What is wrong with one data line of an XC or SVMLight file, or None."""
+    body = line.split(b"#", 1)[0]
+    tokens = body.split()
+    if tokens and b":" not in tokens[0] and not body[:1].isspace():
+        for lab in tokens[0].split(b","):
+            try:
+                value = float(lab)
+            except ValueError:
+                return f"label {lab[:40]!r} is not a number"
+            if not np.isfinite(value):
+                return f"label {lab.decode(errors='replace')} is not a finite number"
+            if xc and not (value == int(value) and 0 <= value < n_labels):
+                return f"label {lab.decode(errors='replace')} is not an integer in [0, {n_labels})"
+        tokens = tokens[1:]
+    elif not xc:
+        return "expected a label (or comma-separated labels) before the features"
+    previous = -1
+    for token in tokens:
+        problem = _token_problem(token, xc, n_features)
+        if problem:
+            return problem
+        index = token.partition(b":")[0]
+        if index == b"qid":
+            continue
+        if int(index) <= previous:
+            return (f"feature index {int(index)} follows {previous}: indices must be "
+                    "increasing (sorted, each once)")
+        previous = int(index)
+    return None
+
+
+def _bad_line_error(path, xc, n_features, n_labels, cause):
+    """A ValueError naming the first line of ``path`` that does not parse,
+    found by a second, line-by-line pass (taken only once the fast parser
+    has failed), or naming the file and the parser's message."""
+    expected = ("'label,label,... index:value ...' (labels in [0, n_labels), the line "
+                "starting with a space when it has none)" if xc else
+                "'label[,label...] index:value ...'")
+    with open(path, "rb") as fh:
+        first = 1
+        if xc:
+            fh.readline()
+            first = 2
+        for lineno, raw in enumerate(fh, first):
+            if not raw.split(b"#", 1)[0].strip():
+                continue
+            problem = _line_problem(raw, xc, n_features, n_labels)
+            if problem:
+                text = raw.decode(errors="replace").rstrip()[:80]
+                return ValueError(f"{os.fspath(path)}:{lineno}: {problem}; each line must read "
+                                  f"{expected}. The line reads {text!r}.")
+    return ValueError(f"{os.fspath(path)}: {cause}")
+
+
+def _checked_finite(X, path, xc, n_features, n_labels):
+    if not np.isfinite(X.data).all():
+        raise _bad_line_error(path, xc, n_features, n_labels, "a feature value is not finite")
+    return X
+
+
+def load_xc(path, n_features=None, n_labels=None, dtype=np.float32, verbose=False):
     """Load a dataset in the Extreme Classification Repository text format.
 
     The first line is a header ``n_points n_features n_labels``. Each
@@ -135,6 +261,8 @@ def load_xc(path, n_features=None, n_labels=None, dtype=np.float32):
         otherwise it must equal the header value.
     dtype : numpy dtype, default=np.float32
         dtype of the feature matrix.
+    verbose : bool, default=False
+        Show a progress bar of the bytes read.
 
     Returns
     -------
@@ -149,14 +277,17 @@ def load_xc(path, n_features=None, n_labels=None, dtype=np.float32):
     ValueError
         If the header is missing or malformed, if ``n_features`` or
         ``n_labels`` disagree with it, if the number of data rows differs
-        from the header count, if a feature index is out of range, or if a
-        label index is negative, non-integral or ``>= n_labels``.
+        from the header count, or if a line does not parse (a feature index
+        out of range, a value that is not a finite number, a label that is
+        not an integer in ``[0, n_labels)``): the message gives the file,
+        the line number and what was expected.
 
     Notes
     -----
-    Blank lines are skipped by the underlying svmlight parser, so a point
-    with neither labels nor features cannot be represented and shows up as
-    a row-count mismatch.
+    The file is parsed in one pass by scikit-learn's SVMLight parser; its
+    text is never held in memory. Blank lines are skipped by that parser,
+    so a point with neither labels nor features cannot be represented and
+    shows up as a row-count mismatch.
 
     Examples
     --------
@@ -168,15 +299,11 @@ def load_xc(path, n_features=None, n_labels=None, dtype=np.float32):
         n_points, h_features, h_labels = _parse_header(fh.readline(), path)
         n_features = _check_declared("n_features", n_features, h_features)
         n_labels = _check_declared("n_labels", n_labels, h_labels)
-        # Handing the open file (positioned after the header) to the parser
-        # avoids copying a multi-GB body into memory a second time.
-        X, labels = load_svmlight_file(
-            fh,
-            n_features=n_features,
-            dtype=dtype,
-            multilabel=True,
-            zero_based=True,
-        )
+        try:
+            X, labels = _parse_svmlight_body(fh, path, n_features, dtype, verbose)
+        except ValueError as e:
+            raise _bad_line_error(path, True, n_features, n_labels, e) from None
+    _checked_finite(X, path, True, n_features, n_labels)
 
     if X.shape[0] != n_points:
         raise ValueError(
@@ -188,14 +315,13 @@ def load_xc(path, n_features=None, n_labels=None, dtype=np.float32):
     flat = np.fromiter(
         (lab for row in labels for lab in row), dtype=np.float64, count=counts.sum()
     )
-    label_idx = flat.astype(np.int64)
+    with np.errstate(invalid="ignore"):
+        label_idx = flat.astype(np.int64)
     bad = (label_idx != flat) | (label_idx < 0) | (label_idx >= n_labels)
     if bad.any():
-        first = flat[np.argmax(bad)]
-        raise ValueError(
-            f"{os.fspath(path)!r}: label index {first:g} is not an integer in "
-            f"[0, {n_labels})."
-        )
+        raise _bad_line_error(path, True, n_features, n_labels,
+                              f"label index {flat[np.argmax(bad)]:g} is not an integer in "
+                              f"[0, {n_labels}).")
 
     indptr = np.zeros(n_points + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
@@ -205,6 +331,83 @@ def load_xc(path, n_features=None, n_labels=None, dtype=np.float32):
     )
     # Summing duplicates would turn a repeated label into a 2; an indicator
     # matrix must stay binary, so reset the values afterwards.
+    Y.sum_duplicates()
+    Y.data[:] = 1.0
+    return X, Y
+
+
+def _file_line_of_row(path, row):
+    """The 1-based line of ``path`` that holds data row ``row`` (blank and
+    comment-only lines hold none)."""
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            if raw.split(b"#", 1)[0].strip():
+                if row == 0:
+                    return lineno
+                row -= 1
+    return lineno
+
+
+def load_svmlight(path, n_features=None, dtype=np.float32, verbose=False):
+    """Load a plain SVMLight / LibSVM file, single- or multi-label.
+
+    Each line is ``label[,label...] index:value ...``; feature indices are
+    read as written (0 is allowed; a 1-based file leaves column 0 empty),
+    ``qid:`` tokens and ``#`` comments are ignored.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        File to read.
+    n_features : int, default=None
+        Width of X. None: one more than the largest index in the file. When
+        given, indices at or beyond it are an error.
+    dtype : numpy dtype, default=np.float32
+        dtype of the feature matrix.
+    verbose : bool, default=False
+        Show a progress bar of the bytes read.
+
+    Returns
+    -------
+    X : scipy.sparse.csr_matrix of shape (n_samples, n_features)
+        Features.
+    y : ndarray of shape (n_samples,) or scipy.sparse.csr_matrix
+        When every line has exactly one label: the labels (float64, as
+        written; integral labels come back as int64). Otherwise a binary
+        indicator matrix of shape (n_samples, max label + 1) whose column
+        ``j`` is label ``j``; multi-label labels must then be integers >= 0.
+
+    Raises
+    ------
+    ValueError
+        If a line does not parse, a value is not finite, or a multi-label
+        file has a label that is not a non-negative integer; the message
+        gives the file, the line number and what was expected.
+    """
+    with open(path, "rb") as fh:
+        try:
+            X, labels = _parse_svmlight_body(fh, path, n_features, dtype, verbose)
+        except ValueError as e:
+            raise _bad_line_error(path, False, n_features, None, e) from None
+    _checked_finite(X, path, False, n_features, None)
+    counts = np.fromiter(map(len, labels), dtype=np.int64, count=len(labels))
+    flat = np.fromiter((lab for row in labels for lab in row), dtype=np.float64,
+                       count=counts.sum())
+    if counts.size and (counts == 1).all():
+        integral = np.isfinite(flat).all() and (flat == np.round(flat)).all()
+        return X, flat.astype(np.int64) if integral else flat
+    with np.errstate(invalid="ignore"):
+        ids = flat.astype(np.int64)
+    bad = (ids != flat) | (ids < 0)
+    if bad.any():
+        row = int(np.searchsorted(np.cumsum(counts), np.argmax(bad), side="right"))
+        raise ValueError(f"{os.fspath(path)}:{_file_line_of_row(path, row)}: the label "
+                         f"{flat[np.argmax(bad)]:g} is not an integer >= 0; the labels of a "
+                         "multi-label file must be (label j is column j of the indicator).")
+    indptr = np.zeros(counts.size + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    Y = sp.csr_matrix((np.ones(ids.size, dtype=np.float32), ids, indptr),
+                      shape=(counts.size, int(ids.max()) + 1 if ids.size else 1))
     Y.sum_duplicates()
     Y.data[:] = 1.0
     return X, Y
@@ -705,6 +908,126 @@ def interactions_to_csr(users, items, weights=None, dtype=np.float32):
     X.sum_duplicates()
     X.eliminate_zeros()
     return X.astype(dtype), user_ids, item_ids
+
+
+def _split_fields(line, delimiter):
+    return [f.strip() for f in (line.split(delimiter) if delimiter else line.split())]
+
+
+def _sniff_delimiter(line):
+    """Tab, comma or semicolon when the first line holds one, else runs of
+    whitespace (MovieLens' u.data is tab-separated, most exports commas)."""
+    for d in ("\t", ",", ";"):
+        if d in line:
+            return d
+    return None
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+#: First-line fields that make ``load_interactions``' ``header="auto"`` take
+#: the line for column names (compared lower-cased, quotes stripped).
+_HEADER_NAMES = {"user", "users", "user_id", "userid", "uid", "item", "items", "item_id",
+                 "itemid", "iid", "movie", "movie_id", "movieid", "weight", "rating",
+                 "count", "value", "timestamp"}
+
+
+def _looks_like_header(fields):
+    names = [f.strip("\"'").lower() for f in fields]
+    return any(n in _HEADER_NAMES for n in names) or (
+        len(fields) > 2 and not _is_number(fields[2]))
+
+
+def load_interactions(path, delimiter=None, header="auto", min_weight=None, binary=False,
+                      verbose=False):
+    """Read (user, item[, weight]) interactions from a delimited text file.
+
+    Columns are user, item and, optionally, weight; further columns (a
+    timestamp, say) are ignored. Ids are kept as the strings in the file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        File to read (UTF-8).
+    delimiter : str or None, default=None
+        Field separator. None: a tab, comma or semicolon if the first line
+        holds one (in that order), else runs of whitespace.
+    header : bool or "auto", default="auto"
+        Whether the first non-blank line names the columns. "auto": it does
+        when one of its fields is a usual column name (user, user_id, item,
+        item_id, movie_id, rating, weight, timestamp, ..., any case) or
+        when its third field is not a number.
+    min_weight : float or None, default=None
+        Keep only interactions whose weight is at least this (ratings >= 4:
+        the usual "liked" cut); None keeps all.
+    binary : bool, default=False
+        Store 1 for every kept interaction instead of its weight.
+    verbose : bool, default=False
+        Show a progress bar of the bytes read.
+
+    Returns
+    -------
+    X : scipy.sparse.csr_matrix of shape (n_users, n_items)
+        As :func:`interactions_to_csr` makes it (repeated pairs summed).
+    user_ids, item_ids : ndarray of str
+        The file's ids of the rows and the columns.
+
+    Raises
+    ------
+    ValueError
+        If a line has fewer than two fields or a weight that is not a
+        finite number >= 0 (the message gives the file and line number), or
+        if no interaction is left.
+    """
+    name = os.fspath(path)
+    users, items, weights = [], [], []
+    with open(path, "rb") as raw:
+        bar = _file_bar(path, raw, verbose)
+        with bar, open(raw.fileno(), encoding="utf-8", closefd=False) as fh:
+            pending = 0
+            first = True
+            for lineno, line in enumerate(fh, 1):
+                pending += len(line)
+                if pending >= 1 << 20:
+                    bar.update(pending)
+                    pending = 0
+                if not line.strip():
+                    continue
+                if first and delimiter is None:
+                    delimiter = _sniff_delimiter(line)
+                fields = _split_fields(line, delimiter)
+                if first:
+                    first = False
+                    if header is True or header == "auto" and _looks_like_header(fields):
+                        continue
+                if len(fields) < 2 or not fields[0] or not fields[1]:
+                    raise ValueError(f"{name}:{lineno}: expected 'user{delimiter or ' '}item"
+                                     f"[{delimiter or ' '}weight]', got {line.strip()[:80]!r}.")
+                w = 1.0
+                if len(fields) > 2:
+                    try:
+                        w = float(fields[2])
+                    except ValueError:
+                        w = float("nan")
+                    if not (np.isfinite(w) and w >= 0):
+                        raise ValueError(f"{name}:{lineno}: the weight {fields[2][:40]!r} is not "
+                                         "a finite number >= 0.")
+                if min_weight is not None and w < min_weight:
+                    continue
+                users.append(fields[0])
+                items.append(fields[1])
+                weights.append(1.0 if binary else w)
+            bar.update(pending)
+    if not users:
+        raise ValueError(f"{name}: no interaction was read"
+                         + (f" with weight >= {min_weight}." if min_weight is not None else "."))
+    return interactions_to_csr(np.array(users), np.array(items), np.array(weights))
 
 
 def _check_interactions(X):

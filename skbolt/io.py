@@ -296,6 +296,59 @@ def _read_exact(f, n, what):
     return b
 
 
+def _read_header(f, path, size):
+    """The parsed header of an open model file, its length and the digest of
+    the bytes read so far."""
+    head = f.read(_FIXED)
+    if head[:len(MAGIC)] != MAGIC:
+        raise ValueError(f"{path} is not an skbolt model file (it does not start with "
+                         "skbolt's signature); a pickle or joblib file loads with "
+                         "joblib.load, from trusted sources only")
+    if len(head) < _FIXED:
+        raise ValueError("the model file is truncated: it ends inside its signature")
+    (header_len,) = struct.unpack("<Q", head[len(MAGIC):])
+    if header_len > min(MAX_HEADER, size - _FIXED - _DIGEST):
+        raise ValueError(f"the model file is truncated or damaged: it announces a "
+                         f"{header_len}-byte header in a {size}-byte file")
+    digest = hashlib.sha256(head)
+    raw = _read_exact(f, header_len, "header")
+    digest.update(raw)
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise ValueError(f"the model file's header is damaged: {e}") from None
+    if not isinstance(header, dict):
+        raise ValueError("the model file's header is damaged: it is not a JSON object")
+    return header, header_len, digest
+
+
+def read_header(path):
+    """The header of a model file written by ``save``, without its arrays.
+
+    For inspecting a file (``skbolt info``): the header is parsed but the
+    checksum, which covers the arrays, is not verified; ``load`` does that.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by ``save``.
+
+    Returns
+    -------
+    dict
+        ``format_version``, ``skbolt_version``, ``estimator`` and the
+        encoded state tree (``state``) and array entries (``arrays``).
+
+    Raises
+    ------
+    ValueError
+        If the file is not an skbolt model file or its header is damaged.
+    """
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        return _read_header(f, path, os.path.getsize(path))[0]
+
+
 def load(path):
     """Read an estimator written by ``save``.
 
@@ -324,24 +377,7 @@ def load(path):
     path = os.fspath(path)
     size = os.path.getsize(path)
     with open(path, "rb") as f:
-        head = f.read(_FIXED)
-        if head[:len(MAGIC)] != MAGIC:
-            raise ValueError(f"{path} is not an skbolt model file (it does not start with "
-                             "skbolt's signature); a pickle or joblib file loads with "
-                             "joblib.load, from trusted sources only")
-        if len(head) < _FIXED:
-            raise ValueError("the model file is truncated: it ends inside its signature")
-        (header_len,) = struct.unpack("<Q", head[len(MAGIC):])
-        if header_len > min(MAX_HEADER, size - _FIXED - _DIGEST):
-            raise ValueError(f"the model file is truncated or damaged: it announces a "
-                             f"{header_len}-byte header in a {size}-byte file")
-        digest = hashlib.sha256(head)
-        raw = _read_exact(f, header_len, "header")
-        digest.update(raw)
-        try:
-            header = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-            raise ValueError(f"the model file's header is damaged: {e}") from None
+        header, header_len, digest = _read_header(f, path, size)
         entries = _check_header(header, size - _FIXED - header_len - _DIGEST)
         arrays = []
         position = 0

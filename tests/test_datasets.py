@@ -88,7 +88,8 @@ def test_load_xc_row_count_mismatch(tmp_path, declared):
 @pytest.mark.parametrize("label", ["5", "-1", "1.5"])
 def test_load_xc_bad_label_index(tmp_path, label):
     path = _write(tmp_path, f"2 6 5\n0 0:1\n{label} 1:1\n")
-    with pytest.raises(ValueError, match="label index"):
+    # the message names the file and the line (3: the header is line 1)
+    with pytest.raises(ValueError, match=rf"^{path}:3: label {label} is not an integer in"):
         load_xc(path)
 
 
@@ -114,6 +115,228 @@ def test_load_xc_feature_out_of_range(tmp_path):
 def test_load_xc_dims_disagree_with_header(tmp_path, kwargs):
     with pytest.raises(ValueError, match="header"):
         load_xc(_write(tmp_path, SMALL_XC), **kwargs)
+
+
+@pytest.mark.parametrize("text, lineno, what", [
+    ("3 6 5\n0 0:1\n1 2:x\n2 3:1\n", 3, "feature value b'x' is not a number"),
+    ("3 6 5\n0 0:1\n1 2:1\n5 3:1\n", 4, "label 5 is not an integer in [0, 5)"),
+    ("3 6 5\n0 0:1\n-1 2:1\n2 3:1\n", 3, "label -1 is not an integer in [0, 5)"),
+    ("3 6 5\n0 0:1\n1.5 2:1\n2 3:1\n", 3, "label 1.5 is not an integer"),
+    ("3 6 5\n0 0:1\n1 2:1\n2 6:1\n", 4, "feature index 6 is outside [0, 6)"),
+    ("3 6 5\n0 0:1\n1 2:1\n2 3:inf\n", 4, "feature 3 has the value inf"),
+    ("3 6 5\n0 0:nan\n1 2:1\n2 3:1\n", 2, "feature 0 has the value nan"),
+    ("3 6 5\n0 0:1\n\n# a comment line\n1 2:1 junk\n2 3:1\n", 5, "expected index:value"),
+    ("3 6 5\n0 0:1\n1 x:1\n2 3:1\n", 3, "feature index b'x' is not an integer"),
+])
+def test_load_xc_names_the_bad_line(tmp_path, text, lineno, what):
+    path = _write(tmp_path, text)
+    with pytest.raises(ValueError) as e:
+        load_xc(path)
+    msg = str(e.value)
+    assert msg.startswith(f"{path}:{lineno}: {what}"), msg
+    # the offending line is quoted
+    bad_line = text.splitlines()[lineno - 1]
+    assert repr(bad_line) in msg
+
+
+def test_load_xc_line_numbers_count_every_line(tmp_path):
+    """Blank and comment lines are skipped by the parser but still counted."""
+    body = "".join(f"{i % 5} {i % 6}:1\n" for i in range(40))
+    text = "41 6 5\n" + body + "\n\n# note\n" + "9 1:1\n"
+    with pytest.raises(ValueError, match=rf"^{tmp_path / 'data.txt'}:45: label 9"):
+        load_xc(_write(tmp_path, text))
+
+
+@pytest.mark.parametrize("label", ["inf", "nan"])
+def test_load_xc_non_finite_label_names_the_line(tmp_path, label):
+    path = _write(tmp_path, f"2 4 3\n0 0:1\n{label} 1:1\n")
+    with pytest.raises(ValueError, match=rf"{path}:3: "):
+        load_xc(path)
+
+
+# ---------------------------------------------------------------------------
+# load_svmlight
+# ---------------------------------------------------------------------------
+
+
+def test_load_svmlight_single_label_gives_int_labels(tmp_path):
+    path = _write(tmp_path, "7 0:1 3:2.5\n-2 1:0.5\n7 4:3\n100\n", "data.svm")
+    X, y = datasets.load_svmlight(path)
+    assert sp.isspmatrix_csr(X) and X.dtype == np.float32 and X.shape == (4, 5)
+    np.testing.assert_array_equal(X.toarray(), [[1, 0, 0, 2.5, 0], [0, 0.5, 0, 0, 0],
+                                                [0, 0, 0, 0, 3], [0, 0, 0, 0, 0]])
+    assert y.ndim == 1 and y.dtype == np.int64
+    np.testing.assert_array_equal(y, [7, -2, 7, 100])
+    # real-valued targets stay as written; n_features widens X; dtype is kept
+    X, y = datasets.load_svmlight(_write(tmp_path, "0.5 0:1\n2 1:1\n"), n_features=4,
+                                  dtype=np.float64)
+    assert y.dtype == np.float64 and y.tolist() == [0.5, 2.0]
+    assert X.shape == (2, 4) and X.dtype == np.float64
+
+
+def test_load_svmlight_multilabel_gives_an_indicator(tmp_path):
+    text = "0,3 0:1\n2 1:2\n3,1,3 2:1\n 1:4\n5 0:1\n"  # a repeat; a line without labels
+    X, Y = datasets.load_svmlight(_write(tmp_path, text))
+    want = np.zeros((5, 6))
+    for r, labels in enumerate([[0, 3], [2], [1, 3], [], [5]]):
+        want[r, labels] = 1
+    assert sp.isspmatrix_csr(Y) and Y.shape == (5, 6)
+    np.testing.assert_array_equal(Y.toarray(), want)
+    np.testing.assert_array_equal(Y.data, 1)
+    assert X.shape == (5, 3) and X[3, 1] == 4
+
+
+def test_load_svmlight_ignores_qid_and_comments(tmp_path):
+    plain = _write(tmp_path, "1 0:1 2:3\n2 1:0.5\n", "plain.svm")
+    noisy = _write(tmp_path, "# a header comment\n1 qid:4 0:1 2:3 # first\n"
+                             "2 qid:5 1:0.5#second\n", "noisy.svm")
+    X0, y0 = datasets.load_svmlight(plain)
+    X1, y1 = datasets.load_svmlight(noisy)
+    np.testing.assert_array_equal(X0.toarray(), X1.toarray())
+    np.testing.assert_array_equal(y0, y1)
+
+
+@pytest.mark.parametrize("text, lineno, what", [
+    ("1 0:1\n2 1:x\n", 2, "feature value b'x' is not a number"),
+    ("1 0:1\n# c\n2 1:1 junk\n", 3, "expected index:value"),
+    ("1 0:1\nbad 1:1\n", 2, "label b'bad' is not a number"),
+    ("1 0:1\n2 1:1\n3 2:nan\n", 3, "feature 2 has the value nan"),
+    ("1 0:1\n2 -1:1\n", 2, "feature index -1 is outside"),
+])
+def test_load_svmlight_names_the_bad_line(tmp_path, text, lineno, what):
+    path = _write(tmp_path, text)
+    with pytest.raises(ValueError) as e:
+        datasets.load_svmlight(path)
+    assert str(e.value).startswith(f"{path}:{lineno}: {what}"), str(e.value)
+
+
+def test_load_svmlight_n_features_bounds_the_indices(tmp_path):
+    path = _write(tmp_path, "1 0:1\n2 5:1\n")
+    with pytest.raises(ValueError, match=rf"^{path}:2: feature index 5 is outside \[0, 3\)"):
+        datasets.load_svmlight(path, n_features=3)
+
+
+@pytest.mark.parametrize("bad", ["-1", "1.5"])
+def test_load_svmlight_multilabel_labels_must_be_indices(tmp_path, bad):
+    path = _write(tmp_path, f"# a comment line\n0,1 0:1\n\n{bad} 1:1\n")
+    with pytest.raises(ValueError, match=f"{path}:4: the label {bad} is not an integer >= 0"):
+        datasets.load_svmlight(path)
+
+
+@pytest.mark.parametrize("line", ["1 2:1 1:1", "1 1:1 1:2"])
+def test_unsorted_or_repeated_feature_indices_name_their_line(tmp_path, line):
+    path = _write(tmp_path, f"0 0:1\n{line}\n")
+    with pytest.raises(ValueError, match=f"{path}:2: feature index 1 follows"):
+        datasets.load_svmlight(path)
+
+
+def test_load_interactions_header_is_a_line_of_column_names(tmp_path):
+    # ids that merely contain "item" or "user" are data, not a header
+    X, users, items = datasets.load_interactions(_write(tmp_path, "item1,b\nuser2,d\n"))
+    assert users.tolist() == ["item1", "user2"] and items.tolist() == ["b", "d"]
+    X, users, _ = datasets.load_interactions(_write(tmp_path, "UserId,ItemId\nu,i\n"))
+    assert users.tolist() == ["u"] and X.nnz == 1
+
+
+# ---------------------------------------------------------------------------
+# load_interactions
+# ---------------------------------------------------------------------------
+
+
+def _as_dict(X, users, items):
+    return {(users[r], items[c]): v for r, c, v in zip(*sp.find(X))}
+
+
+@pytest.mark.parametrize("sep", ["\t", ",", ";", " ", "   "])
+@pytest.mark.parametrize("header", [True, False])
+def test_load_interactions_delimiters_and_header(tmp_path, sep, header):
+    rows = [("ann", "m1", "4"), ("bob", "m2", "2.5"), ("ann", "m3", "1"), ("cy", "m1", "0.5")]
+    text = (sep.join(["user", "movie", "rating"]) + "\n" if header else "")
+    text += "".join(sep.join(r) + "\n" for r in rows)
+    X, users, items = datasets.load_interactions(_write(tmp_path, text))
+    assert users.tolist() == ["ann", "bob", "cy"] and items.tolist() == ["m1", "m2", "m3"]
+    assert _as_dict(X, users, items) == {("ann", "m1"): 4, ("bob", "m2"): 2.5,
+                                         ("ann", "m3"): 1, ("cy", "m1"): 0.5}
+    assert sp.isspmatrix_csr(X) and X.dtype == np.float32 and X.has_canonical_format
+
+
+def test_load_interactions_header_detection(tmp_path):
+    # a header named otherwise is told by its non-numeric third field
+    X, users, _ = datasets.load_interactions(_write(tmp_path, "who,what,score\na,b,2\n"))
+    assert users.tolist() == ["a"] and X.sum() == 2
+    # two numeric-looking columns and no weight: the first line is data
+    X, users, items = datasets.load_interactions(_write(tmp_path, "1,10\n2,20\n1,20\n"))
+    assert users.tolist() == ["1", "2"] and items.tolist() == ["10", "20"]
+    assert X.nnz == 3
+    # header=True drops a first line that looks like data; False keeps one that does not
+    X, users, _ = datasets.load_interactions(_write(tmp_path, "1,10\n2,20\n"), header=True)
+    assert users.tolist() == ["2"]
+    X, users, items = datasets.load_interactions(_write(tmp_path, "user,item\n2,20\n"),
+                                                 header=False)
+    assert users.tolist() == ["2", "user"] and items.tolist() == ["20", "item"]
+
+
+def test_load_interactions_explicit_delimiter(tmp_path):
+    # the first line holds a comma inside a field: sniffing would split it
+    text = "u1|a,b|3\nu2|c|1\n"
+    X, users, items = datasets.load_interactions(_write(tmp_path, text), delimiter="|")
+    assert _as_dict(X, users, items) == {("u1", "a,b"): 3, ("u2", "c"): 1}
+
+
+def test_load_interactions_sums_duplicates_ignores_extra_columns(tmp_path):
+    text = ("user\titem\trating\ttimestamp\n"
+            "u1\ti1\t2\t881250949\nu1\ti1\t3\t881250950\nu2\ti2\t1\t1\n"
+            "\n"  # blank lines are skipped
+            "u2\ti1\t4\t5\textra\n")
+    X, users, items = datasets.load_interactions(_write(tmp_path, text))
+    assert _as_dict(X, users, items) == {("u1", "i1"): 5, ("u2", "i2"): 1, ("u2", "i1"): 4}
+    # no weight column: each line counts 1, repeats add up
+    X, users, items = datasets.load_interactions(_write(tmp_path, "a b\na b\na c\n"))
+    assert _as_dict(X, users, items) == {("a", "b"): 2, ("a", "c"): 1}
+
+
+def test_load_interactions_min_weight_and_binary(tmp_path):
+    text = "user,item,rating\na,x,5\na,y,3\nb,x,4\nb,z,1\nc,y,4.5\n"
+    path = _write(tmp_path, text)
+    X, users, items = datasets.load_interactions(path, min_weight=4)
+    assert _as_dict(X, users, items) == {("a", "x"): 5, ("b", "x"): 4, ("c", "y"): 4.5}
+    X, users, items = datasets.load_interactions(path, min_weight=4, binary=True)
+    assert _as_dict(X, users, items) == {("a", "x"): 1, ("b", "x"): 1, ("c", "y"): 1}
+    X, users, items = datasets.load_interactions(path, binary=True)
+    assert X.nnz == 5 and (X.data == 1).all()
+    assert items.tolist() == ["x", "y", "z"]
+    # a zero weight is no interaction
+    X, users, items = datasets.load_interactions(_write(tmp_path, "a,x,0\nb,y,2\n"))
+    assert _as_dict(X, users, items) == {("b", "y"): 2}
+
+
+@pytest.mark.parametrize("text, lineno, what", [
+    ("a,b,1\nc\n", 2, "expected 'user,item[,weight]'"),
+    ("a,b,1\nc,,2\n", 2, "expected 'user,item[,weight]'"),
+    ("a\tb\t1\nc\td\t1\ne\n", 3, "expected 'user\titem[\tweight]'"),
+    ("a,b,1\nc,d,-1\n", 2, "the weight '-1' is not a finite number >= 0"),
+    ("a,b,1\nc,d,1\ne,f,lots\n", 3, "the weight 'lots' is not a finite number >= 0"),
+    ("a,b,1\nc,d,nan\n", 2, "the weight 'nan'"),
+    ("a,b,1\nc,d,inf\n", 2, "the weight 'inf'"),
+])
+def test_load_interactions_names_the_bad_line(tmp_path, text, lineno, what):
+    path = _write(tmp_path, text)
+    with pytest.raises(ValueError) as e:
+        datasets.load_interactions(path)
+    assert str(e.value).startswith(f"{path}:{lineno}: {what}"), str(e.value)
+
+
+def test_load_interactions_nothing_left(tmp_path):
+    path = _write(tmp_path, "user,item,rating\na,x,1\nb,y,2\n")
+    with pytest.raises(ValueError, match=r"no interaction was read with weight >= 3"):
+        datasets.load_interactions(path, min_weight=3)
+    with pytest.raises(ValueError, match=r"no interaction was read\.$"):
+        datasets.load_interactions(_write(tmp_path, "user,item\n\n"))
+
+
+def test_load_interactions_leading_blank_line(tmp_path):
+    X, _, _ = datasets.load_interactions(_write(tmp_path, "\na,b,1\nc,d,2\n"))
+    assert X.nnz == 2
 
 
 # ---------------------------------------------------------------------------

@@ -35,7 +35,7 @@ def figure(pattern, out):
 
 def test_every_example_is_tested():
     tested = {"extreme_classification.py", "text_pipeline.py", "save_and_load.py",
-              "memory_planning.py", "movielens.py"}
+              "memory_planning.py", "movielens.py", "plots.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -117,3 +117,16 @@ def test_movielens_synthetic():
     ours, popular = _recommender_figures(out)
     assert ours > popular + 0.04, out  # measured 0.265 vs 0.176
     assert figure(r"planted group: ([0-9.]+)", out) >= 0.6, out  # measured 0.94, chance 0.12
+
+
+def test_plots_writes_four_images_that_are_not_blank(tmp_path):
+    from matplotlib.image import imread
+
+    out = run("plots.py", "--out", str(tmp_path), "--synthetic")
+    assert "data: synthetic" in out, out
+    assert figure(r"P@1 = ([0-9.]+)", out) >= 0.9, out  # measured 0.999
+    assert figure(r"recall@20 = ([0-9.]+)", out) >= 0.35, out  # measured 0.451
+    for name in ("learning_curve", "autotune", "precision_at_k", "recall_at_k"):
+        image = imread(tmp_path / f"{name}.png")[..., :3]
+        # coloured ink (the curves), not only the greys of empty axes
+        assert ((image.max(axis=2) - image.min(axis=2)) > 0.25).sum() > 500, name

@@ -136,6 +136,36 @@ def test_foreign_files_are_refused(classifier, tmp_path):
             skbolt.load(foreign)
 
 
+def test_read_header_describes_the_file_without_loading_it(saved, recommender, tmp_path):
+    header = skio.read_header(saved)
+    assert header["format_version"] == 1 == skio.FORMAT_VERSION
+    assert header["estimator"] == "BoltClassifier"
+    assert header["skbolt_version"] == skbolt.__version__
+    assert {"state", "arrays"} <= set(header)
+    # str paths too, and the recommender names itself
+    recommender[0].save(tmp_path / "rec.skbolt")
+    assert skio.read_header(str(tmp_path / "rec.skbolt"))["estimator"] == "BoltRecommender"
+    # the arrays are not read: a damaged body still shows its header
+    raw = bytearray(saved.read_bytes())
+    raw[-40] ^= 0xFF
+    damaged = tmp_path / "damaged.skbolt"
+    damaged.write_bytes(bytes(raw))
+    assert skio.read_header(damaged)["estimator"] == "BoltClassifier"
+    with pytest.raises(ValueError):
+        skbolt.load(damaged)
+
+
+def test_read_header_refuses_other_files(classifier, tmp_path):
+    other = tmp_path / "data.txt"
+    for content in (b"3 5 4\n0 0:1\n", pickle.dumps(classifier[0]), b""):
+        other.write_bytes(content)
+        with pytest.raises(ValueError, match=f"{other} is not an skbolt model file"):
+            skio.read_header(other)
+    other.write_bytes(skio.MAGIC + struct.pack("<Q", 10**9) + b"{}")
+    with pytest.raises(ValueError, match="truncated or damaged"):
+        skio.read_header(other)
+
+
 def test_newer_format_names_the_upgrade(saved):
     _rewrite(saved, lambda h: h.update(format_version=skio.FORMAT_VERSION + 1))
     with pytest.raises(ValueError, match="newer skbolt.*upgrade"):

@@ -565,3 +565,164 @@ def test_capped_recall_and_hit_rate_match_naive_reference(seed):
         # capping can only raise recall; equal when no row has more than k
         assert recall_at_k(y, scores, k, capped=True) >= recall_at_k(y, scores, k)
     assert hit_rate_at_k(np.zeros((2, 3)), np.ones((2, 3)), 2) == 0.0
+
+
+# --------------------------------------------------------------------------
+# Propensity-scored precision
+# --------------------------------------------------------------------------
+
+
+def test_propensity_scores_match_the_formula_by_hand():
+    from skbolt.metrics import propensity_scores
+
+    counts = [0, 1, 7, 100, 999]
+    for A, B, N in ((0.55, 1.5, 1000), (0.6, 2.6, 50), (0.5, 0.4, 3)):
+        C = (math.log(N) - 1) * (B + 1) ** A
+        want = [1 / (1 + C * (n + B) ** -A) for n in counts]
+        got = propensity_scores(counts, N, A=A, B=B)
+        assert got.dtype == np.float64 and got.shape == (5,)
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+    # one value worked out on paper: N=1000, a label never seen
+    assert propensity_scores([0], 1000)[0] == pytest.approx(0.11333, abs=1e-4)
+    # rarer labels are less likely to be observed: smaller propensity
+    p = propensity_scores([5, 0, 50, 2, 500], 1000)
+    assert list(np.argsort(p)) == [1, 3, 0, 2, 4]
+    assert ((p > 0) & (p <= 1)).all()
+    # a 2-D (1, n) matrix of column sums is read as the counts
+    Y = sp.csr_matrix(np.array([[1, 0, 1], [1, 0, 0], [1, 1, 0]]))
+    np.testing.assert_array_equal(propensity_scores(Y.sum(axis=0), 3),
+                                  propensity_scores([3, 1, 1], 3))
+
+
+@pytest.mark.parametrize("counts, n, match", [
+    ([1, -1], 10, "counts"),
+    ([1, np.nan], 10, "counts"),
+    ([1, np.inf], 10, "counts"),
+    ([1, 2], 2, "at least 3"),
+    ([1, 2], 0, "at least 3"),
+])
+def test_propensity_scores_invalid(counts, n, match):
+    from skbolt.metrics import propensity_scores
+
+    with pytest.raises(ValueError, match=match):
+        propensity_scores(counts, n)
+
+
+def naive_psp(truth_sets, rankings, propensities, k):
+    """Sum of 1/p over correct top-k labels, over the sum of each row's k
+    largest 1/p among its true labels (ratio of sums over rows)."""
+    gained = best = 0.0
+    for truth, ranked in zip(truth_sets, rankings):
+        gained += sum(1 / propensities[j] for j in list(ranked)[:k] if j >= 0 and j in truth)
+        best += sum(sorted((1 / propensities[j] for j in truth), reverse=True)[:k])
+    return gained / best if best else 0.0
+
+
+def _truth_sets(y_dense):
+    return [{j for j, v in enumerate(row) if v} for row in y_dense.tolist()]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_psp_matches_naive_reference(seed):
+    from skbolt.metrics import propensity_scores, psp_at_k
+
+    rng = np.random.default_rng(seed)
+    n, n_labels = 50, 25
+    y = random_indicator(rng, n, n_labels, density=0.15)
+    prop = propensity_scores(rng.integers(0, 200, n_labels), 1000)
+    scores = random_scores(rng, n, n_labels, ties=bool(seed % 2))
+    # a top-k list with padding (-1) in some rows
+    ids = np.array([rng.permutation(n_labels)[:6] for _ in range(n)])
+    ids[rng.random((n, 6)) < 0.2] = -1
+    truth = _truth_sets(y)
+    for k in (1, 2, 3, 5, 6):
+        want = naive_psp(truth, [naive_ranking(r, k) for r in scores.tolist()], prop, k)
+        for y_true in (y, sp.csr_matrix(y), sp.csc_matrix(y.astype(np.float32))):
+            got = psp_at_k(y_true, scores, prop, k=k)
+            assert isinstance(got, float)
+            assert got == pytest.approx(want, rel=1e-12)
+        want = naive_psp(truth, ids.tolist(), prop, k)
+        assert psp_at_k(sp.csr_matrix(y), ids, prop, k=k) == pytest.approx(want, rel=1e-12)
+        assert psp_at_k(y, (ids, np.zeros(ids.shape)), prop, k=k) == pytest.approx(want)
+        assert 0.0 <= psp_at_k(y, ids, prop, k=k) <= 1.0
+
+
+def test_psp_two_rows_by_hand():
+    from skbolt.metrics import psp_at_k
+
+    prop = [0.5, 0.25, 1.0]  # weights 2, 4, 1
+    # k=1: row 0 hits label 0 (2), row 1 hits label 2 (1); the best is 2 + 4
+    assert psp_at_k(Y2, S2, prop, k=1) == pytest.approx(3 / 6)
+    # k=2: row 0 gains 2 of 2, row 1 gains 1 + 4 of 4 + 1
+    assert psp_at_k(Y2, S2, prop, k=2) == pytest.approx(1.0)
+    # unlike precision, which ranks label 2 first in row 1 just as well
+    assert psp_at_k(Y2, np.array([[0], [1]]), prop, k=1) == pytest.approx(1.0)
+    assert psp_at_k(Y2, np.array([[1], [2]]), prop, k=1) == pytest.approx(1 / 6)
+
+
+def test_psp_perfect_ranking_is_one():
+    from skbolt.metrics import propensity_scores, psp_at_k
+
+    rng = np.random.default_rng(4)
+    y = random_indicator(rng, 40, 30, density=0.2, min_per_row=1)
+    prop = propensity_scores(rng.integers(0, 100, 30), 500)
+    # relevant labels first, the rarest (largest 1/p) of them first
+    perfect = y / prop[None, :]
+    # relevant labels first too, but the most common of them first
+    common_first = y * prop[None, :]
+    for k in (1, 3, 5, 30):
+        assert psp_at_k(y, perfect, prop, k=k) == pytest.approx(1.0)
+        assert psp_at_k(sp.csr_matrix(y), perfect, prop, k=k) == pytest.approx(1.0)
+        if (y.sum(axis=1) > k).any():  # a row with more relevant labels than k
+            assert psp_at_k(y, common_first, prop, k=k) < 1.0
+        else:
+            assert psp_at_k(y, common_first, prop, k=k) == pytest.approx(1.0)
+    assert psp_at_k(np.zeros((3, 4)), np.ones((3, 4)), np.ones(4), k=2) == 0.0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_psp_with_class_indices(seed):
+    from skbolt.metrics import psp_at_k
+
+    rng = np.random.default_rng(seed)
+    n, n_labels = 60, 12
+    y = rng.integers(0, n_labels, n)
+    prop = rng.uniform(0.05, 1.0, n_labels)
+    scores = random_scores(rng, n, n_labels, ties=False)
+    truth = [{int(c)} for c in y]
+    onehot = np.eye(n_labels, dtype=int)[y]
+    for k in (1, 3, 12):
+        want = naive_psp(truth, [naive_ranking(r, k) for r in scores.tolist()], prop, k)
+        assert psp_at_k(y, scores, prop, k=k) == pytest.approx(want, rel=1e-12)
+        assert psp_at_k(y, scores, prop, k=k) == pytest.approx(psp_at_k(onehot, scores, prop, k))
+        ids = np.argsort(-scores, axis=1)[:, :k]
+        assert psp_at_k(y, ids, prop, k=k) == pytest.approx(want, rel=1e-12)
+
+
+@pytest.mark.parametrize("prop, match", [
+    ([0.5, 0.5], "2 propensities given for 3 labels"),
+    ([0.5, 0.5, 0.5, 0.5], "4 propensities given for 3 labels"),
+    ([0.5, 0.0, 0.5], r"must be in \(0, 1\]"),
+    ([0.5, -0.2, 0.5], r"must be in \(0, 1\]"),
+    ([0.5, np.nan, 0.5], r"must be in \(0, 1\]"),
+    ([0.5, 1.5, 0.5], r"must be in \(0, 1\]"),
+])
+def test_psp_invalid_propensities(prop, match):
+    from skbolt.metrics import psp_at_k
+
+    with pytest.raises(ValueError, match=match):
+        psp_at_k(Y2, S2, prop, k=2)
+    with pytest.raises(ValueError, match=match):
+        psp_at_k(sp.csr_matrix(Y2), np.array([[0, 1], [2, 1]]), prop, k=2)
+
+
+def test_psp_class_indices_need_a_propensity_per_class():
+    from skbolt.metrics import psp_at_k
+
+    # class 4 is a true label: five propensities are needed
+    with pytest.raises(ValueError, match="4 propensities given for 5 labels"):
+        psp_at_k(np.array([0, 4]), np.array([[0, 1], [1, 2]]), np.ones(4), k=2)
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        psp_at_k(Y2, S2, np.ones(3), k=0)
+    with pytest.raises(ValueError, match="2 samples but y_score has 1"):
+        psp_at_k(Y2, S2[:1], np.ones(3), k=1)
