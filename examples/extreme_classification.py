@@ -1,5 +1,5 @@
-"""Extreme multi-label classification: fit, top-k prediction and P@1/3/5.
-======================================================================
+"""Extreme multi-label classification: fit, top-k prediction and P@1/3/5
+=====================================================================
 
 Trains ``BoltClassifier`` with every parameter left at "auto" (the rules
 resolve them from the data and, from 2,000 training rows, a short search
@@ -41,7 +41,7 @@ def load(synthetic):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--synthetic", action="store_true",
                         help="use the built-in synthetic problem even when Bibtex is there")
     args = parser.parse_args()

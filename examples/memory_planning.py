@@ -1,5 +1,5 @@
-"""Memory planning: what a model will need before it is trained.
-=============================================================
+"""Memory planning: what a model will need before it is trained
+============================================================
 
 ``estimate_memory(X, y)`` resolves the "auto" parameters against the data
 and returns the bytes ``fit`` would take, by part (weights, Adam's two

@@ -1,5 +1,5 @@
-"""Recommendation end to end: MovieLens-100K, a new user, similar items.
-=====================================================================
+"""Recommendation end to end: MovieLens-100K, a new user, similar items
+====================================================================
 
 Fits ``BoltRecommender`` on the training users of a strong-generalization
 split (``split_users``: held-out users whose items are split into fold-in
@@ -55,7 +55,7 @@ def popularity_ndcg(train, X_in, Y, k=10):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--synthetic", action="store_true",
                         help="use the built-in synthetic catalogue even if MovieLens is there")
     args = parser.parse_args()

@@ -1,5 +1,5 @@
-"""Plots of what a fit did: learning curve, autotune search, P@k, recall@k.
-========================================================================
+"""Plots of what a fit did: learning curve, autotune search, P@k, recall@k
+=======================================================================
 
 Fits a ``BoltClassifier`` with early stopping on Bibtex when
 ``skbolt.datasets.data_home()`` finds it, otherwise (or with
@@ -61,7 +61,7 @@ class Popularity:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--out", default="plots", help="folder for the PNG files")
     parser.add_argument("--synthetic", action="store_true",
                         help="use the built-in problem even when Bibtex is there")

@@ -1,5 +1,5 @@
-"""Save a fitted model and predict with it in another process, in both formats.
-============================================================================
+"""Save a fitted model and predict with it in another process, in both formats
+===========================================================================
 
 ``model.save(path)`` / ``skbolt.load(path)`` write and read skbolt's own
 file: a JSON header and raw arrays with a checksum, which loading never

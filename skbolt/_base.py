@@ -42,6 +42,11 @@ AUTOTUNE_MIN_SAMPLES = 2000
 #: progress, early stopping checks and Ctrl-C.
 CHUNKS_PER_EPOCH = 20
 
+#: Rows from which a prediction of an estimator with ``verbose`` shows a
+#: progress bar; it is then made in native calls of PREDICT_CHUNK rows
+#: (below, in one call: a bar there would only flash).
+PREDICT_BAR_ROWS, PREDICT_CHUNK = 100_000, 16_384
+
 #: Share of the available memory a fit may plan to use by default.
 MEMORY_FRACTION = 0.75
 
@@ -508,6 +513,22 @@ class BoltEstimator(BaseEstimator):
 
     def _n_threads(self):
         return resolve_n_threads(self.n_jobs, _native.max_threads())
+
+    def _by_chunks(self, predict, X):
+        """``predict(X)`` (an array or a tuple of arrays by row), made in row
+        chunks under a progress bar when ``verbose`` and X is long."""
+        n = X.shape[0]
+        if not self.verbose or n < PREDICT_BAR_ROWS:
+            return predict(X)
+        parts = []
+        with tqdm(total=n, desc="predicting", unit="row", leave=False) as bar:
+            for lo in range(0, n, PREDICT_CHUNK):
+                hi = min(n, lo + PREDICT_CHUNK)
+                parts.append(predict(X[lo:hi]))
+                bar.update(hi - lo)
+        if isinstance(parts[0], tuple):
+            return tuple(np.concatenate(p) for p in zip(*parts))
+        return np.concatenate(parts)
 
     def _autotune_on(self, n_samples):
         if _rules.is_auto(self.autotune):

@@ -403,8 +403,13 @@ centroid_finish_ :
         return int(k)
 
     def _topk(self, X, k, threads):
-        return self._network.predict_topk(X, k, self.sparse_inference_, threads,
-                                          self.hash_params_["inference_candidates"])
+        return self._by_chunks(
+            lambda x: self._network.predict_topk(x, k, self.sparse_inference_, threads,
+                                                 self.hash_params_["inference_candidates"]), X)
+
+    def _scores(self, X, normalise):
+        threads = self._n_threads()
+        return self._by_chunks(lambda x: self._network.predict_scores(x, normalise, threads), X)
 
     def predict_topk(self, X, k=5):
         """The ``k`` most probable classes of each sample, best first.
@@ -492,9 +497,9 @@ centroid_finish_ :
             # One class per sample: scikit-learn's contract is a distribution
             # over the classes, which independent sigmoids are not. Normalised
             # in log space, so rows whose sigmoids all underflow still sum to 1.
-            z = self._network.predict_scores(X, False, self._n_threads())
+            z = self._scores(X, False)
             return softmax(-np.logaddexp(0, -z), axis=1)
-        return self._network.predict_scores(X, True, self._n_threads())
+        return self._scores(X, True)
 
     def decision_function(self, X):
         """Raw scores (logits) of every class for each sample.
@@ -512,7 +517,7 @@ centroid_finish_ :
             had score ``-inf`` (see ``predict_proba``).
         """
         X = self._fitted_X(X)
-        z = self._network.predict_scores(X, False, self._n_threads())
+        z = self._scores(X, False)
         if len(self.classes_) == 2 and not self.multilabel_:
             return z[:, 1] - z[:, 0]
         return z

@@ -997,14 +997,14 @@ n_iter_no_change, tol, random_state, n_jobs, verbose :
 
         Parameters
         ----------
-        X : dask array of shape (n_users, n_features_in_)
+        X : dask array of shape (n_users, n_features)
             Row chunks of CSR interactions (or inputs).
         n : int, default=None
             Items per row; None: ``n_recommendations``.
 
         Returns
         -------
-        ids : dask array of int64 of shape (n_users, min(n, n_items_))
+        ids : dask array of int64 of shape (n_users, min(n, n_items))
         scores : dask array of float32 of the same shape
             As ``BoltRecommender.recommend`` returns them.
         """
@@ -1021,7 +1021,7 @@ n_iter_no_change, tol, random_state, n_jobs, verbose :
 
         Parameters
         ----------
-        X : dask array of shape (n_users, n_features_in_)
+        X : dask array of shape (n_users, n_features)
 
         Returns
         -------
@@ -1034,7 +1034,7 @@ n_iter_no_change, tol, random_state, n_jobs, verbose :
 
         Parameters
         ----------
-        X : dask array of shape (n_users, n_features_in_)
+        X : dask array of shape (n_users, n_features)
         k : int, default=10
 
         Returns
@@ -1067,7 +1067,7 @@ n_iter_no_change, tol, random_state, n_jobs, verbose :
 
         Parameters
         ----------
-        X : dask array of shape (n_users, n_features_in_)
+        X : dask array of shape (n_users, n_features)
         y : dask array or array-like, default=None
 
         Returns

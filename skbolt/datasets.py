@@ -161,20 +161,20 @@ def _token_problem(token, xc, n_features):
     """What is wrong with one ``index:value`` token, or None."""
     index, sep, value = token.partition(b":")
     if not sep:
-        return f"expected index:value, got {token[:40]!r}"
+        return f"expected index:value, got {token[:40].decode(errors='replace')!r}"
     if not xc and index == b"qid":
         return None
     try:
         i = int(index)
     except ValueError:
-        return f"feature index {index[:40]!r} is not an integer"
+        return f"feature index {index[:40].decode(errors='replace')!r} is not an integer"
     if i < 0 or (n_features is not None and i >= n_features):
         bound = f"[0, {n_features})" if n_features is not None else ">= 0"
         return f"feature index {i} is outside {bound}"
     try:
         v = float(value)
     except ValueError:
-        return f"feature value {value[:40]!r} is not a number"
+        return f"feature value {value[:40].decode(errors='replace')!r} is not a number"
     if not np.isfinite(v):
         return f"feature {i} has the value {v}; values must be finite"
     return None
@@ -189,7 +189,7 @@ def _line_problem(line, xc, n_features, n_labels):
             try:
                 value = float(lab)
             except ValueError:
-                return f"label {lab[:40]!r} is not a number"
+                return f"label {lab[:40].decode(errors='replace')!r} is not a number"
             if not np.isfinite(value):
                 return f"label {lab.decode(errors='replace')} is not a finite number"
             if xc and not (value == int(value) and 0 <= value < n_labels):

@@ -327,7 +327,7 @@ autotune_results_, best_params_, n_features_in_
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_users, n_features_in_)
+        X : {array-like, sparse matrix} of shape (n_users, n_features)
             Users' interactions (or inputs); new users need no refit.
         n : int, default=None
             Items per row (``n_recommendations`` when None); at most the
@@ -335,7 +335,7 @@ autotune_results_, best_params_, n_features_in_
 
         Returns
         -------
-        ids : ndarray of int64 of shape (n_users, min(n, n_items_))
+        ids : ndarray of int64 of shape (n_users, min(n, n_items))
             Item columns, best first. With ``exclude_seen`` a row's own
             items are left out; where fewer items remain, the last slots
             hold -1.
@@ -344,8 +344,10 @@ autotune_results_, best_params_, n_features_in_
         """
         X = self._fitted_X(X)
         n = self._check_n(self.n_recommendations if n is None else n)
-        return self._ranked(self._network, X, n, self._excludes(), self.sparse_inference_,
-                            self.hash_params_["inference_candidates"], self._n_threads())
+        excludes, threads = self._excludes(), self._n_threads()
+        return self._by_chunks(
+            lambda x: self._ranked(self._network, x, n, excludes, self.sparse_inference_,
+                                   self.hash_params_["inference_candidates"], threads), X)
 
     def _excludes(self):
         if not isinstance(self.exclude_seen, (bool, np.bool_)):
@@ -357,7 +359,7 @@ autotune_results_, best_params_, n_features_in_
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_users, n_features_in_)
+        X : {array-like, sparse matrix} of shape (n_users, n_features)
             Users' interactions (or inputs).
 
         Returns
@@ -372,14 +374,14 @@ autotune_results_, best_params_, n_features_in_
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_users, n_features_in_)
+        X : {array-like, sparse matrix} of shape (n_users, n_features)
             Users' interactions (or inputs).
         k : int, default=10
             Items per row.
 
         Returns
         -------
-        ids, scores : ndarray of shape (n_users, min(k, n_items_))
+        ids, scores : ndarray of shape (n_users, min(k, n_items))
             As ``recommend`` returns them.
         """
         return self.recommend(X, n=k)
@@ -446,7 +448,7 @@ autotune_results_, best_params_, n_features_in_
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_users, n_features_in_)
+        X : {array-like, sparse matrix} of shape (n_users, n_features)
             Users' interactions (or inputs).
         y : {array-like, sparse matrix} of shape (n_users, n_items), default=None
             Held-out relevant items of each row. None: a seeded 20% of each

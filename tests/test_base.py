@@ -334,3 +334,29 @@ def test_threadpoolctl_limits_reach_the_core():
         assert BoltClassifier(n_jobs=2)._n_threads() == 2  # an explicit n_jobs wins
     with threadpool_limits(limits=2, user_api="openmp"):
         assert BoltClassifier()._n_threads() == 2
+
+
+def test_predictions_under_a_progress_bar_equal_one_native_call(monkeypatch, capsys):
+    """With ``verbose`` a long prediction is made in row chunks under a bar:
+    the same results as the single call, for every prediction method."""
+    from skbolt import BoltClassifier, BoltRecommender, _base
+    from skbolt.datasets import make_extreme_classification, make_interactions
+
+    X, y = make_extreme_classification(n_samples=1500, n_features=400, n_classes=600,
+                                       random_state=4)
+    clf = BoltClassifier(max_iter=2, autotune=False, random_state=0).fit(X, y)
+    rec = BoltRecommender(max_iter=2, random_state=0).fit(
+        make_interactions(300, 700, random_state=1).X)
+    Xr = make_interactions(300, 700, random_state=2).X
+    quiet = (clf.predict_topk(X, k=7), clf.predict(X), clf.predict_proba(X),
+             clf.decision_function(X), rec.recommend(Xr, n=9))
+    monkeypatch.setattr(_base, "PREDICT_BAR_ROWS", 100)
+    monkeypatch.setattr(_base, "PREDICT_CHUNK", 128)  # uneven: 1500 = 11 x 128 + 92
+    clf.verbose = rec.verbose = 1
+    capsys.readouterr()
+    loud = (clf.predict_topk(X, k=7), clf.predict(X), clf.predict_proba(X),
+            clf.decision_function(X), rec.recommend(Xr, n=9))
+    assert "predicting" in capsys.readouterr().err  # the bar was shown
+    for a, b in zip(quiet, loud):
+        for u, v in zip(a if isinstance(a, tuple) else (a,), b if isinstance(b, tuple) else (b,)):
+            np.testing.assert_array_equal(u, v)
