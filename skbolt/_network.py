@@ -71,15 +71,18 @@ def fit_temperature(logits, Y, iterations=20):
     S = np.asarray(logits, dtype=np.float32)[keep]
     # the target's mean logit per row: what the likelihood rewards
     target = np.asarray(Y[keep].multiply(S).sum(axis=1)).ravel() / counts[keep]
+    # an output scored -inf (never trained) has probability 0 at any t: it
+    # must add 0 to the moments below, not 0 * -inf = NaN
+    S_moments = np.where(np.isneginf(S), np.float32(0), S)
     t = 1.0
     for _ in range(iterations):
         z = t * S
         p = np.exp(z - z.max(axis=1, keepdims=True))
         p /= p.sum(axis=1, keepdims=True)
-        pS = p * S
+        pS = p * S_moments
         mean = pS.sum(axis=1, dtype=np.float64)
         grad = np.sum(target - mean)
-        curv = np.sum((pS * S).sum(axis=1, dtype=np.float64) - mean**2)
+        curv = np.sum((pS * S_moments).sum(axis=1, dtype=np.float64) - mean**2)
         if not curv > 0:
             break
         # a Newton step, kept within a factor 4 so t stays positive

@@ -402,6 +402,14 @@ centroid_finish_ :
                              f"classes), got {k!r}")
         return int(k)
 
+    def _class_indices(self, y):
+        """Each label of ``y`` as its index in ``classes_``, and
+        ``len(classes_)`` (an index no prediction has) for a label the model
+        never saw, so that ranking metrics count it as a miss."""
+        y = np.asarray(y)
+        pos = np.minimum(np.searchsorted(self.classes_, y), len(self.classes_) - 1)
+        return np.where(self.classes_[pos] == y, pos, len(self.classes_))
+
     def _topk(self, X, k, threads):
         return self._by_chunks(
             lambda x: self._network.predict_topk(x, k, self.sparse_inference_, threads,

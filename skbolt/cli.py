@@ -160,24 +160,14 @@ def load_model(path, kind=None):
     return model
 
 
-def _label_ids(model, Y):
-    """Targets in the form the ranking metrics take: the indicator of a
-    multi-label model, or class labels as indices into ``classes_``."""
-    if sp.issparse(Y):
-        return Y
-    idx = np.searchsorted(model.classes_, Y)
-    idx = np.minimum(idx, len(model.classes_) - 1)
-    known = model.classes_[idx] == Y
-    # a class the model never saw is a miss for every prediction
-    return sp.csr_matrix((known.astype(np.float32), (np.arange(len(Y)), idx)),
-                         shape=(len(Y), len(model.classes_)))
-
-
-def _topk_indices(model, labels):
-    """Top-k labels as column indices of ``_label_ids``'s matrix."""
+def _as_indices(model, Y, top):
+    """Targets and top-k predictions as the ranking metrics compare them:
+    a multi-label model's indicator and column ids as they are, a
+    multi-class model's labels as indices into ``classes_`` (a label it
+    never saw: an index no prediction has)."""
     if model.multilabel_:
-        return labels
-    return np.searchsorted(model.classes_, labels)
+        return Y, top
+    return model._class_indices(Y), model._class_indices(top)
 
 
 def evaluate_model(model, X, Y, ks, propensity=None):
@@ -185,8 +175,7 @@ def evaluate_model(model, X, Y, ks, propensity=None):
     from one top-max(ks) prediction."""
     from .metrics import ndcg_at_k, precision_at_k, psp_at_k
 
-    top = _topk_indices(model, model.predict_topk(X, k=max(ks))[0])
-    truth = _label_ids(model, Y)
+    truth, top = _as_indices(model, Y, model.predict_topk(X, k=max(ks))[0])
     out = {}
     for k in ks:
         out[f"P@{k}"] = precision_at_k(truth, top, k=k)
@@ -206,46 +195,54 @@ def _print_scores(scores, out):
 # subcommands
 
 
-def cmd_train(args, out):
-    from . import BoltClassifier
-
-    params = parse_params(args.param, BoltClassifier)
-    verbose = not args.quiet
-    start = time.perf_counter()
-    X, Y, fmt = read_data(args.train, args.format, verbose=verbose)
-    if X.shape[0] == 0:
-        raise UsageError(f"{args.train}: the file holds no data lines")
-    print(f"{args.train}: {X.shape[0]} rows, {X.shape[1]} features, "
-          f"{Y.shape[1] if sp.issparse(Y) else len(np.unique(Y))} labels ({fmt} format, "
-          f"read in {time.perf_counter() - start:.1f} s)", file=out)
-    params.setdefault("verbose", 1 if verbose else 0)
+def _fit_and_save(model, fit_args, source, info, args, out, given):
+    """Fit ``model`` (with the command's seed, threads and, unless the user
+    ``given`` a verbose parameter, its verbosity), print what "auto" became,
+    keep ``info`` in ``cli_info_`` and write the model."""
     if args.n_jobs is not None:
-        params["n_jobs"] = args.n_jobs
+        model.set_params(n_jobs=args.n_jobs)
     if args.seed is not None:
-        params["random_state"] = args.seed
-    model = BoltClassifier(**params)
+        model.set_params(random_state=args.seed)
+    if "verbose" not in given:
+        model.set_params(verbose=0 if args.quiet else 1)
     start = time.perf_counter()
     try:
-        model.fit(X, Y)
+        model.fit(*fit_args)
     except ValueError as e:
-        raise UsageError(f"{args.train}: {e}") from None
-    fit_s = time.perf_counter() - start
-    print(f"fit: {fit_s:.1f} s, {model.n_iter_} epochs", file=out)
+        raise UsageError(f"{source}: {e}") from None
+    print(f"fit: {time.perf_counter() - start:.1f} s, {model.n_iter_} epochs", file=out)
     print("resolved parameters:", file=out)
     for name, value in resolved_params(model).items():
         print(f"  {name} = {_format_value(value)}", file=out)
-    counts = (np.asarray(Y.sum(axis=0)).ravel() if sp.issparse(Y)
-              else np.bincount(np.searchsorted(model.classes_, Y),
-                               minlength=len(model.classes_)))
     model.verbose = 0  # what the file holds is the model, not this run's terminal
-    model.cli_info_ = {"format": fmt, "label_counts": counts.astype(np.int64),
-                       "n_train": int(X.shape[0]), "train_file": os.path.basename(args.train)}
+    model.cli_info_ = info
     try:
         model.save(args.model)
     except OSError as e:
         raise UsageError(f"{args.model}: cannot write the model: {e.strerror or e}") from None
     print(f"model written to {args.model} ({os.path.getsize(args.model) / 1e6:.1f} MB)",
           file=out)
+    return model
+
+
+def cmd_train(args, out):
+    from . import BoltClassifier
+
+    params = parse_params(args.param, BoltClassifier)
+    model = BoltClassifier(**params)
+    start = time.perf_counter()
+    X, Y, fmt = read_data(args.train, args.format, verbose=not args.quiet)
+    if X.shape[0] == 0:
+        raise UsageError(f"{args.train}: the file holds no data lines")
+    print(f"{args.train}: {X.shape[0]} rows, {X.shape[1]} features, "
+          f"{Y.shape[1] if sp.issparse(Y) else len(np.unique(Y))} labels ({fmt} format, "
+          f"read in {time.perf_counter() - start:.1f} s)", file=out)
+    classes = None if sp.issparse(Y) else np.unique(Y)
+    counts = (np.asarray(Y.sum(axis=0)).ravel() if classes is None
+              else np.bincount(np.searchsorted(classes, Y), minlength=len(classes)))
+    info = {"format": fmt, "label_counts": counts.astype(np.int64),
+            "n_train": int(X.shape[0]), "train_file": os.path.basename(args.train)}
+    model = _fit_and_save(model, (X, Y), args.train, info, args, out, params)
     if args.test:
         cmd_evaluate(argparse.Namespace(model=args.model, data=args.test, k=[1, 3, 5],
                                         propensity=None, format=args.format, quiet=args.quiet,
@@ -267,9 +264,10 @@ def cmd_evaluate(args, out):
             raise UsageError(f"{args.model} holds no training label counts (it was not "
                              "written by 'skbolt train'); PSP@k needs them")
         a, b = args.propensity
-        if sp.issparse(Y) and Y.shape[1] > len(counts):
-            # labels of the file the model never saw: count 0, the rarest
-            counts = np.concatenate([counts, np.zeros(Y.shape[1] - len(counts), np.int64)])
+        # labels of the file the model never saw have count 0, the rarest
+        # (multi-class: all at the one index past classes_)
+        width = Y.shape[1] if sp.issparse(Y) else len(model.classes_) + 1
+        counts = np.concatenate([counts, np.zeros(max(0, width - len(counts)), np.int64)])
         propensity = propensity_scores(counts, int(model.cli_info_["n_train"]), a, b)
     start = time.perf_counter()
     scores = evaluate_model(model, X, Y, sorted(set(args.k)), propensity)
@@ -361,42 +359,21 @@ def cmd_recommend_train(args, out):
     from .datasets import load_interactions
 
     params = parse_params(args.param, BoltRecommender)
-    verbose = not args.quiet
+    model = BoltRecommender(**params)
     if not os.path.isfile(args.interactions):
         raise UsageError(f"{args.interactions}: no such file")
     X, user_ids, item_ids = load_interactions(args.interactions, delimiter=args.delimiter,
                                               min_weight=args.min_weight, binary=args.binary,
-                                              verbose=verbose)
+                                              verbose=not args.quiet)
     print(f"{args.interactions}: {X.nnz} interactions, {X.shape[0]} users, "
           f"{X.shape[1]} items", file=out)
-    params.setdefault("verbose", 1 if verbose else 0)
-    if args.n_jobs is not None:
-        params["n_jobs"] = args.n_jobs
-    if args.seed is not None:
-        params["random_state"] = args.seed
-    model = BoltRecommender(**params)
-    start = time.perf_counter()
-    try:
-        model.fit(X)
-    except ValueError as e:
-        raise UsageError(f"{args.interactions}: {e}") from None
-    print(f"fit: {time.perf_counter() - start:.1f} s, {model.n_iter_} epochs", file=out)
-    print("resolved parameters:", file=out)
-    for name, value in resolved_params(model).items():
-        print(f"  {name} = {_format_value(value)}", file=out)
-    model.verbose = 0
-    model.cli_info_ = {
+    info = {
         "format": "interactions", "train_file": os.path.basename(args.interactions),
         "item_ids": item_ids.astype(str), "user_ids": user_ids.astype(str),
         "histories": {"indptr": X.indptr.astype(np.int64), "indices": X.indices.astype(np.int64),
                       "data": X.data.astype(np.float32)},
     }
-    try:
-        model.save(args.model)
-    except OSError as e:
-        raise UsageError(f"{args.model}: cannot write the model: {e.strerror or e}") from None
-    print(f"model written to {args.model} ({os.path.getsize(args.model) / 1e6:.1f} MB)",
-          file=out)
+    _fit_and_save(model, (X,), args.interactions, info, args, out, params)
     return 0
 
 

@@ -130,13 +130,8 @@ def plot_precision_at_k(estimator, X, Y, k_max=10, *, ax=None, label=None):
     """
     ids = estimator.predict_topk(X, k=k_max)[0]
     if not getattr(estimator, "multilabel_", True):
-        # class labels -> indices, so they compare with the class indices below
-        classes = estimator.classes_
-        pos = np.minimum(np.searchsorted(classes, np.asarray(Y)), len(classes) - 1)
-        Y = np.where(classes[pos] == np.asarray(Y), pos, -1)
-        ids = np.searchsorted(classes, ids)
-        # a class never seen in training never matches a prediction
-        Y = np.where(Y >= 0, Y, np.iinfo(np.int64).max)
+        # class labels -> indices, the form the metrics compare
+        Y, ids = estimator._class_indices(Y), estimator._class_indices(ids)
     ks = np.arange(1, ids.shape[1] + 1)
     values = [precision_at_k(Y, ids, k=int(k)) for k in ks]
     return _topk_curve(values, ks, ax, label, "precision@k", "precision at k")

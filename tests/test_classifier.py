@@ -781,6 +781,12 @@ def test_fit_temperature_maximises_the_likelihood(labels_per_row):
     assert abs(slope) < 1e-3
     # the unlabelled rows change nothing
     assert fit_temperature(logits[:n - 20], sp.csr_matrix(Y[:n - 20])) == pytest.approx(t)
+    # an output scored -inf (no training row had it) is one with probability
+    # 0: the same factor as without that column, and no NaN on the way
+    with np.errstate(invalid="raise"):
+        t_inf = fit_temperature(np.hstack([logits, np.full((n, 1), -np.inf, np.float32)]),
+                                sp.hstack([sp.csr_matrix(Y), sp.csr_matrix((n, 1))]).tocsr())
+    assert t_inf == pytest.approx(t, rel=1e-6)
 
 
 @pytest.fixture(scope="module")

@@ -118,7 +118,7 @@ def test_load_xc_dims_disagree_with_header(tmp_path, kwargs):
 
 
 @pytest.mark.parametrize("text, lineno, what", [
-    ("3 6 5\n0 0:1\n1 2:x\n2 3:1\n", 3, "feature value b'x' is not a number"),
+    ("3 6 5\n0 0:1\n1 2:x\n2 3:1\n", 3, "feature value 'x' is not a number"),
     ("3 6 5\n0 0:1\n1 2:1\n5 3:1\n", 4, "label 5 is not an integer in [0, 5)"),
     ("3 6 5\n0 0:1\n-1 2:1\n2 3:1\n", 3, "label -1 is not an integer in [0, 5)"),
     ("3 6 5\n0 0:1\n1.5 2:1\n2 3:1\n", 3, "label 1.5 is not an integer"),
@@ -126,7 +126,7 @@ def test_load_xc_dims_disagree_with_header(tmp_path, kwargs):
     ("3 6 5\n0 0:1\n1 2:1\n2 3:inf\n", 4, "feature 3 has the value inf"),
     ("3 6 5\n0 0:nan\n1 2:1\n2 3:1\n", 2, "feature 0 has the value nan"),
     ("3 6 5\n0 0:1\n\n# a comment line\n1 2:1 junk\n2 3:1\n", 5, "expected index:value"),
-    ("3 6 5\n0 0:1\n1 x:1\n2 3:1\n", 3, "feature index b'x' is not an integer"),
+    ("3 6 5\n0 0:1\n1 x:1\n2 3:1\n", 3, "feature index 'x' is not an integer"),
 ])
 def test_load_xc_names_the_bad_line(tmp_path, text, lineno, what):
     path = _write(tmp_path, text)
@@ -197,9 +197,9 @@ def test_load_svmlight_ignores_qid_and_comments(tmp_path):
 
 
 @pytest.mark.parametrize("text, lineno, what", [
-    ("1 0:1\n2 1:x\n", 2, "feature value b'x' is not a number"),
+    ("1 0:1\n2 1:x\n", 2, "feature value 'x' is not a number"),
     ("1 0:1\n# c\n2 1:1 junk\n", 3, "expected index:value"),
-    ("1 0:1\nbad 1:1\n", 2, "label b'bad' is not a number"),
+    ("1 0:1\nbad 1:1\n", 2, "label 'bad' is not a number"),
     ("1 0:1\n2 1:1\n3 2:nan\n", 3, "feature 2 has the value nan"),
     ("1 0:1\n2 -1:1\n", 2, "feature index -1 is outside"),
 ])
