@@ -82,7 +82,8 @@ def _parse_header(line, path):
     if values is None or len(values) != 3 or min(values) < 0:
         raise ValueError(
             f"{os.fspath(path)!r} does not start with an Extreme Classification "
-            f"header 'n_points n_features n_labels'; got {line[:80]!r}."
+            f"header 'n_points n_features n_labels'; got "
+            f"{line[:80].decode(errors='replace').rstrip()!r}."
         )
     return tuple(values)
 
@@ -301,7 +302,7 @@ def load_xc(path, n_features=None, n_labels=None, dtype=np.float32, verbose=Fals
         n_labels = _check_declared("n_labels", n_labels, h_labels)
         try:
             X, labels = _parse_svmlight_body(fh, path, n_features, dtype, verbose)
-        except ValueError as e:
+        except (ValueError, OverflowError) as e:  # an index past C's long: overflow
             raise _bad_line_error(path, True, n_features, n_labels, e) from None
     _checked_finite(X, path, True, n_features, n_labels)
 
@@ -387,7 +388,7 @@ def load_svmlight(path, n_features=None, dtype=np.float32, verbose=False):
     with open(path, "rb") as fh:
         try:
             X, labels = _parse_svmlight_body(fh, path, n_features, dtype, verbose)
-        except ValueError as e:
+        except (ValueError, OverflowError) as e:  # an index past C's long: overflow
             raise _bad_line_error(path, False, n_features, None, e) from None
     _checked_finite(X, path, False, n_features, None)
     counts = np.fromiter(map(len, labels), dtype=np.int64, count=len(labels))

@@ -13,7 +13,10 @@ of course a crash, fails.
 
 The quick profile (default) runs a few hundred cases in the normal suite;
 ``SKBOLT_FUZZ=long`` runs 2,500 per test (10,000+ in all), as CI's
-sanitizer step may.
+sanitizer step may. The last three tests write hostile data files (XC,
+SVMLight, interactions) and hand them to the loaders and to ``skbolt
+train``: a file loads, or it is refused with a ValueError naming it
+(status 2 from the command line), never another exception.
 """
 import os
 
@@ -269,3 +272,77 @@ def test_damaged_model_files(models, tmp_path_factory, junk, where, mode):
     # only an edit that changed nothing may load
     assert bytes(raw) == original
     assert back.get_params() == clf.get_params()
+
+
+# ----------------------------------------------------------------------
+# data files and the command line
+
+#: Pieces a hostile data line is made of: labels, index:value pairs that are
+#: fine, out of range, unsorted, not numbers, non-finite; stray separators.
+_TOKENS = ["0", "1", "2,3", "5", "-1", "1.5", "inf", "nan", "x", "0:1", "1:0.5", "3:2",
+           "2:1", "7:1", "-1:1", "1:x", "1:inf", "1:nan", "a:1", ":", "1:", "qid:3", "#c",
+           ",", "1,,2", "99999999999999999999:1", "\t", "1e400:1"]
+
+
+@st.composite
+def hostile_lines(draw, header):
+    lines = []
+    if header:
+        lines.append(draw(st.sampled_from(["3 4 3", "2 4 3", "3 4 3 1", "x 4 3", "3 4",
+                                           "0 4 3", "3 -4 3"])))
+    for _ in range(draw(st.integers(0, 4))):
+        tokens = draw(st.lists(st.sampled_from(_TOKENS), max_size=5))
+        lead = draw(st.sampled_from(["", "", " "]))
+        lines.append(lead + " ".join(tokens))
+    return "\n".join(lines) + draw(st.sampled_from(["", "\n", "\n\n"]))
+
+
+@given(text=hostile_lines(header=True), kind=st.sampled_from(["xc", "svmlight"]))
+def test_data_files_load_or_refuse_with_a_line(tmp_path_factory, text, kind):
+    """Any file either loads into matrices of consistent shapes or raises a
+    ValueError naming the file; the command line turns it into status 2."""
+    from skbolt import cli
+    from skbolt.datasets import load_svmlight, load_xc
+
+    path = tmp_path_factory.mktemp("data") / "data.txt"
+    body = text if kind == "xc" else text.split("\n", 1)[-1]
+    path.write_text(body)
+    load = load_xc if kind == "xc" else load_svmlight
+    try:
+        X, Y = load(path)
+    except ValueError as e:
+        event(f"{kind} refused")
+        assert str(path) in str(e)
+    else:
+        event(f"{kind} loaded")
+        assert X.shape[0] == Y.shape[0]
+        assert np.isfinite(X.data).all()
+    with open(os.devnull, "w") as null:
+        status = cli.main(["train", str(path), "--model", str(path) + ".m", "-q",
+                           "-p", "max_iter=1", "-p", "hidden_layer_sizes=(4,)", "--format",
+                           kind], out=null)
+    assert status in (0, 2)
+
+
+_CSV_FIELDS = ["u1", "u2", "i1", "i2", "1", "0", "-1", "2.5", "nan", "inf", "x", "", " ",
+               "user", "item", "rating", "1e400", '"q"']
+
+
+@given(lines=st.lists(st.lists(st.sampled_from(_CSV_FIELDS), max_size=4), max_size=5),
+       sep=st.sampled_from([",", "\t", ";", " "]), min_weight=st.sampled_from([None, 1.0]))
+def test_interaction_files_load_or_refuse_with_a_line(tmp_path_factory, lines, sep,
+                                                      min_weight):
+    from skbolt.datasets import load_interactions
+
+    path = tmp_path_factory.mktemp("csv") / "x.csv"
+    path.write_text("\n".join(sep.join(f) for f in lines) + "\n")
+    try:
+        X, users, items = load_interactions(path, min_weight=min_weight)
+    except ValueError as e:
+        event("interactions refused")
+        assert str(path) in str(e)
+    else:
+        event("interactions loaded")
+        # weight-0 interactions keep their user and item, as no interaction
+        assert X.shape == (len(users), len(items)) and len(users) > 0
+        assert np.isfinite(X.data).all() and (X.data > 0).all()
