@@ -195,6 +195,16 @@ def _print_scores(scores, out):
 # subcommands
 
 
+def _check_writable(path):
+    """Refuse, before any reading or training, a model path whose folder is
+    missing or not writable (a typo would otherwise cost the whole fit)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"{path}: cannot write the model: no folder {folder}")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"{path}: cannot write the model: {folder} is not writable")
+
+
 def _fit_and_save(model, fit_args, source, info, args, out, given):
     """Fit ``model`` (with the command's seed, threads and, unless the user
     ``given`` a verbose parameter, its verbosity), print what "auto" became,
@@ -230,6 +240,10 @@ def cmd_train(args, out):
 
     params = parse_params(args.param, BoltClassifier)
     model = BoltClassifier(**params)
+    _check_writable(args.model)
+    if args.test and not os.path.isfile(args.test):
+        raise UsageError(f"{args.test}: no such file (the --test file is checked before "
+                         "training)")
     start = time.perf_counter()
     X, Y, fmt = read_data(args.train, args.format, verbose=not args.quiet)
     if X.shape[0] == 0:
@@ -360,6 +374,7 @@ def cmd_recommend_train(args, out):
 
     params = parse_params(args.param, BoltRecommender)
     model = BoltRecommender(**params)
+    _check_writable(args.model)
     if not os.path.isfile(args.interactions):
         raise UsageError(f"{args.interactions}: no such file")
     X, user_ids, item_ids = load_interactions(args.interactions, delimiter=args.delimiter,

@@ -369,6 +369,28 @@ def test_missing_files(xc, tmp_path, capsys):
     assert msg == f"{nowhere}: no such file"
 
 
+def test_a_missing_test_file_or_model_folder_is_refused_before_training(xc, tmp_path,
+                                                                        capsys, monkeypatch):
+    from skbolt import BoltClassifier, BoltRecommender
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("fit ran before the paths were checked")
+
+    monkeypatch.setattr(BoltClassifier, "fit", no_fit)
+    monkeypatch.setattr(BoltRecommender, "fit", no_fit)
+    nowhere = tmp_path / "nowhere.txt"
+    msg = run_error(capsys, ["train", xc["train"], "-m", tmp_path / "m.skbolt", "--test",
+                             nowhere, *FAST])
+    assert msg.startswith(f"{nowhere}: no such file")
+    missing = tmp_path / "no_such_folder" / "m.skbolt"
+    msg = run_error(capsys, ["train", xc["train"], "-m", missing, *FAST])
+    assert msg == f"{missing}: cannot write the model: no folder {missing.parent}"
+    csv = tmp_path / "x.csv"
+    csv.write_text("u,i\n")
+    msg = run_error(capsys, ["recommend-train", csv, "-m", missing, "-q"])
+    assert msg.startswith(f"{missing}: cannot write the model")
+
+
 def test_a_data_file_is_not_a_model(xc, capsys):
     for argv in (["predict", xc["test"], xc["test"], "-q"], ["info", xc["train"]],
                  ["evaluate", xc["train"], xc["test"], "-q"]):
