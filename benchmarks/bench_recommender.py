@@ -48,6 +48,8 @@ Usage::
     python benchmarks/bench_recommender.py --quick        # 1 split, ML-100K and synth
     python benchmarks/bench_recommender.py --scale --datasets ml100k_pos
     python benchmarks/bench_recommender.py --levers       # what was tried, validation users
+    python benchmarks/bench_recommender.py --levers default linear_decay_lr_3e-3 \
+        --datasets ml100k_all synth_dense --seeds 0 1 2 3 4
 
 The peers are benchmark-only (``pip install implicit``); a system that is
 not installed is skipped with a printed reason. OPENBLAS_NUM_THREADS is
@@ -58,6 +60,7 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -85,6 +88,11 @@ DATASETS = {
                                                random_state=97).X,
 }
 HELD_OUT = {"heldout_synth"}
+#: Only for ``--levers``: a dense-output synthetic catalogue (1,500 items) on
+#: which a lever that helps MovieLens is checked before it becomes a rule.
+LEVER_DATASETS = {
+    "synth_dense": lambda: make_interactions(5000, 1500, n_groups=20, random_state=7).X,
+}
 
 
 def _rank_scores(S, X_in, n):
@@ -318,7 +326,10 @@ def report(results):
 
 
 #: ``--levers``: BoltRecommender variants scored on the validation users
-#: (seeds 0 and 1), the figures of README.md's "what was tried" paragraph.
+#: (seeds 0 and 1 unless ``--seeds``), the figures of README.md's "what was
+#: tried" paragraphs. ``schedule="linear"``: the learning rate falls linearly
+#: over the fit's epochs to 2% of ``learning_rate_init`` (patched into the
+#: training driver here; the package has no schedule).
 LEVERS = {
     "default": {},
     "whole_row_targets": {"whole_row": True},
@@ -335,11 +346,49 @@ LEVERS = {
     "whole_row_epochs_200_dropout_0.5": {"whole_row": True, "max_iter": 200, "dropout": 0.5},
     "epochs_100_hidden_1024_dropout_0.5": {"max_iter": 100, "hidden_layer_sizes": (1024,),
                                            "dropout": 0.5},
+    # ninth session
+    "batch_16": {"batch_size": 16},
+    "batch_8": {"batch_size": 8},
+    "batch_64_epochs_100": {"batch_size": 64, "max_iter": 100},
+    "lr_5e-4_epochs_100": {"learning_rate_init": 5e-4, "max_iter": 100},
+    "hidden_2048": {"hidden_layer_sizes": (2048,)},
+    "linear_decay": {"schedule": "linear"},
+    "linear_decay_lr_3e-3": {"schedule": "linear", "learning_rate_init": 3e-3},
+    "linear_decay_lr_2e-3": {"schedule": "linear", "learning_rate_init": 2e-3},
+    "lr_3e-3": {"learning_rate_init": 3e-3},
 }
 
 
-def levers(datasets, threads):
-    """Validation NDCG@10 of each ``LEVERS`` variant, mean over seeds 0, 1."""
+@contextlib.contextmanager
+def linear_decay():
+    """The training driver with a learning rate falling linearly over each
+    fit's epochs, from ``learning_rate_init`` to 2% of it."""
+    import skbolt._base as base
+
+    train, advance = base.BoltEstimator._train, base.Run.advance
+    planned = {}
+
+    def _train(self, data, epochs, early_stopping):
+        planned["epochs"] = epochs
+        return train(self, data, epochs, early_stopping)
+
+    def _advance(self, data, target, *args, **kwargs):
+        if not hasattr(self, "initial_rate"):
+            self.initial_rate = self.learning_rate
+        left = 1.0 - (self.epochs - self.epochs_before) / max(planned.get("epochs", 1), 1)
+        self.learning_rate = self.initial_rate * max(left, 0.02)
+        return advance(self, data, target, *args, **kwargs)
+
+    base.BoltEstimator._train, base.Run.advance = _train, _advance
+    try:
+        yield
+    finally:
+        base.BoltEstimator._train, base.Run.advance = train, advance
+
+
+def levers(datasets, threads, seeds=SEEDS[:2], names=None):
+    """Validation NDCG@10 of each ``LEVERS`` variant (or those ``names``),
+    mean over ``seeds``."""
     import skbolt.recommender as rec
 
     split_rows = rec._UserRows._split
@@ -353,16 +402,20 @@ def levers(datasets, threads):
 
     out = {}
     for data in datasets:
-        X = DATASETS[data]()
+        X = {**DATASETS, **LEVER_DATASETS}[data]()
         out[data] = {}
         for name, params in LEVERS.items():
+            if names and name not in names:
+                continue
             params = dict(params)
             rec._UserRows._split = whole_row if params.pop("whole_row", False) else split_rows
+            scheduled = linear_decay if params.pop("schedule", None) else contextlib.nullcontext
             values = []
-            for seed in SEEDS[:2]:
+            for seed in seeds:
                 split = split_users(X, test_size=0.2, val_size=0.1, random_state=seed)
                 model = BoltRecommender(random_state=seed, n_jobs=threads, **params)
-                model.fit(split.train)
+                with scheduled():
+                    model.fit(split.train)
                 values.append(ndcg_at_k(split.val_out, model.recommend(split.val_in, n=10)[0],
                                         k=10))
             rec._UserRows._split = split_rows
@@ -375,7 +428,8 @@ def levers(datasets, threads):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=None)
+    parser.add_argument("--datasets", nargs="+", choices=list(DATASETS) + list(LEVER_DATASETS),
+                        default=None)
     parser.add_argument("--systems", nargs="+", default=["popularity", "ease", "als", "bpr",
                                                           "skbolt"])
     parser.add_argument("--threads", type=int, default=2)
@@ -383,12 +437,16 @@ def main():
                         help="one split; ML-100K (>= 4) and synth only")
     parser.add_argument("--scale", action="store_true", help="add the 100k-item scale table")
     parser.add_argument("--million", action="store_true", help="the scale table at 1M too")
-    parser.add_argument("--levers", action="store_true",
-                        help="only the LEVERS variants on validation users (seeds 0, 1)")
+    parser.add_argument("--levers", nargs="*", default=None, metavar="NAME",
+                        help="only the LEVERS variants (all, or those named) on validation "
+                             "users")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="--levers' seeds (default 0 1)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    if args.levers:
-        found = levers(args.datasets or ["ml100k_all", "ml100k_pos"], args.threads)
+    if args.levers is not None:
+        found = levers(args.datasets or ["ml100k_all", "ml100k_pos"], args.threads,
+                       tuple(args.seeds) if args.seeds else SEEDS[:2], args.levers)
         if args.out:
             Path(args.out).write_text(json.dumps({"machine": machine(), "levers": found},
                                                  indent=1))

@@ -304,9 +304,8 @@ centroid_finish_ :
             self._sparse_y = False
         elif self.multilabel_:
             raise ValueError("this model was fit on multi-label y; pass a 2-D indicator matrix")
-        idx = np.searchsorted(self.classes_, y)
-        idx = np.minimum(idx, len(self.classes_) - 1)
-        unseen = self.classes_[idx] != y
+        idx = self._class_indices(y)
+        unseen = idx == len(self.classes_)
         if np.any(unseen):
             raise ValueError(
                 f"y contains labels not among the classes this model knows: "

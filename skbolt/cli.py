@@ -89,12 +89,6 @@ def read_data(path, fmt="auto", n_features=None, n_labels=None, verbose=False):
     return X, y, fmt
 
 
-def _progress(verbose, total, desc, unit):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit=unit, disable=not verbose, leave=False)
-
-
 # ----------------------------------------------------------------------
 # parameters
 
@@ -308,10 +302,6 @@ def _write_topk(path, ids, scores, out):
         raise UsageError(f"{path}: cannot write: {e.strerror or e}") from None
 
 
-def _chunks(n, size):
-    return [(s, min(n, s + size)) for s in range(0, n, size)]
-
-
 def cmd_predict(args, out):
     model = load_model(args.model, "BoltClassifier")
     if args.k < 1:
@@ -319,15 +309,8 @@ def cmd_predict(args, out):
     X, _, _ = read_data(args.data, args.format, n_features=model.n_features_in_,
                         n_labels=model.n_outputs_ if model.multilabel_ else None,
                         verbose=not args.quiet)
-    ids, scores = [], []
-    with _progress(not args.quiet, X.shape[0], "predicting", "row") as bar:
-        for lo, hi in _chunks(X.shape[0], 8192):
-            i, s = model.predict_topk(X[lo:hi], k=args.k)
-            ids.append(i)
-            scores.append(s)
-            bar.update(hi - lo)
-    ids = np.concatenate(ids) if ids else np.empty((0, args.k), dtype=np.int64)
-    scores = np.concatenate(scores) if scores else np.empty((0, args.k), dtype=np.float32)
+    model.verbose = 0 if args.quiet else 1  # the estimator's bar, from 100,000 rows
+    ids, scores = model.predict_topk(X, k=args.k)
     _write_topk(args.out, ids, scores, out)
     if args.out not in (None, "-"):
         print(f"top-{args.k} labels and scores of {X.shape[0]} rows written to {args.out}",

@@ -988,43 +988,39 @@ def load_interactions(path, delimiter=None, header="auto", min_weight=None, bina
     """
     name = os.fspath(path)
     users, items, weights = [], [], []
-    with open(path, "rb") as raw:
-        bar = _file_bar(path, raw, verbose)
-        with bar, open(raw.fileno(), encoding="utf-8", closefd=False) as fh:
-            pending = 0
-            first = True
-            for lineno, line in enumerate(fh, 1):
-                pending += len(line)
-                if pending >= 1 << 20:
-                    bar.update(pending)
-                    pending = 0
-                if not line.strip():
+    with open(path, "rb") as raw, _file_bar(path, raw, verbose) as bar:
+        first = True
+        for lineno, raw_line in enumerate(_ByteProgress(raw, bar), 1):
+            try:
+                line = raw_line.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ValueError(f"{name}:{lineno}: the line is not UTF-8 text.") from None
+            if not line.strip():
+                continue
+            if first and delimiter is None:
+                delimiter = _sniff_delimiter(line)
+            fields = _split_fields(line, delimiter)
+            if first:
+                first = False
+                if header is True or header == "auto" and _looks_like_header(fields):
                     continue
-                if first and delimiter is None:
-                    delimiter = _sniff_delimiter(line)
-                fields = _split_fields(line, delimiter)
-                if first:
-                    first = False
-                    if header is True or header == "auto" and _looks_like_header(fields):
-                        continue
-                if len(fields) < 2 or not fields[0] or not fields[1]:
-                    raise ValueError(f"{name}:{lineno}: expected 'user{delimiter or ' '}item"
-                                     f"[{delimiter or ' '}weight]', got {line.strip()[:80]!r}.")
-                w = 1.0
-                if len(fields) > 2:
-                    try:
-                        w = float(fields[2])
-                    except ValueError:
-                        w = float("nan")
-                    if not (np.isfinite(w) and w >= 0):
-                        raise ValueError(f"{name}:{lineno}: the weight {fields[2][:40]!r} is not "
-                                         "a finite number >= 0.")
-                if min_weight is not None and w < min_weight:
-                    continue
-                users.append(fields[0])
-                items.append(fields[1])
-                weights.append(1.0 if binary else w)
-            bar.update(pending)
+            if len(fields) < 2 or not fields[0] or not fields[1]:
+                raise ValueError(f"{name}:{lineno}: expected 'user{delimiter or ' '}item"
+                                 f"[{delimiter or ' '}weight]', got {line.strip()[:80]!r}.")
+            w = 1.0
+            if len(fields) > 2:
+                try:
+                    w = float(fields[2])
+                except ValueError:
+                    w = float("nan")
+                if not (np.isfinite(w) and w >= 0):
+                    raise ValueError(f"{name}:{lineno}: the weight {fields[2][:40]!r} is not "
+                                     "a finite number >= 0.")
+            if min_weight is not None and w < min_weight:
+                continue
+            users.append(fields[0])
+            items.append(fields[1])
+            weights.append(1.0 if binary else w)
     if not users:
         raise ValueError(f"{name}: no interaction was read"
                          + (f" with weight >= {min_weight}." if min_weight is not None else "."))

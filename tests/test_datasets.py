@@ -741,3 +741,15 @@ def test_load_movielens100k_real_data(data_dir):
     assert liked.X.nnz == 34174 + 21201 and (liked.X.data == 1).all()
     with pytest.raises(FileNotFoundError, match="SKBOLT_DATA"):
         datasets.load_movielens100k(data_dir=data_dir / "nowhere")
+
+
+def test_load_interactions_windows_line_ends_and_bad_bytes(tmp_path):
+    path = tmp_path / "crlf.csv"
+    path.write_bytes(b"user,item,rating\r\nu1,i1,2\r\nu2,i1,1\r\n")
+    X, users, items = datasets.load_interactions(path)
+    assert users.tolist() == ["u1", "u2"] and items.tolist() == ["i1"]
+    np.testing.assert_array_equal(X.toarray().ravel(), [2, 1])
+    bad = tmp_path / "latin1.csv"
+    bad.write_bytes(b"u1,i1\nu2,caf\xe9\n")
+    with pytest.raises(ValueError, match=f"{bad}:2: the line is not UTF-8"):
+        datasets.load_interactions(bad)
