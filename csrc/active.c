@@ -66,18 +66,20 @@ static int32_t fill_active(const bolt_network *net, const probe *p,
                            uint32_t base, uint32_t value, int32_t *ids,
                            int32_t n, int32_t k)
 {
-    const int64_t C = net->cfg.n_outputs;
+    const int64_t C = net->cfg.n_outputs, span = net->n_fill;
     const uint32_t *keys = p->keys;
     uint32_t *mark = p->mark;
     uint64_t h = rng_mix(((uint64_t)keys[0] << 32) ^ keys[net->cfg.hash_L - 1]);
-    int64_t pos = (int64_t)(h % (uint64_t)C);
-    while (n < k) {
-        int32_t id = net->fill_order[pos];
+    /* round the seen outputs from a place the keys pick, then (when they
+     * are fewer than k) the others in order: every output once at most */
+    int64_t pos = (int64_t)(h % (uint64_t)span);
+    for (int64_t i = 0; i < C && n < k; i++) {
+        int32_t id = net->fill_order[i < span ? pos : i];
         if (mark[id] < base) {
             mark[id] = value;
             ids[n++] = id;
         }
-        pos = pos + 1 == C ? 0 : pos + 1;
+        pos = pos + 1 == span ? 0 : pos + 1;
     }
     return n;
 }

@@ -168,6 +168,7 @@ static void model_layout(arena *a, void *vnet, const void *unused)
 typedef struct {
     uint32_t *keys;
     int32_t *codes;
+    int32_t *ids; /* the neurons of a chunk that go into the tables */
 } rebuild_bufs;
 
 typedef struct {
@@ -184,6 +185,7 @@ static void rebuild_layout(arena *a, void *vbufs, const void *vdims)
     b->keys = arena_take(a, PART_BUFFERS, chunk * d->net->cfg.hash_L, sizeof(uint32_t));
     b->codes = arena_take(a, PART_BUFFERS, (int64_t)d->nt * d->net->hash.n_codes,
                           sizeof(int32_t));
+    b->ids = arena_take(a, PART_BUFFERS, chunk, sizeof(int32_t));
 }
 
 /* The network's own memory and its hash functions' (no call buffers). */
@@ -258,6 +260,30 @@ static void draw_fill_order(bolt_network *net)
     }
 }
 
+/* The fill order with the seen outputs first (in the permutation's order),
+ * then the others by id; n_fill is how many a fill walks round before it
+ * takes the others. A pure function of the seed and the seen flags, so a
+ * restored model fills as the one it was saved from. An output no training
+ * row carried is never a useful negative: it scores -inf at inference. */
+void order_fill(bolt_network *net)
+{
+    const int64_t C = net->cfg.n_outputs;
+    if (!net->sparse)
+        return;
+    draw_fill_order(net);
+    net->n_fill = C;
+    if (net->n_seen == 0 || net->n_seen == C)
+        return;
+    int64_t m = 0;
+    for (int64_t i = 0; i < C; i++)
+        if (net->seen[net->fill_order[i]])
+            net->fill_order[m++] = net->fill_order[i];
+    for (int64_t j = 0; j < C; j++)
+        if (!net->seen[j])
+            net->fill_order[m++] = (int32_t)j;
+    net->n_fill = net->n_seen;
+}
+
 static int create_failed(bolt_network *net, int rc)
 {
     if (rc == BOLT_ENOMEM) {
@@ -292,7 +318,7 @@ int bolt_create(const bolt_config *cfg, int32_t build, int32_t n_threads,
     for (int i = 0; i < net->n_layers; i++)
         layer_init(&net->layer[i], cfg->seed, i, net->width[i], net->width[i + 1]);
     if (net->sparse) {
-        draw_fill_order(net);
+        order_fill(net);
         if ((rc = hash_create(&net->hash, cfg->seed, 0)) ||
             (build && (rc = build_tables(net, n_threads))))
             return create_failed(net, rc); /* unbuilt, the zeroed block is empty tables */
@@ -313,6 +339,10 @@ int build_tables(bolt_network *net, int32_t n_threads)
     const int64_t C = net->cfg.n_outputs;
     const bolt_layer *out = &net->layer[net->n_layers - 1];
     const int64_t chunk = C < REBUILD_CHUNK ? C : REBUILD_CHUNK;
+    /* once any output has been a label, only labels go in: the others are
+     * never scored (see unseen), and at 1M classes of which 2% had rows
+     * hashing them was the whole cost of a rebuild */
+    const int only_seen = net->n_seen > 0;
     rebuild_bufs b;
     rebuild_dims dims = {net, n_threads};
     void *block;
@@ -323,13 +353,18 @@ int build_tables(bolt_network *net, int32_t n_threads)
     /* hashing is parallel over neurons; insertion is parallel over tables
      * with neurons in id order, so the tables do not depend on thread count */
     for (int64_t c0 = 0; c0 < C; c0 += chunk) {
-        const int64_t n = C - c0 < chunk ? C - c0 : chunk;
+        const int64_t end = C - c0 < chunk ? C : c0 + chunk;
+        int64_t n = 0;
+        for (int64_t j = c0; j < end; j++)
+            if (!only_seen || net->seen[j])
+                b.ids[n++] = (int32_t)j;
 #pragma omp parallel num_threads(n_threads)
         {
             int32_t *code = b.codes + (int64_t)THREAD_ID() * net->hash.n_codes;
 #pragma omp for schedule(static)
             for (int64_t i = 0; i < n; i++)
-                hash_keys(&net->hash, out->w + (c0 + i) * out->cols, b.keys + i * L, code);
+                hash_keys(&net->hash, out->w + (int64_t)b.ids[i] * out->cols, b.keys + i * L,
+                          code);
             /* each insertion misses the cache on its bucket (rebuilds at
              * 1M outputs were half such stalls): the bucket INSERT_AHEAD
              * neurons on is loaded meanwhile. (Blocks of neurons sharing
@@ -340,7 +375,7 @@ int build_tables(bolt_network *net, int32_t n_threads)
                 for (int64_t i = 0; i < n; i++) {
                     if (i + INSERT_AHEAD < n)
                         tables_prefetch_one(&net->tables, l, b.keys[(i + INSERT_AHEAD) * L + l]);
-                    tables_insert(&net->tables, l, b.keys[i * L + l], (int32_t)(c0 + i));
+                    tables_insert(&net->tables, l, b.keys[i * L + l], b.ids[i]);
                 }
         }
     }

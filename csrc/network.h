@@ -320,7 +320,8 @@ struct bolt_network {
     int sparse;                           /* output layer sampled by LSH */
     bolt_hash hash;
     bolt_tables tables;
-    int32_t *fill_order;                  /* fixed random permutation of outputs */
+    int32_t *fill_order;                  /* random permutation of outputs, seen first */
+    int64_t n_fill;                       /* seen outputs at its front (all: n_outputs) */
     bolt_counters ctr;
     bolt_timings time;                    /* bolt_take_timings */
     /* seen[j] != 0 once output j has been a label of a training row. Outputs
@@ -342,7 +343,10 @@ int64_t max_width(const bolt_config *c);
 int64_t sum_width(const bolt_config *c);
 /* Draws hash functions number `draw` in place of the current ones. */
 int redraw_hash(bolt_network *net, int64_t draw);
-/* Re-inserts every output neuron into emptied tables. */
+/* Draws the fill order again, the seen outputs at its front. */
+void order_fill(bolt_network *net);
+/* Re-inserts every output neuron into emptied tables (every seen one, once
+ * any output has been a label). */
 int build_tables(bolt_network *net, int32_t n_threads);
 /* The rebuild / redraw schedule after a training batch. */
 int maintain_tables(bolt_network *net, int32_t n_threads);

@@ -216,6 +216,7 @@ int bolt_set_seen(bolt_network *net, const uint8_t *in)
         net->seen[j] = in[j] != 0;
         net->n_seen += net->seen[j];
     }
+    order_fill(net);
     return BOLT_OK;
 }
 
@@ -250,12 +251,15 @@ int bolt_set_center(bolt_network *net, const float *in)
 void mark_seen(bolt_network *net, const bolt_csr *Y, const int64_t *rows,
                int64_t n_rows)
 {
+    const int64_t before = net->n_seen;
     for (int64_t s = 0; s < n_rows; s++)
         for (int64_t p = csr_ptr(Y, rows[s]); p < csr_ptr(Y, rows[s] + 1); p++) {
             const int64_t j = csr_col(Y, p);
             net->n_seen += !net->seen[j];
             net->seen[j] = 1;
         }
+    if (net->n_seen != before)
+        order_fill(net);
 }
 
 int bolt_set_frozen(bolt_network *net, int32_t frozen)

@@ -10,9 +10,11 @@ even the smallest tables do not fit, ``fit`` raises ``MemoryError`` with the
 figures before allocating.
 
 The problems here are shaped like real extreme-classification sets
-(100,000 sparse features, 50 nonzeros per row, one label per row among
-100,000 or 1,000,000 labels); only their shape matters, so 5,000 random
-rows stand for them. Run it with::
+(100,000 sparse features, 50 nonzeros per row, 100,000 or 1,000,000
+labels, every label carried by some row); only their shape matters, so
+5,000 random rows stand for them, each carrying a share of the labels
+(the hash tables hold only labels some training row carries, so a
+stand-in must carry them all). Run it with::
 
     python examples/memory_planning.py
 
@@ -32,14 +34,15 @@ N_ROWS, N_FEATURES, NNZ_PER_ROW = 5_000, 100_000, 50
 
 
 def problem(n_labels, seed=0):
-    """Random rows shaped like the data, and a one-label-per-row indicator matrix."""
+    """Random rows shaped like the data, and an indicator matrix in which
+    row i carries labels i, i + N_ROWS, i + 2 N_ROWS, ...: every label once."""
     rng = np.random.default_rng(seed)
     columns = rng.integers(0, N_FEATURES, N_ROWS * NNZ_PER_ROW)
     X = sp.csr_matrix((rng.random(columns.size, np.float32), columns,
                        np.arange(0, columns.size + 1, NNZ_PER_ROW)), shape=(N_ROWS, N_FEATURES))
     X.sum_duplicates()
-    labels = rng.integers(0, n_labels, N_ROWS)
-    Y = sp.csr_matrix((np.ones(N_ROWS, np.float32), labels, np.arange(N_ROWS + 1)),
+    labels = np.arange(n_labels)
+    Y = sp.csr_matrix((np.ones(n_labels, np.float32), (labels % N_ROWS, labels)),
                       shape=(N_ROWS, n_labels))
     return X, Y
 

@@ -141,6 +141,8 @@ class Problem:
         Mean labels per row (at least 1).
     max_labels : int
         Most labels of one row (at least 1).
+    n_labelled : int or None
+        Outputs that are a label of at least one row (None: all).
     """
 
     n_samples: int
@@ -151,6 +153,7 @@ class Problem:
     rare_label_share: float = None
     mean_labels: float = 1.0
     max_labels: int = 1
+    n_labelled: int = None
 
     @classmethod
     def from_data(cls, X, Y, multilabel):
@@ -160,7 +163,9 @@ class Problem:
                    nnz_per_row=X.nnz / max(n, 1), multilabel=bool(multilabel),
                    rare_label_share=_rules.rare_label_share(Y),
                    mean_labels=max(1.0, Y.nnz / max(n, 1)),
-                   max_labels=int(max(1, np.diff(Y.indptr).max(initial=1))))
+                   max_labels=int(max(1, np.diff(Y.indptr).max(initial=1))),
+                   n_labelled=int(np.count_nonzero(np.bincount(Y.indices,
+                                                               minlength=Y.shape[1]))))
 
 
 @dataclass(frozen=True)
@@ -212,7 +217,7 @@ class Plan:
         p = problem
         resolved = _rules.resolve({**params, **overrides}, p.n_samples, p.n_features,
                                   p.n_outputs, p.nnz_per_row, p.multilabel, p.rare_label_share,
-                                  p.mean_labels)
+                                  p.mean_labels, p.n_labelled)
         nnz = int(np.ceil(p.nnz_per_row))
         early_stopping = bool({**params, **overrides}.get("early_stopping", False))
         config, memory = _rules.fit_to_memory(
@@ -654,7 +659,7 @@ class BoltEstimator(BaseEstimator):
         p = Problem.from_data(data.X, data.Y, self.multilabel_)
         r = _rules.resolve({**self.get_params(), **self.best_params_}, p.n_samples,
                            p.n_features, p.n_outputs, p.nnz_per_row, p.multilabel,
-                           p.rare_label_share, p.mean_labels)
+                           p.rare_label_share, p.mean_labels, p.n_labelled)
         self.max_iter_ = r.max_iter
         self.learning_rate_init_ = r.learning_rate_init
         self.batch_size_ = r.batch_size

@@ -428,7 +428,7 @@ def bolt_rebuild_interval(n_samples, batch_size):
 
 
 def resolve(params, n_samples, n_features, n_outputs, nnz_per_row, multilabel,
-            label_share=None, mean_labels=1.0):
+            label_share=None, mean_labels=1.0, n_labelled=None):
     """Resolve an estimator's parameters against its training data.
 
     Parameters
@@ -446,6 +446,11 @@ def resolve(params, n_samples, n_features, n_outputs, nnz_per_row, multilabel,
         counts sample visits only.
     mean_labels : float, default=1.0
         Mean labels per training row.
+    n_labelled : int, optional
+        Outputs that are a label of at least one training row (all of
+        them when None). Only these go into the hash tables (the core
+        leaves the others out: they score -inf), so the tables are shaped
+        for them.
 
     Returns
     -------
@@ -488,7 +493,8 @@ def resolve(params, n_samples, n_features, n_outputs, nnz_per_row, multilabel,
         raise ValueError("centroid_finish=True needs the softmax loss (label centroids score "
                          "like softmax logits); use loss='softmax' or centroid_finish=False")
     hash_params = _hash_params(params, n_samples, n_outputs, nnz_per_row, active, batch,
-                               hidden[-1], family, sparsity, mean_labels)
+                               hidden[-1], family, sparsity, mean_labels,
+                               n_outputs if n_labelled is None else n_labelled)
     return Resolved(hidden_layer_sizes=hidden, batch_size=batch, learning_rate_init=lr,
                     max_iter=epochs, output_sparsity=sparsity, hash_function=family,
                     loss=loss, dropout=drop, sparse_inference=bool(inference) and sparse_output,
@@ -496,15 +502,16 @@ def resolve(params, n_samples, n_features, n_outputs, nnz_per_row, multilabel,
 
 
 def _hash_params(params, n_samples, n_outputs, nnz_per_row, active, batch, width, family,
-                 sparsity, mean_labels):
-    """Table shape and schedule (the ``hash_params_`` attribute)."""
+                 sparsity, mean_labels, n_labelled):
+    """Table shape and schedule (the ``hash_params_`` attribute), for the
+    ``n_labelled`` outputs the tables will hold."""
     K, L, range_pow, reservoir = (dwta_tables if family == "dwta" else srp_tables)(
-        n_outputs, sparsity)
+        max(n_labelled, 1), sparsity)
     n_batches = max(1, math.ceil(n_samples / batch))
     schedule = params.get("rebuild_interval", "auto")
     if is_auto(schedule):
-        rebuild = rebuild_interval(n_samples, n_outputs, active, batch, width, nnz_per_row,
-                                   family, K, L)
+        rebuild = rebuild_interval(n_samples, max(n_labelled, 1), active, batch, width,
+                                   nnz_per_row, family, K, L)
     elif isinstance(schedule, str) and schedule == "bolt":
         rebuild = bolt_rebuild_interval(n_samples, batch)
     elif (isinstance(schedule, numbers.Integral) and not isinstance(schedule, (bool, np.bool_))

@@ -691,10 +691,13 @@ class _Fit:
         self.workers = [w for w, _ in placed]
         self.parts = [p for _, p in placed]
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="skbolt-wait")
+        self._pending = []  # tasks not known to be over, for close
 
     def _on(self, worker, function, *args):
-        return self.client.submit(function, self.key, *args, workers=[worker],
-                                  allow_other_workers=False, pure=False)
+        future = self.client.submit(function, self.key, *args, workers=[worker],
+                                    allow_other_workers=False, pure=False)
+        self._pending = [f for f in self._pending if not f.done()] + [future]
+        return future
 
     def _all(self, function, *args):
         return [self._on(w, function, *args) for w in self.workers]
@@ -805,6 +808,13 @@ class _Fit:
         """Drop the replicas (a finished, failed or interrupted fit)."""
         self._pool.shutdown(wait=False)
         try:
+            # a task still queued when another one failed (a replica's
+            # _open, say) would otherwise run after _close and leave its
+            # replica on the worker
+            distributed.wait([f for f in self._pending if not f.done()], timeout=30)
+        except Exception:
+            pass
+        try:
             live = self.client.scheduler_info()["workers"]
             futures = [self._on(w, _close) for w in self.workers if w in live]
             distributed.wait(futures, timeout=30)
@@ -830,7 +840,8 @@ def _merged_problem(stats):
                    multilabel=bool(first["multilabel"]),
                    rare_label_share=_rules.rare_share_of_counts(summed, n),
                    mean_labels=max(1.0, sum(s["label_nnz"] for s in stats) / max(n, 1)),
-                   max_labels=max(s["max_labels"] for s in stats))
+                   max_labels=max(s["max_labels"] for s in stats),
+                   n_labelled=int(present.size))
 
 
 def _as_blocks(X, y=None):

@@ -35,6 +35,27 @@ def test_problem_statistics_count_the_data(problem_data):
     assert p.mean_labels == pytest.approx(max(1.0, labels_per_row.mean()))
     assert p.max_labels == labels_per_row.max()
     assert p.rare_label_share == _rules.rare_label_share(Y)
+    assert p.n_labelled == np.count_nonzero(Y.toarray().any(axis=0))
+
+
+def test_tables_are_shaped_for_the_labels_rows_carry():
+    # 50,000 outputs of which the rows carry 400: the tables hold only
+    # those (the core leaves the rest out), so they are shaped and sized as
+    # for 400 outputs, and the weights are still sized for 50,000
+    rng = np.random.default_rng(0)
+    X = sp.random(2000, 300, density=0.05, format="csr", random_state=1, dtype=np.float32)
+    labels = rng.choice(50_000, size=400, replace=False)[rng.integers(0, 400, 2000)]
+    Y = sp.csr_matrix((np.ones(2000), (np.arange(2000), labels)), shape=(2000, 50_000))
+    few = _plan(X, Y, output_sparsity=0.01)
+    # row i carries i, i + 2000, ...: every output is some row's label
+    every = _plan(X, sp.csr_matrix((np.ones(50_000), (np.arange(50_000) % 2000,
+                                                      np.arange(50_000)))),
+                  output_sparsity=0.01)
+    assert few.problem.n_labelled == np.unique(labels).size
+    assert every.problem.n_labelled == 50_000
+    assert few.config["range_pow"] < every.config["range_pow"]
+    assert few.memory["tables"] < every.memory["tables"] / 4
+    assert few.memory["weights"] == every.memory["weights"]
 
 
 def test_plan_variants_resolve_their_overrides(problem_data):

@@ -1615,6 +1615,51 @@ def test_tables_built_at_creation_or_later_are_the_same(n_threads):
             np.testing.assert_array_equal(a, b)
 
 
+def _table_ids(net):
+    """Every id the tables hold (bolt_get_tables packs each bucket's)."""
+    return _native.get_tables(net._handle)[1]
+
+
+@pytest.mark.parametrize("centroid_start", [False, True])
+def test_outputs_no_row_carries_stay_out_of_tables_and_training(centroid_start):
+    # 600 outputs of which 150 are labels: once any label is seen, tables
+    # rebuilt hold labels alone and the active sets (retrieved or filled)
+    # take no other output, so those rows keep their weights. Tables built
+    # before any label (at creation) hold every output: without the
+    # centroid start, the first epoch retrieves them.
+    cfg = sparse_config(rebuild_interval=1)
+    rng = np.random.default_rng(5)
+    X = random_csr(rng, 256, cfg["n_features"], min_nnz=2, max_nnz=8, positive=True)
+    labelled = rng.choice(cfg["n_outputs"], size=150, replace=False)
+    Y = labels_csr([rng.choice(labelled, size=2, replace=False).tolist() for _ in range(256)],
+                   cfg["n_outputs"])
+    present = np.unique(Y.indices)
+    net, fresh = Network(cfg), Network(cfg)
+    # before any label, every output is in the tables
+    assert np.unique(_table_ids(net)).size == cfg["n_outputs"]
+    rows = np.arange(X.shape[0])
+    if centroid_start:
+        net.init_from_centroids(X, Y, rows, 1.0, 1)
+        assert np.isin(_table_ids(net), present).all()
+    else:
+        net.train(X, Y, rng.permutation(rows), 32, 0.01, 2)
+        fresh = Network(cfg)
+        for i in range(net.n_layers):
+            fresh.set_params(i, *net.get_params(i))
+    net.take_changed(net.n_layers - 1)
+    for _ in range(3):
+        net.train(X, Y, rng.permutation(rows), 32, 0.01, 2)
+    held = _table_ids(net)
+    assert np.isin(held, present).all() and np.unique(held).size > 0.9 * present.size
+    assert np.isin(net.take_changed(net.n_layers - 1), present).all()
+    unseen = np.setdiff1d(np.arange(cfg["n_outputs"]), present)
+    w, b = net.get_params(net.n_layers - 1)
+    w0, b0 = fresh.get_params(net.n_layers - 1)
+    by_row = (lambda a: a[unseen]) if w.shape[0] == cfg["n_outputs"] else (lambda a: a[:, unseen])
+    np.testing.assert_array_equal(by_row(w), by_row(w0))
+    np.testing.assert_array_equal(b[unseen], b0[unseen])
+
+
 @pytest.mark.parametrize("sparse", [False, True])
 def test_phase_timings_account_for_a_training_call(sparse):
     cfg = sparse_config() if sparse else make_config(hidden_sizes=(16, 8), n_outputs=30)

@@ -86,7 +86,7 @@ def test_memory_planning():
     tables = [float(t) for t in re.findall(r"tables ([0-9.]+)", out)]
     budgets = re.findall(r"budget ([0-9.]+) GB", out)
     assert len(totals) == len(tables) == 6, out
-    assert 1.0 < totals[0] < 3.0 and 8.0 < totals[1] < 19.0, out  # measured 2.09, 13.15
+    assert 1.0 < totals[0] < 3.0 and 8.0 < totals[1] < 19.0, out  # measured 2.15, 13.21
     # max_memory 12, 11, 10 GB: the tables shrink and every total fits its budget
     assert tables[1] > tables[2] > tables[3] > tables[4], out
     assert [float(b) for b in budgets[2:5]] == [12.0, 11.0, 10.0], out
