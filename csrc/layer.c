@@ -45,13 +45,6 @@ void layer_init(bolt_layer *l, uint64_t seed, int index, int64_t fan_in,
         float u = rng_unit(rng_at(seed, 0x1000u + (uint64_t)index, (uint64_t)i));
         l->w[i] = (2.0f * u - 1.0f) * bound;
     }
-    /* calloc's pages read as zero without being mapped; Adam's first step
-     * on a row would read its moments (mapping the shared zero page) and
-     * then write them, and that write fault flushes the TLB of every
-     * thread: at 2 threads 0.9 CPU-s of such interrupts in a 100k-class
-     * fit (perf). Writing them here maps them once, for writing. */
-    memset(l->mw, 0, (size_t)n * sizeof(float));
-    memset(l->vw, 0, (size_t)n * sizeof(float));
 }
 
 void layer_input_forward(const bolt_layer *l, const bolt_csr *x, int64_t row,
