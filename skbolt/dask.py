@@ -35,7 +35,10 @@ parameters on its own rows, in the worker's memory for the fit's duration.
    hold bit-identical weights. Adam's moments stay local (each replica's
    follow its own gradients); the hash tables stay local too, rebuilt by
    each replica on the core's schedule from the shared weights with the
-   shared hash functions. Measured on two workers (``benchmarks/bench_dask.py``,
+   shared hash functions. They hold the labels seen so far: those of the
+   centroid start (every replica's rows) and of the replica's own rows, so
+   the replicas' tables agree unless a label's only rows have an all-zero
+   hidden vector. Measured on two workers (``benchmarks/bench_dask.py``,
    its "averaging" set: multi-label, 300 classes, 8 epochs, test P@1): the
    sum 0.902, as the local fit; the mean of the changes (model averaging)
    0.528, since it makes each epoch R times shorter a walk.
