@@ -50,6 +50,8 @@ Usage::
     python benchmarks/bench_recommender.py --levers       # what was tried, validation users
     python benchmarks/bench_recommender.py --levers default linear_decay_lr_3e-3 \
         --datasets ml100k_all synth_dense --seeds 0 1 2 3 4
+    python benchmarks/bench_recommender.py --levers ensemble_5 --datasets ml100k_all
+    python benchmarks/bench_recommender.py --prototype wide --seeds 0 1   # needs torch
 
 The peers are benchmark-only (``pip install implicit``); a system that is
 not installed is skipped with a printed reason. OPENBLAS_NUM_THREADS is
@@ -356,6 +358,8 @@ LEVERS = {
     "linear_decay_lr_3e-3": {"schedule": "linear", "learning_rate_init": 3e-3},
     "linear_decay_lr_2e-3": {"schedule": "linear", "learning_rate_init": 2e-3},
     "lr_3e-3": {"learning_rate_init": 3e-3},
+    # tenth session: the mean of 5 networks' probabilities (seeds 1000 s + j)
+    "ensemble_5": {"ensemble": 5},
 }
 
 
@@ -410,9 +414,13 @@ def levers(datasets, threads, seeds=SEEDS[:2], names=None):
             params = dict(params)
             rec._UserRows._split = whole_row if params.pop("whole_row", False) else split_rows
             scheduled = linear_decay if params.pop("schedule", None) else contextlib.nullcontext
+            members = params.pop("ensemble", 0)
             values = []
             for seed in seeds:
                 split = split_users(X, test_size=0.2, val_size=0.1, random_state=seed)
+                if members:
+                    values.append(_ensemble(split, members, seed, threads, params))
+                    continue
                 model = BoltRecommender(random_state=seed, n_jobs=threads, **params)
                 with scheduled():
                     model.fit(split.train)
@@ -421,9 +429,91 @@ def levers(datasets, threads, seeds=SEEDS[:2], names=None):
             rec._UserRows._split = split_rows
             out[data][name] = values
             print(f"{data} {name:>34}: validation NDCG@10 {np.mean(values):.3f} "
-                  f"({', '.join(f'{v:.3f}' for v in values)}), {model.n_iter_} epochs",
-                  flush=True)
+                  f"({', '.join(f'{v:.3f}' for v in values)})", flush=True)
     return out
+
+
+def _ensemble(split, members, seed, threads, params):
+    """Validation NDCG@10 of the mean probabilities of ``members`` networks
+    (seeds 1000 seed + j), printed after each member joins."""
+    total, values = 0.0, []
+    for j in range(members):
+        model = BoltRecommender(random_state=1000 * seed + j, n_jobs=threads, **params)
+        model.fit(split.train)
+        ids, scores = model._network.predict_topk(model._inputs(split.val_in), model.n_items_,
+                                                  False, threads, 0)
+        S = np.zeros((split.val_in.shape[0], model.n_items_))
+        np.put_along_axis(S, ids, scores, axis=1)
+        total = total + S
+        values.append(ndcg_at_k(split.val_out, _rank_scores(total, split.val_in, 10), k=10))
+    print(f"  seed {seed}: 1..{members} members " + " ".join(f"{v:.3f}" for v in values))
+    return values[-1]
+
+
+#: ``--prototype wide``: (deep part, wide part, L2 on the wide weights).
+WIDE_VARIANTS = {"deep": (True, False, 0.0), "wide": (False, True, 0.0),
+                 "deep+wide": (True, True, 0.0), "wide_l2_1e-5": (False, True, 1e-5),
+                 "wide_l2_1e-4": (False, True, 1e-4), "deep+wide_l2_1e-5": (True, True, 1e-5)}
+
+
+def wide_prototype(datasets, seeds, epochs=50, batch=32, hidden=512, lr=1e-3):
+    """A PyTorch prototype, not the package: does an item-item path (logits
+    + x S, S items x items with a zero diagonal) beside a network of
+    skbolt's shape (ReLU hidden layer, softmax over items, each epoch's 80/20
+    split of every row, L2-scaled input) close the gap to EASE? Dense, one
+    thread; validation NDCG@10 against EASE tuned on the same users."""
+    import torch
+
+    torch.set_num_threads(1)
+    for data in datasets:
+        X = DATASETS[data]()
+        for seed in seeds:
+            split = split_users(X, test_size=0.2, val_size=0.1, random_state=seed)
+            train = split.train.toarray().astype(np.float32)
+            n, m = train.shape
+            mask = 1.0 - torch.eye(m)
+            row = []
+            for name, (deep, wide, l2) in WIDE_VARIANTS.items():
+                torch.manual_seed(seed)
+                rng = np.random.default_rng(seed)
+                first, last = torch.nn.Linear(m, hidden), torch.nn.Linear(hidden, m)
+                S = torch.nn.Parameter(torch.zeros(m, m))
+                params = ((list(first.parameters()) if deep else []) + list(last.parameters())
+                          + ([S] if wide else []))
+                opt = torch.optim.Adam(params, lr=lr)
+
+                def logits(x):
+                    z = last(torch.relu(first(x))) if deep else last.bias.expand(len(x), -1)
+                    return z + x @ (S * mask) if wide else z
+
+                for _ in range(epochs):
+                    order = rng.permutation(n)
+                    for b0 in range(0, n, batch):
+                        x = train[order[b0:b0 + batch]]
+                        keep = (rng.random(x.shape) < 0.8) & (x > 0)
+                        x_in, y = np.where(keep, x, 0.0), ((x > 0) & ~keep).astype(np.float32)
+                        ok = y.sum(axis=1) > 0
+                        if not ok.any():
+                            continue
+                        x_in = x_in[ok] / np.maximum(np.linalg.norm(x_in[ok], axis=1,
+                                                                    keepdims=True), 1e-12)
+                        y = y[ok] / y[ok].sum(axis=1, keepdims=True)
+                        z = logits(torch.tensor(x_in, dtype=torch.float32))
+                        loss = -(torch.log_softmax(z, 1) * torch.tensor(y)).sum(1).mean()
+                        if wide and l2:
+                            loss = loss + l2 * (S ** 2).sum()
+                        opt.zero_grad()
+                        loss.backward()
+                        opt.step()
+                x_val = split.val_in.toarray().astype(np.float32)
+                x_val /= np.maximum(np.linalg.norm(x_val, axis=1, keepdims=True), 1e-12)
+                with torch.no_grad():
+                    scores = logits(torch.tensor(x_val)).numpy()
+                value = ndcg_at_k(split.val_out, _rank_scores(scores, split.val_in, 10), k=10)
+                row.append(f"{name} {value:.3f}")
+            ease = max(ndcg_at_k(split.val_out, Ease(lam).fit(split.train, 1).recommend(
+                split.val_in, 10), k=10) for lam in EASE_GRID)
+            print(f"{data} seed {seed}: " + ", ".join(row) + f", EASE {ease:.3f}", flush=True)
 
 
 def main():
@@ -442,8 +532,15 @@ def main():
                              "users")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="--levers' seeds (default 0 1)")
+    parser.add_argument("--prototype", choices=["wide"], default=None,
+                        help="the PyTorch wide-path prototype on validation users "
+                             "(pip install torch)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    if args.prototype:
+        wide_prototype(args.datasets or ["ml100k_all"],
+                       tuple(args.seeds) if args.seeds else SEEDS[:2])
+        return
     if args.levers is not None:
         found = levers(args.datasets or ["ml100k_all", "ml100k_pos"], args.threads,
                        tuple(args.seeds) if args.seeds else SEEDS[:2], args.levers)

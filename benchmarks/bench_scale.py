@@ -6,7 +6,8 @@ form: every class is an output), ``BoltClassifier(hidden_layer_sizes=(128,),
 batch_size=1024, output_sparsity=500 / classes, max_iter=2,
 autotune=False)``, so about 500 active outputs per sample at every size.
 Each size runs in a fresh process (peak RSS from nothing). Printed per
-size: seconds per epoch, top-5 microseconds per test row, the memory
+size: the classes the training rows carry (only those train), seconds
+per epoch, top-5 microseconds per test row, the memory
 estimate and peak RSS, test P@1, and where the training time went:
 network creation and the centroid start (first touch of every output
 row), then the core's own phase timings (``bolt_take_timings``: the
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 from bench_memory import status, write_results
 
 PHASES = ("create", "centroids", "samples", "missed_labels", "update_output", "update_hidden",
@@ -82,6 +84,8 @@ def one(rows, classes, threads, epochs, active):
     predict_s = time.perf_counter() - start
     return {
         "rows": rows, "classes": classes, "threads": threads, "epochs": epochs,
+        # classes some training row carries: only these take part in training
+        "labelled": int(np.unique(Y_train.indices).size),
         "active": active, "fit_seconds": fit_s, "seconds_per_epoch": fit_s / epochs,
         "phases": spent, "top5_us_per_row": 1e6 * predict_s / X_test.shape[0],
         "estimate_mb": estimate / 1e6, "peak_rss_mb": status("VmHWM") / 1e6,
@@ -107,7 +111,7 @@ def main():
     classes = [10_000, 100_000] if args.quick else args.classes
     rows = 20_000 if args.quick else args.rows
     results = []
-    print(f"{'classes':>9} {'thr':>3} {'s/epoch':>8} {'top5 us':>8} {'est MB':>8} "
+    print(f"{'classes':>9} {'labelled':>8} {'thr':>3} {'s/epoch':>8} {'top5 us':>8} {'est MB':>8} "
           f"{'RSS MB':>8} {'P@1':>6}  " + " ".join(f"{p[:9]:>9}" for p in PHASES), flush=True)
     for n in classes:
         for threads in args.threads:
@@ -117,7 +121,7 @@ def main():
                  "--active", str(args.active)], capture_output=True, text=True, check=True)
             r = json.loads(out.stdout.strip().splitlines()[-1])
             results.append(r)
-            print(f"{n:>9,} {threads:>3} {r['seconds_per_epoch']:>8.2f} "
+            print(f"{n:>9,} {r['labelled']:>8,} {threads:>3} {r['seconds_per_epoch']:>8.2f} "
                   f"{r['top5_us_per_row']:>8.1f} {r['estimate_mb']:>8.0f} "
                   f"{r['peak_rss_mb']:>8.0f} {r['p_at_1']:>6.3f}  "
                   + " ".join(f"{r['phases'][p]:>9.2f}" for p in PHASES), flush=True)

@@ -66,7 +66,7 @@ static int32_t fill_active(const bolt_network *net, const probe *p,
                            uint32_t base, uint32_t value, int32_t *ids,
                            int32_t n, int32_t k)
 {
-    const int64_t C = net->cfg.n_outputs, span = net->n_fill;
+    const int64_t C = net->cfg.n_outputs, span = fill_span(net);
     const uint32_t *keys = p->keys;
     uint32_t *mark = p->mark;
     uint64_t h = rng_mix(((uint64_t)keys[0] << 32) ^ keys[net->cfg.hash_L - 1]);

@@ -275,13 +275,11 @@ static int centre_from_sums(bolt_network *net, const double *n_of, double *sum, 
     }
     /* the rows' labels are seen from here on (as bolt_train would mark
      * them), so the rebuild below inserts them alone */
-    const int64_t before = net->n_seen;
+    int fresh = 0;
     for (int64_t j = 0; j < net->cfg.n_outputs; j++)
-        if (n_of[j] > 0.0 && !net->seen[j]) {
-            net->seen[j] = 1;
-            net->n_seen++;
-        }
-    if (net->n_seen != before)
+        if (n_of[j] > 0.0)
+            fresh |= see_output(net, j);
+    if (fresh)
         order_fill(net);
     if (net->sparse) {
         net->ctr.since_rebuild = 0;

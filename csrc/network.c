@@ -261,17 +261,16 @@ static void draw_fill_order(bolt_network *net)
 }
 
 /* The fill order with the seen outputs first (in the permutation's order),
- * then the others by id; n_fill is how many a fill walks round before it
- * takes the others. A pure function of the seed and the seen flags, so a
- * restored model fills as the one it was saved from. An output no training
- * row carried is never a useful negative: it scores -inf at inference. */
+ * then the others by id (fill_span says where they start). A pure function
+ * of the seed and the seen flags, so a restored model fills as the one it
+ * was saved from. An output no training row carried is never a useful
+ * negative: it scores -inf at inference. */
 void order_fill(bolt_network *net)
 {
     const int64_t C = net->cfg.n_outputs;
     if (!net->sparse)
         return;
     draw_fill_order(net);
-    net->n_fill = C;
     if (net->n_seen == 0 || net->n_seen == C)
         return;
     int64_t m = 0;
@@ -281,7 +280,6 @@ void order_fill(bolt_network *net)
     for (int64_t j = 0; j < C; j++)
         if (!net->seen[j])
             net->fill_order[m++] = (int32_t)j;
-    net->n_fill = net->n_seen;
 }
 
 static int create_failed(bolt_network *net, int rc)

@@ -321,7 +321,6 @@ struct bolt_network {
     bolt_hash hash;
     bolt_tables tables;
     int32_t *fill_order;                  /* random permutation of outputs, seen first */
-    int64_t n_fill;                       /* seen outputs at its front (all: n_outputs) */
     bolt_counters ctr;
     bolt_timings time;                    /* bolt_take_timings */
     /* seen[j] != 0 once output j has been a label of a training row. Outputs
@@ -357,9 +356,27 @@ void learn_missed_labels(bolt_network *net, const uint32_t *keys,
                          const int32_t *missed, const int32_t *n_missed,
                          int64_t stride, int64_t B, int32_t nt);
 
+/* Marks output j seen; 1 if it was not. Whoever marks redraws the fill
+ * order (order_fill) once it has marked all it will. */
+static inline int see_output(bolt_network *net, int64_t j)
+{
+    if (net->seen[j])
+        return 0;
+    net->seen[j] = 1;
+    net->n_seen++;
+    return 1;
+}
+
 /* Records the labels of Y's rows as seen (state.c). */
 void mark_seen(bolt_network *net, const bolt_csr *Y, const int64_t *rows,
                int64_t n_rows);
+
+/* How many outputs at the front of fill_order a fill walks round before
+ * it takes the rest: the seen ones (order_fill), or all before any is. */
+static inline int64_t fill_span(const bolt_network *net)
+{
+    return net->n_seen > 0 ? net->n_seen : net->cfg.n_outputs;
+}
 
 /* Whether inference scores output j as -inf (see struct bolt_network). */
 static inline int unseen(const bolt_network *net, int64_t j)

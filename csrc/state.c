@@ -251,14 +251,11 @@ int bolt_set_center(bolt_network *net, const float *in)
 void mark_seen(bolt_network *net, const bolt_csr *Y, const int64_t *rows,
                int64_t n_rows)
 {
-    const int64_t before = net->n_seen;
+    int fresh = 0;
     for (int64_t s = 0; s < n_rows; s++)
-        for (int64_t p = csr_ptr(Y, rows[s]); p < csr_ptr(Y, rows[s] + 1); p++) {
-            const int64_t j = csr_col(Y, p);
-            net->n_seen += !net->seen[j];
-            net->seen[j] = 1;
-        }
-    if (net->n_seen != before)
+        for (int64_t p = csr_ptr(Y, rows[s]); p < csr_ptr(Y, rows[s] + 1); p++)
+            fresh |= see_output(net, csr_col(Y, p));
+    if (fresh)
         order_fill(net);
 }
 
