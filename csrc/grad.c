@@ -48,7 +48,7 @@ static void sink_row(const row_sink *s, int64_t r, const float *g, float gb)
 }
 
 /* The rows an Adam step on row r will read and write. */
-static void sink_prefetch(const row_sink *s, int64_t r)
+PREFETCH_FN void sink_prefetch(const row_sink *s, int64_t r)
 {
     const bolt_layer *l = s->layer;
     if (!s->adam)
@@ -68,63 +68,131 @@ void sink_bias(const row_sink *s, const float *gb)
             s->grad_b[j] = gb[j];
 }
 
+/* Runs of samples rowindex_build indexes in parallel. Each costs a count
+ * and a start per possible slot and a bit per row, so many-core machines
+ * index with this many threads rather than all. */
+#define INDEX_RUNS 8
+
 void rowindex_layout(row_index *ix, arena *a, int64_t max_rows,
-                     int64_t max_entries)
+                     int64_t max_entries, int32_t n_threads)
 {
+    const int64_t slots = max_rows < max_entries ? max_rows : max_entries;
     ix->max_rows = max_rows;
+    ix->max_slots = slots;
+    ix->max_runs = n_threads < INDEX_RUNS ? (n_threads > 0 ? n_threads : 1) : INDEX_RUNS;
+    ix->n_words = (max_rows + 63) / 64;
     ix->slot = arena_take(a, PART_BUFFERS, max_rows, sizeof(int32_t));
-    ix->touched = arena_take(a, PART_BUFFERS, max_entries, sizeof(int32_t));
-    ix->start = arena_take(a, PART_BUFFERS, max_entries + 1, sizeof(int64_t));
+    ix->touched = arena_take(a, PART_BUFFERS, slots, sizeof(int32_t));
+    ix->start = arena_take(a, PART_BUFFERS, ix->max_runs * slots + 1, sizeof(int64_t));
     ix->sample = arena_take(a, PART_BUFFERS, max_entries, sizeof(int32_t));
     ix->value = arena_take(a, PART_BUFFERS, max_entries, sizeof(float));
+    ix->entry_slot = arena_take(a, PART_BUFFERS, max_entries, sizeof(int32_t));
+    ix->run_count = arena_zero(a, PART_BUFFERS, ix->max_runs * slots, sizeof(int64_t));
+    ix->seen = arena_zero(a, PART_BUFFERS, ix->max_runs * ix->n_words, sizeof(uint64_t));
     ix->n_touched = ix->n_entries = 0;
-}
-
-/* rowindex_build leaves every slot at -1 again, so this runs once. */
-void rowindex_reset(row_index *ix)
-{
-    for (int64_t i = 0; i < ix->max_rows; i++)
-        ix->slot[i] = -1;
+    ix->n_runs = 1;
 }
 
 /* Counting sort of the batch's (row, sample, value) entries by row. Sample
- * s owns entries begin[s] .. begin[s] + count[s] of rows/vals. Entries of a
- * row keep sample order, so the sums below do not depend on thread count. */
+ * s owns entries begin[s] .. begin[s] + count[s] of rows/vals.
+ *
+ * The samples are cut into runs, one per thread, and nothing one run writes
+ * shares a cache line with another's except at the edges: each run marks
+ * the rows it saw in a bitmap of its own; the union of the bitmaps, split by
+ * words, numbers the rows in row order; each run counts its entries per row
+ * and then writes them to a region of its own (run-major: all of run 0's
+ * rows, then run 1's). A first version claimed rows with a compare-and-swap
+ * and wrote the runs of a row next to each other: the claims and the lines
+ * both threads wrote took most of its time and two threads were no faster
+ * than one. Within a run entries keep sample order and the runs are
+ * consecutive samples, so reading a row's ranges run by run visits its
+ * entries in sample order whatever the number of runs, and the sums do not
+ * depend on the thread count. */
 void rowindex_build(row_index *ix, int64_t n_samples, const int64_t *begin,
                     const int32_t *count, const int32_t *rows,
-                    const float *vals)
+                    const float *vals, int32_t n_threads)
 {
+    const int32_t runs = n_threads < ix->max_runs ? (n_threads > 0 ? n_threads : 1)
+                                                  : ix->max_runs;
+    const int64_t words = ix->n_words;
+    int64_t found[INDEX_RUNS + 1] = {0}; /* rows found per word range */
     int64_t nt = 0, ne = 0;
-    for (int64_t s = 0; s < n_samples; s++) {
-        for (int64_t e = begin[s]; e < begin[s] + count[s]; e++) {
-            int32_t r = rows[e];
-            if (ix->slot[r] < 0) {
-                ix->slot[r] = (int32_t)nt;
-                ix->touched[nt] = r;
-                ix->start[++nt] = 0;
+#pragma omp parallel num_threads(runs) reduction(+ : ne)
+    {
+        const int32_t id = THREAD_ID(), team = TEAM_SIZE();
+        for (int32_t c = id; c < runs; c += team) {
+            uint64_t *bits = ix->seen + c * words;
+            for (int64_t s = n_samples * c / runs; s < n_samples * (c + 1) / runs; s++)
+                for (int64_t e = begin[s]; e < begin[s] + count[s]; e++)
+                    bits[rows[e] >> 6] |= (uint64_t)1 << (rows[e] & 63);
+        }
+#pragma omp barrier
+        const int64_t w0 = words * id / team, w1 = words * (id + 1) / team;
+        int64_t n = 0;
+        for (int64_t w = w0; w < w1; w++) {
+            uint64_t m = 0;
+            for (int32_t c = 0; c < runs; c++)
+                m |= ix->seen[c * words + w];
+            n += __builtin_popcountll(m);
+        }
+        found[id + 1] = n;
+#pragma omp barrier
+        int64_t k = 0;
+        for (int32_t i = 0; i <= id; i++)
+            k += found[i];
+        for (int64_t w = w0; w < w1; w++) {
+            uint64_t m = 0;
+            for (int32_t c = 0; c < runs; c++) {
+                m |= ix->seen[c * words + w];
+                ix->seen[c * words + w] = 0; /* ready for the next batch */
             }
-            ix->start[ix->slot[r] + 1]++;
-            ne++;
+            for (; m; m &= m - 1) {
+                const int32_t r = (int32_t)(w * 64 + __builtin_ctzll(m));
+                ix->slot[r] = (int32_t)k;
+                ix->touched[k++] = r;
+            }
+        }
+#pragma omp barrier
+        for (int32_t c = id; c < runs; c += team) {
+            int64_t *cnt = ix->run_count + c * ix->max_slots;
+            for (int64_t s = n_samples * c / runs; s < n_samples * (c + 1) / runs; s++)
+                for (int64_t e = begin[s]; e < begin[s] + count[s]; e++) {
+                    const int32_t t = ix->slot[rows[e]];
+                    ix->entry_slot[e] = t;
+                    cnt[t]++;
+                    ne++;
+                }
+        }
+#pragma omp barrier
+#pragma omp single
+        {
+            for (int32_t i = 0; i < team; i++)
+                nt += found[i + 1];
+            int64_t at = 0;
+            for (int32_t c = 0; c < runs; c++) {
+                int64_t *cnt = ix->run_count + c * ix->max_slots;
+                for (int64_t t = 0; t < nt; t++) {
+                    const int64_t m = cnt[t];
+                    ix->start[c * nt + t] = cnt[t] = at;
+                    at += m;
+                }
+            }
+            ix->start[runs * nt] = at;
+        }
+        for (int32_t c = id; c < runs; c += team) {
+            int64_t *pos = ix->run_count + c * ix->max_slots;
+            for (int64_t s = n_samples * c / runs; s < n_samples * (c + 1) / runs; s++)
+                for (int64_t e = begin[s]; e < begin[s] + count[s]; e++) {
+                    const int64_t p = pos[ix->entry_slot[e]]++;
+                    ix->sample[p] = (int32_t)s;
+                    ix->value[p] = vals[e];
+                }
+            memset(pos, 0, (size_t)nt * sizeof(int64_t));
         }
     }
-    ix->start[0] = 0;
-    for (int64_t t = 0; t < nt; t++)
-        ix->start[t + 1] += ix->start[t];
-    /* start[t] advances while filling and ends where start[t + 1] began */
-    for (int64_t s = 0; s < n_samples; s++) {
-        for (int64_t e = begin[s]; e < begin[s] + count[s]; e++) {
-            int64_t p = ix->start[ix->slot[rows[e]]]++;
-            ix->sample[p] = (int32_t)s;
-            ix->value[p] = vals[e];
-        }
-    }
-    for (int64_t t = nt; t > 0; t--)
-        ix->start[t] = ix->start[t - 1];
-    ix->start[0] = 0;
-    for (int64_t t = 0; t < nt; t++)
-        ix->slot[ix->touched[t]] = -1;
     ix->n_touched = nt;
     ix->n_entries = ne;
+    ix->n_runs = runs;
 }
 
 /* Row r's gradient is sum over its entries of value * vecs[sample]. */
@@ -132,17 +200,20 @@ void update_indexed_rows(const row_index *ix, const float *vecs, int64_t dim,
                          const row_sink *sink, int32_t n_threads)
 {
     float *buf = sink->buf;
+    const int64_t nt = ix->n_touched;
     (void)n_threads; /* without OpenMP */
 #pragma omp parallel for schedule(dynamic, 16) num_threads(n_threads)
-    for (int64_t t = 0; t < ix->n_touched; t++) {
+    for (int64_t t = 0; t < nt; t++) {
         float *g = buf + (int64_t)THREAD_ID() * dim;
         float gb = 0.0f;
-        if (t + PREFETCH_ROWS < ix->n_touched)
+        if (t + PREFETCH_ROWS < nt)
             sink_prefetch(sink, ix->touched[t + PREFETCH_ROWS]);
         memset(g, 0, (size_t)dim * sizeof(float));
-        for (int64_t p = ix->start[t]; p < ix->start[t + 1]; p++) {
-            simd_axpy(ix->value[p], vecs + (int64_t)ix->sample[p] * dim, g, dim);
-            gb += ix->value[p];
+        for (int64_t c = 0; c < ix->n_runs; c++) {
+            const int64_t p0 = ix->start[c * nt + t], p1 = ix->start[c * nt + t + 1];
+            simd_gather_sum(vecs, dim, ix->sample + p0, ix->value + p0, p1 - p0, g);
+            for (int64_t p = p0; p < p1; p++)
+                gb += ix->value[p];
         }
         sink_row(sink, ix->touched[t], g, gb);
     }

@@ -18,7 +18,12 @@
 
 #include "rng.h"
 
-#define REBUILD_CHUNK 65536
+/* Neurons a table rebuild hashes at a time. Small enough that their keys
+ * (REBUILD_CHUNK * L words) stay in cache from hashing to insertion and the
+ * buffer is faulted in once, not once per chunk: at 65536 the fresh pages
+ * of an up-to-67 MB buffer were zeroed on every rebuild and hashing ran
+ * 1.7x faster on two threads instead of 2x. */
+#define REBUILD_CHUNK 2048
 
 /* ------------------------------------------------------------------------ */
 /* blocks                                                                     */
@@ -350,10 +355,9 @@ int build_tables(bolt_network *net, int32_t n_threads)
     tables_clear(&net->tables);
     /* hashing is parallel over neurons; insertion is parallel over tables
      * with neurons in id order, so the tables do not depend on thread count */
-    for (int64_t c0 = 0; c0 < C; c0 += chunk) {
-        const int64_t end = C - c0 < chunk ? C : c0 + chunk;
-        int64_t n = 0;
-        for (int64_t j = c0; j < end; j++)
+    for (int64_t j = 0; j < C;) {
+        int64_t n = 0; /* the next chunk of neurons that go in, in id order */
+        for (; j < C && n < chunk; j++)
             if (!only_seen || net->seen[j])
                 b.ids[n++] = (int32_t)j;
 #pragma omp parallel num_threads(n_threads)

@@ -14,8 +14,10 @@
 #ifdef _OPENMP
 #include <omp.h>
 #define THREAD_ID() omp_get_thread_num()
+#define TEAM_SIZE() omp_get_num_threads()
 #else
 #define THREAD_ID() 0
+#define TEAM_SIZE() 1
 #endif
 
 #include <time.h>
@@ -37,6 +39,16 @@ static inline double wall_seconds(void)
 #define KERNEL __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define KERNEL
+#endif
+
+/* For functions made only of prefetches: GCC counts a prefetch as no side
+ * effect, marks such a function pure when it stays a call of its own, and
+ * then deletes every call to it (the Adam rows of grad.c went unprefetched
+ * that way). Inlined, the prefetches stay where they were written. */
+#if defined(__GNUC__)
+#define PREFETCH_FN static inline __attribute__((always_inline))
+#else
+#define PREFETCH_FN static inline
 #endif
 
 #define MAX_THREADS 1024
@@ -122,7 +134,7 @@ int check_training_inputs(const bolt_network *net, const bolt_csr *X,
 /* Asks for the cache lines of n floats ahead of use: weight rows of the
  * active set sit at random places in a large matrix, and starting their
  * loads a few rows early hides most of the memory latency. */
-static inline void prefetch_floats(const float *p, int64_t n)
+PREFETCH_FN void prefetch_floats(const float *p, int64_t n)
 {
 #if defined(__GNUC__)
     for (int64_t i = 0; i < n; i += 16)
@@ -139,6 +151,8 @@ static inline void prefetch_floats(const float *p, int64_t n)
 /* ---- kernels (simd.c) ---- */
 float simd_dot(const float *a, const float *b, int64_t n);
 void simd_axpy(float alpha, const float *x, float *y, int64_t n);
+void simd_gather_sum(const float *x, int64_t dim, const int32_t *idx,
+                     const float *val, int64_t n, float *y);
 void simd_dot_many(const float *w, const float *h, int64_t n, int nh,
                    float *out);
 
@@ -199,20 +213,28 @@ void sink_bias(const row_sink *s, const float *gb);
 
 /* The rows a batch touched, with each row's (sample, value) entries. */
 typedef struct {
-    int32_t *slot;    /* per row: index into touched, or -1 */
-    int32_t *touched; /* rows in first-touch order */
-    int64_t *start;   /* entries of touched[t]: start[t] .. start[t + 1] */
+    int32_t *slot;    /* per row seen in the last build: its index in touched */
+    int32_t *touched; /* rows, ascending */
+    /* entries of touched[t] from run c of samples:
+     * start[c * n_touched + t] .. start[c * n_touched + t + 1] */
+    int64_t *start;
     int32_t *sample;
     float *value;
-    int64_t max_rows, n_touched, n_entries;
+    int64_t max_rows, max_slots, n_touched, n_entries;
+    int32_t max_runs, n_runs;
+    /* rowindex_build's scratch, zero between builds: per run, a bit per row
+     * and a count (then a write position) per slot; each entry's slot */
+    uint64_t *seen;
+    int64_t n_words;
+    int64_t *run_count;
+    int32_t *entry_slot;
 } row_index;
 
 void rowindex_layout(row_index *ix, arena *a, int64_t max_rows,
-                     int64_t max_entries);
-void rowindex_reset(row_index *ix);
+                     int64_t max_entries, int32_t n_threads);
 void rowindex_build(row_index *ix, int64_t n_samples, const int64_t *begin,
                     const int32_t *count, const int32_t *rows,
-                    const float *vals);
+                    const float *vals, int32_t n_threads);
 void update_indexed_rows(const row_index *ix, const float *vecs, int64_t dim,
                          const row_sink *sink, int32_t n_threads);
 void update_all_rows(int64_t n_samples, const float *coef, const float *vecs,

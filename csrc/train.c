@@ -86,7 +86,7 @@ static void ws_layout(arena *a, void *vws, const void *vnet)
     const int64_t rows = c->n_features > C ? c->n_features : C;
     int64_t ents = net->sparse ? B * ws->kmax : 0;
     ents = ents > ws->max_nnz ? ents : ws->max_nnz;
-    rowindex_layout(&ws->ix, a, rows, ents > 0 ? ents : 1);
+    rowindex_layout(&ws->ix, a, rows, ents > 0 ? ents : 1, (int32_t)nt);
 }
 
 void train_layout(arena *a, const bolt_network *net, int64_t B,
@@ -101,7 +101,7 @@ static int ws_alloc(workspace *ws, const bolt_network *net, int64_t B,
                     int64_t max_lab, int64_t max_nnz, int32_t nt)
 {
     ws_dims(ws, net, B, max_lab, max_nnz, nt);
-    int rc = arena_build(ws_layout, ws, net, 0, &ws->block, "the training buffers");
+    const int rc = arena_build(ws_layout, ws, net, 0, &ws->block, "the training buffers");
     if (rc == BOLT_ENOMEM) {
         arena a = {0};
         ws_layout(&a, ws, net);
@@ -110,8 +110,6 @@ static int ws_alloc(workspace *ws, const bolt_network *net, int64_t B,
                          "batch of %lld); use a smaller batch_size",
                          (double)arena_bytes(&a) / 1e6, (long long)B);
     }
-    if (rc == BOLT_OK)
-        rowindex_reset(&ws->ix);
     return rc;
 }
 
@@ -306,13 +304,13 @@ static void layer_update(bolt_network *net, workspace *ws, const bolt_csr *X,
     if (li == nh && !net->sparse) {
         update_all_rows(B, ws->out_val, ws->act[nh - 1], sink, nt);
     } else if (li == nh) {
-        rowindex_build(&ws->ix, B, ws->out_begin, ws->out_n, ws->out_ids, ws->out_val);
+        rowindex_build(&ws->ix, B, ws->out_begin, ws->out_n, ws->out_ids, ws->out_val, nt);
         update_indexed_rows(&ws->ix, ws->act[nh - 1], net->width[nh], sink, nt);
     } else if (li > 0) {
         update_all_rows(B, ws->delta[li], ws->act[li - 1], sink, nt);
     } else {
         input_entries(ws, X, rows, B);
-        rowindex_build(&ws->ix, B, ws->in_begin, ws->in_count, ws->in_rows, ws->in_vals);
+        rowindex_build(&ws->ix, B, ws->in_begin, ws->in_count, ws->in_rows, ws->in_vals, nt);
         update_indexed_rows(&ws->ix, ws->delta[0], net->width[1], sink, nt);
         float *gb = ws->scratch; /* phase 1 is over: thread 0's scratch is free */
         const int64_t w = net->width[1];
