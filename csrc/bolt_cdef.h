@@ -119,7 +119,9 @@ int bolt_get_config(const bolt_network *net, bolt_config *out);
 
 /* One pass over rows[0..n_rows) of (X, Y) in that order, in batches of
  * batch_size, with Adam at learning_rate. Y holds the labels of each row as
- * column indices. *loss_sum receives the summed per-sample loss. */
+ * column indices. *loss_sum receives the summed per-sample loss. The
+ * call's buffers stay with the network for the next one (see
+ * bolt_release_buffers). */
 int bolt_train(bolt_network *net, const bolt_csr *X, const bolt_csr *Y,
                const int64_t *rows, int64_t n_rows, int32_t batch_size,
                float learning_rate, int32_t n_threads, double *loss_sum);
@@ -184,6 +186,11 @@ int bolt_set_seen(bolt_network *net, const uint8_t *in);
  * the tables. */
 int bolt_get_center(const bolt_network *net, float *out);
 int bolt_set_center(bolt_network *net, const float *in);
+
+/* bolt_train keeps its buffers for the network's next call (a fit is many
+ * calls); this frees them, and the next bolt_train allocates them again.
+ * bolt_free frees them too. */
+int bolt_release_buffers(bolt_network *net);
 
 /* Freeze (1) or unfreeze (0) the tables; frozen tables are no longer rebuilt
  * and learn the labels their probes missed. */

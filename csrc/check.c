@@ -19,7 +19,8 @@ int check_given(const char *names, const void *const *ptrs, int n)
     return BOLT_OK;
 }
 
-int csr_check(const bolt_csr *m, const char *name, int64_t n_cols)
+/* Everything but the entries: types, shape and a non-decreasing indptr. */
+static int csr_check_shape(const bolt_csr *m, const char *name, int64_t n_cols)
 {
     if (!m)
         return bolt_fail(BOLT_EINVAL, "%s is missing", name);
@@ -39,10 +40,16 @@ int csr_check(const bolt_csr *m, const char *name, int64_t n_cols)
     for (int64_t i = 0; i < m->n_rows; i++)
         if (csr_ptr(m, i + 1) < csr_ptr(m, i))
             return bolt_fail(BOLT_EINVAL, "%s indptr decreases at row %lld", name, (long long)i);
-    const int64_t nnz = csr_ptr(m, m->n_rows);
-    if (nnz > 0 && !m->indices)
+    if (csr_ptr(m, m->n_rows) > 0 && !m->indices)
         return bolt_fail(BOLT_EINVAL, "%s has no indices", name);
-    for (int64_t p = 0; p < nnz; p++) {
+    return BOLT_OK;
+}
+
+/* Entries p0 .. p1 of a matrix csr_check_shape passed. */
+static int csr_check_entries(const bolt_csr *m, const char *name, int64_t p0, int64_t p1)
+{
+    const int64_t n_cols = m->n_cols;
+    for (int64_t p = p0; p < p1; p++) {
         int64_t c = csr_col(m, p);
         if (c < 0 || c >= n_cols)
             return bolt_fail(BOLT_EINVAL, "%s has column index %lld outside [0, %lld)",
@@ -51,6 +58,12 @@ int csr_check(const bolt_csr *m, const char *name, int64_t n_cols)
             return bolt_fail(BOLT_EINVAL, "%s contains NaN or infinity (or a value too large for float32)", name);
     }
     return BOLT_OK;
+}
+
+int csr_check(const bolt_csr *m, const char *name, int64_t n_cols)
+{
+    const int rc = csr_check_shape(m, name, n_cols);
+    return rc ? rc : csr_check_entries(m, name, 0, csr_ptr(m, m->n_rows));
 }
 
 int check_threads(int32_t n_threads)
@@ -157,15 +170,19 @@ static int batch_extent(const bolt_csr *X, const bolt_csr *Y,
     return BOLT_OK;
 }
 
+/* Training reads only the listed rows of X and Y, and is called once per
+ * chunk of an epoch (20 per epoch): checking every entry of both on every
+ * call was most of a 100k-class fit's serial setup. */
 int check_training_inputs(const bolt_network *net, const bolt_csr *X,
                           const bolt_csr *Y, const int64_t *rows,
                           int64_t n_rows, int64_t batch, int32_t n_threads,
                           int64_t *max_lab, int64_t *max_nnz)
 {
     int rc;
-    if ((rc = check_inference(net, X, n_threads)))
-        return rc;
-    if ((rc = csr_check(Y, "Y (labels)", net->cfg.n_outputs)))
+    if (!net)
+        return bolt_fail(BOLT_EINVAL, "network is missing");
+    if ((rc = check_threads(n_threads)) || (rc = csr_check_shape(X, "X", net->cfg.n_features)) ||
+        (rc = csr_check_shape(Y, "Y (labels)", net->cfg.n_outputs)))
         return rc;
     if (Y->n_rows != X->n_rows)
         return bolt_fail(BOLT_EINVAL, "X has %lld rows but the labels have %lld",
@@ -176,5 +193,13 @@ int check_training_inputs(const bolt_network *net, const bolt_csr *X,
         return bolt_fail(BOLT_EINVAL, "rows is missing (a NULL pointer)");
     if (batch < 1)
         return bolt_fail(BOLT_EINVAL, "batch_size must be positive, got %lld", (long long)batch);
-    return batch_extent(X, Y, rows, n_rows, batch, max_lab, max_nnz);
+    if ((rc = batch_extent(X, Y, rows, n_rows, batch, max_lab, max_nnz)))
+        return rc;
+    for (int64_t s = 0; s < n_rows; s++) {
+        const int64_t r = rows[s];
+        if ((rc = csr_check_entries(X, "X", csr_ptr(X, r), csr_ptr(X, r + 1))) ||
+            (rc = csr_check_entries(Y, "Y (labels)", csr_ptr(Y, r), csr_ptr(Y, r + 1))))
+            return rc;
+    }
+    return BOLT_OK;
 }

@@ -245,6 +245,7 @@ void bolt_free(bolt_network *net)
 {
     if (!net)
         return;
+    train_release(net);
     hash_destroy(&net->hash);
     free(net->block);
     free(net);

@@ -358,7 +358,11 @@ struct bolt_network {
      * must be measured from the mean too. NULL when the output is dense. */
     float *center;
     void *block;                          /* layers, seen, centre, fill order, tables */
+    void *train_ws;                       /* the last bolt_train's buffers (train.c), or NULL */
 };
+
+/* Frees the buffers bolt_train keeps between calls (train.c). */
+void train_release(bolt_network *net);
 
 int64_t max_width(const bolt_config *c);
 int64_t sum_width(const bolt_config *c);

@@ -431,22 +431,27 @@ class Run:
             X, Y = data.at(0)
             net.init_from_centroids(X, Y, np.asarray(self.stream.rows), _rules.CENTROID_LOGIT,
                                     n_threads)
-        while self.visits < target:
-            count = min(target - self.visits, n - self.visits % n)
-            if chunk:
-                count = min(count, chunk)
-            X, Y = data.at(self.epochs_before + self.visits // n)
-            rows = self.stream.take(self.visits, count)
-            total += net.train(X, Y, rows, self.batch_size, self.learning_rate, n_threads)
-            self.visits += count
-            if on_rows is not None:
-                on_rows(count)
-            if self.visits % n == 0:
-                if (net.sparse_output and self.freeze_after and not net.frozen
-                        and self.epochs >= self.freeze_after):
-                    net.set_frozen(True)
-                if on_epoch is not None:
-                    on_epoch(self.visits // n)
+        try:
+            while self.visits < target:
+                count = min(target - self.visits, n - self.visits % n)
+                if chunk:
+                    count = min(count, chunk)
+                X, Y = data.at(self.epochs_before + self.visits // n)
+                rows = self.stream.take(self.visits, count)
+                total += net.train(X, Y, rows, self.batch_size, self.learning_rate, n_threads)
+                self.visits += count
+                if on_rows is not None:
+                    on_rows(count)
+                if self.visits % n == 0:
+                    if (net.sparse_output and self.freeze_after and not net.frozen
+                            and self.epochs >= self.freeze_after):
+                        net.set_frozen(True)
+                    if on_epoch is not None:
+                        on_epoch(self.visits // n)
+        finally:
+            # the core keeps its buffers from call to call (a chunk each);
+            # between runs they would only hold memory
+            net.release_buffers()
         return total
 
 

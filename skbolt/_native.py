@@ -387,6 +387,10 @@ def set_center(handle, center):
     _check(lib.bolt_set_center(handle, _ptr("float[]", c)))
 
 
+def release_buffers(handle):
+    _check(lib.bolt_release_buffers(handle))
+
+
 def set_frozen(handle, frozen):
     _check(lib.bolt_set_frozen(handle, int(bool(frozen))))
 

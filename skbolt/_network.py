@@ -167,6 +167,12 @@ class Network:
         """
         return _native.train(self._handle, X, Y, rows, batch_size, learning_rate, n_threads)
 
+    def release_buffers(self):
+        """Free the training buffers the core keeps between ``train`` calls
+        (a fit is many calls; they would otherwise live as long as the
+        network)."""
+        _native.release_buffers(self._handle)
+
     def gradient(self, X, Y, layer, n_threads=1):
         """(grad_w, grad_b, loss_sum) of the mean loss over all rows, no update."""
         rows = np.arange(X.shape[0])

@@ -966,6 +966,30 @@ def test_training_is_deterministic_and_thread_independent(sparse):
         assert not np.array_equal(net1.get_params(i)[0], other.get_params(i)[0])
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_kept_training_buffers_change_nothing(n_threads):
+    # bolt_train keeps its buffers for the next call and relies on every
+    # build leaving its scratch zeroed: calls that reuse them (the same
+    # batch), calls that outgrow them (another batch) and calls after a
+    # release must train exactly alike
+    cfg = sparse_config(batch_negatives=20)
+    X, Y = _sparse_problem(n_features=cfg["n_features"], n_outputs=cfg["n_outputs"])
+    kept, fresh = Network(cfg), Network(cfg)
+    rng = np.random.default_rng(7)
+    losses = {id(kept): [], id(fresh): []}
+    for epoch in range(3):
+        if epoch == 2:
+            kept.set_frozen(True)
+            fresh.set_frozen(True)
+        order = rng.permutation(X.shape[0])
+        for part, batch in zip(np.array_split(order, 4), (32, 32, 16, 32)):
+            for net in (kept, fresh):
+                losses[id(net)].append(net.train(X, Y, part, batch, 0.01, n_threads))
+            fresh.release_buffers()
+    assert losses[id(kept)] == losses[id(fresh)]
+    _assert_same(_snapshot(kept), _snapshot(fresh))
+
+
 # ---------------------------------------------------------------------------
 # 5. hashing
 
@@ -1544,6 +1568,7 @@ def test_null_pointers_are_rejected_by_every_function():
         "bolt_get_seen": (h, out("uint8_t[]", 600)),
         "bolt_set_seen": (h, seen),
         "bolt_set_frozen": (h, 0),
+        "bolt_release_buffers": (h,),
         "bolt_rebuild_tables": (h, 0, 1),
         "bolt_init_centroids": (h, X.c, Y.c, rows, 6, 4.0, 1),
         "bolt_take_changed": (h, 0, out("int32_t[]", 60), 60, out("int64_t[]")),
