@@ -52,6 +52,7 @@ Usage::
         --datasets ml100k_all synth_dense --seeds 0 1 2 3 4
     python benchmarks/bench_recommender.py --levers ensemble_5 --datasets ml100k_all
     python benchmarks/bench_recommender.py --prototype wide --seeds 0 1   # needs torch
+    python benchmarks/bench_recommender.py --prototype blend --seeds 0 1  # skbolt mixed with EASE
 
 The peers are benchmark-only (``pip install implicit``); a system that is
 not installed is skipped with a printed reason. OPENBLAS_NUM_THREADS is
@@ -516,6 +517,37 @@ def wide_prototype(datasets, seeds, epochs=50, batch=32, hidden=512, lr=1e-3):
             print(f"{data} seed {seed}: " + ", ".join(row) + f", EASE {ease:.3f}", flush=True)
 
 
+def blend_prototype(datasets, seeds, threads, weights=(0.0, 0.25, 0.5, 0.75, 1.0)):
+    """Not the package: would mixing BoltRecommender's scores with EASE's
+    beat EASE? Both fitted on the training users (EASE's lambda chosen on
+    the validation users); each system's scores are standardised per user
+    (mean 0, sd 1) and mixed as a * skbolt + (1 - a) * EASE; NDCG@10 on the
+    validation and the test users for every a (a = 0 is EASE alone)."""
+
+    def standard(S):
+        S = S - S.mean(axis=1, keepdims=True)
+        return S / (S.std(axis=1, keepdims=True) + 1e-12)
+
+    for data in datasets:
+        X = {**DATASETS, **LEVER_DATASETS}[data]()
+        for seed in seeds:
+            split = split_users(X, test_size=0.2, val_size=0.1, random_state=seed)
+            ease = max((Ease(lam).fit(split.train, threads) for lam in EASE_GRID),
+                       key=lambda e: ndcg_at_k(split.val_out, e.recommend(split.val_in, 10),
+                                               k=10))
+            rec = BoltRecommender(random_state=seed, n_jobs=threads).fit(split.train)
+            for part, X_in, Y in (("validation", split.val_in, split.val_out),
+                                  ("test", split.test_in, split.test_out)):
+                ids, scores = rec.recommend(X_in, n=X.shape[1])
+                S = np.zeros((X_in.shape[0], X.shape[1]), np.float32)
+                np.put_along_axis(S, ids, np.where(np.isfinite(scores), scores, 0.0), axis=1)
+                mixed = [ndcg_at_k(Y, _rank_scores(a * standard(S) + (1 - a) * standard(
+                    np.asarray(X_in @ ease.B)), X_in, 10), k=10) for a in weights]
+                print(f"{data} seed {seed} {part} (EASE lambda {ease.lam:g}): "
+                      + ", ".join(f"a={a:g} {v:.4f}" for a, v in zip(weights, mixed)),
+                      flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS) + list(LEVER_DATASETS),
@@ -532,11 +564,15 @@ def main():
                              "users")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="--levers' seeds (default 0 1)")
-    parser.add_argument("--prototype", choices=["wide"], default=None,
-                        help="the PyTorch wide-path prototype on validation users "
-                             "(pip install torch)")
+    parser.add_argument("--prototype", choices=["wide", "blend"], default=None,
+                        help="wide: the PyTorch wide-path prototype on validation users "
+                             "(pip install torch); blend: skbolt's scores mixed with EASE's")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    if args.prototype == "blend":
+        blend_prototype(args.datasets or ["ml100k_all", "ml100k_pos"],
+                        tuple(args.seeds) if args.seeds else SEEDS[:2], args.threads)
+        return
     if args.prototype:
         wide_prototype(args.datasets or ["ml100k_all"],
                        tuple(args.seeds) if args.seeds else SEEDS[:2])
