@@ -205,9 +205,9 @@ void update_indexed_rows(const row_index *ix, const float *vecs, int64_t dim,
     /* One contiguous range of rows per thread, so the row each thread
      * prefetches is one it will update itself. Handing out chunks of 16
      * (dynamic) prefetched the other thread's rows at every chunk's end:
-     * the Adam steps, memory-bound, scaled 1.5-1.7x from 1 to 2 threads
-     * against 1.8x now (100k classes, benchmarks/README.md). A split
-     * weighted by the rows' entries was no better. */
+     * the output layer's Adam steps, memory-bound, scaled 1.5-1.7x from 1
+     * to 2 threads, 1.7-1.8x now (100k classes, benchmarks/README.md). A
+     * split weighted by the rows' entries was no better. */
 #pragma omp parallel num_threads(n_threads)
     {
         const int64_t team = TEAM_SIZE(), me = THREAD_ID();
