@@ -361,6 +361,16 @@ LEVERS = {
     "lr_3e-3": {"learning_rate_init": 3e-3},
     # tenth session: the mean of 5 networks' probabilities (seeds 1000 s + j)
     "ensemble_5": {"ensemble": 5},
+    # twelfth session, on synth (with hidden_2048 and lr_3e-3 above)
+    "epochs_30": {"max_iter": 30},
+    "hidden_128": {"hidden_layer_sizes": (128,)},
+    "hidden_256": {"hidden_layer_sizes": (256,)},
+    "input_0.5": {"input_fraction": 0.5},
+    "dense_output": {"output_sparsity": 1.0},
+    "dropout_0.8": {"dropout": 0.8},
+    "dropout_0.8_epochs_20": {"dropout": 0.8, "max_iter": 20},
+    "batch_64": {"batch_size": 64},
+    "batch_64_lr_3e-4": {"batch_size": 64, "learning_rate_init": 3e-4},
 }
 
 

@@ -108,87 +108,145 @@ void rowindex_layout(row_index *ix, arena *a, int64_t max_rows,
  * consecutive samples, so reading a row's ranges run by run visits its
  * entries in sample order whatever the number of runs, and the sums do not
  * depend on the thread count. */
+/* A batch's entries as rowindex_build reads them, and its runs. */
+typedef struct {
+    int64_t n_samples;
+    const int64_t *begin;
+    const int32_t *count;
+    const int32_t *rows;
+    const float *vals;
+    int32_t runs;
+} batch_entries;
+
+/* Samples s0 .. s1 of run c. */
+static void run_samples(const batch_entries *b, int32_t c, int64_t *s0, int64_t *s1)
+{
+    *s0 = b->n_samples * c / b->runs;
+    *s1 = b->n_samples * (c + 1) / b->runs;
+}
+
+/* Run c marks the rows its entries touch in its own bitmap. */
+static void mark_run(row_index *ix, const batch_entries *b, int32_t c)
+{
+    uint64_t *bits = ix->seen + c * ix->n_words;
+    int64_t s0, s1;
+    run_samples(b, c, &s0, &s1);
+    for (int64_t s = s0; s < s1; s++)
+        for (int64_t e = b->begin[s]; e < b->begin[s] + b->count[s]; e++)
+            bits[b->rows[e] >> 6] |= (uint64_t)1 << (b->rows[e] & 63);
+}
+
+/* Rows marked by any run in words w0 .. w1. */
+static int64_t count_marked(const row_index *ix, int32_t runs, int64_t w0, int64_t w1)
+{
+    int64_t n = 0;
+    for (int64_t w = w0; w < w1; w++) {
+        uint64_t m = 0;
+        for (int32_t c = 0; c < runs; c++)
+            m |= ix->seen[c * ix->n_words + w];
+        n += __builtin_popcountll(m);
+    }
+    return n;
+}
+
+/* Numbers the rows marked in words w0 .. w1 from k on, in row order, and
+ * clears those words of every bitmap for the next batch. */
+static void number_marked(row_index *ix, int32_t runs, int64_t w0, int64_t w1, int64_t k)
+{
+    for (int64_t w = w0; w < w1; w++) {
+        uint64_t m = 0;
+        for (int32_t c = 0; c < runs; c++) {
+            m |= ix->seen[c * ix->n_words + w];
+            ix->seen[c * ix->n_words + w] = 0;
+        }
+        for (; m; m &= m - 1) {
+            const int32_t r = (int32_t)(w * 64 + __builtin_ctzll(m));
+            ix->slot[r] = (int32_t)k;
+            ix->touched[k++] = r;
+        }
+    }
+}
+
+/* Run c counts its entries per numbered row; returns how many it has. */
+static int64_t count_run(row_index *ix, const batch_entries *b, int32_t c)
+{
+    int64_t *cnt = ix->run_count + c * ix->max_slots, s0, s1, n = 0;
+    run_samples(b, c, &s0, &s1);
+    for (int64_t s = s0; s < s1; s++)
+        for (int64_t e = b->begin[s]; e < b->begin[s] + b->count[s]; e++) {
+            const int32_t t = ix->slot[b->rows[e]];
+            ix->entry_slot[e] = t;
+            cnt[t]++;
+            n++;
+        }
+    return n;
+}
+
+/* Run-major regions: every row's entries of run 0, then of run 1, ...;
+ * each run's counts become the next free place of each of its rows. */
+static void lay_out_runs(row_index *ix, int32_t runs, int64_t nt)
+{
+    int64_t at = 0;
+    for (int32_t c = 0; c < runs; c++) {
+        int64_t *cnt = ix->run_count + c * ix->max_slots;
+        for (int64_t t = 0; t < nt; t++) {
+            const int64_t m = cnt[t];
+            ix->start[c * nt + t] = cnt[t] = at;
+            at += m;
+        }
+    }
+    ix->start[runs * nt] = at;
+}
+
+/* Run c writes its entries into its region, then zeroes its counts. */
+static void fill_run(row_index *ix, const batch_entries *b, int32_t c, int64_t nt)
+{
+    int64_t *pos = ix->run_count + c * ix->max_slots, s0, s1;
+    run_samples(b, c, &s0, &s1);
+    for (int64_t s = s0; s < s1; s++)
+        for (int64_t e = b->begin[s]; e < b->begin[s] + b->count[s]; e++) {
+            const int64_t p = pos[ix->entry_slot[e]]++;
+            ix->sample[p] = (int32_t)s;
+            ix->value[p] = b->vals[e];
+        }
+    memset(pos, 0, (size_t)nt * sizeof(int64_t));
+}
+
 void rowindex_build(row_index *ix, int64_t n_samples, const int64_t *begin,
                     const int32_t *count, const int32_t *rows,
                     const float *vals, int32_t n_threads)
 {
     const int32_t runs = n_threads < ix->max_runs ? (n_threads > 0 ? n_threads : 1)
                                                   : ix->max_runs;
+    const batch_entries b = {n_samples, begin, count, rows, vals, runs};
     const int64_t words = ix->n_words;
     int64_t found[INDEX_RUNS + 1] = {0}; /* rows found per word range */
     int64_t nt = 0, ne = 0;
 #pragma omp parallel num_threads(runs) reduction(+ : ne)
     {
         const int32_t id = THREAD_ID(), team = TEAM_SIZE();
-        for (int32_t c = id; c < runs; c += team) {
-            uint64_t *bits = ix->seen + c * words;
-            for (int64_t s = n_samples * c / runs; s < n_samples * (c + 1) / runs; s++)
-                for (int64_t e = begin[s]; e < begin[s] + count[s]; e++)
-                    bits[rows[e] >> 6] |= (uint64_t)1 << (rows[e] & 63);
-        }
-#pragma omp barrier
         const int64_t w0 = words * id / team, w1 = words * (id + 1) / team;
-        int64_t n = 0;
-        for (int64_t w = w0; w < w1; w++) {
-            uint64_t m = 0;
-            for (int32_t c = 0; c < runs; c++)
-                m |= ix->seen[c * words + w];
-            n += __builtin_popcountll(m);
-        }
-        found[id + 1] = n;
+        for (int32_t c = id; c < runs; c += team)
+            mark_run(ix, &b, c);
+#pragma omp barrier
+        found[id + 1] = count_marked(ix, runs, w0, w1);
 #pragma omp barrier
         int64_t k = 0;
         for (int32_t i = 0; i <= id; i++)
             k += found[i];
-        for (int64_t w = w0; w < w1; w++) {
-            uint64_t m = 0;
-            for (int32_t c = 0; c < runs; c++) {
-                m |= ix->seen[c * words + w];
-                ix->seen[c * words + w] = 0; /* ready for the next batch */
-            }
-            for (; m; m &= m - 1) {
-                const int32_t r = (int32_t)(w * 64 + __builtin_ctzll(m));
-                ix->slot[r] = (int32_t)k;
-                ix->touched[k++] = r;
-            }
-        }
+        number_marked(ix, runs, w0, w1, k);
 #pragma omp barrier
-        for (int32_t c = id; c < runs; c += team) {
-            int64_t *cnt = ix->run_count + c * ix->max_slots;
-            for (int64_t s = n_samples * c / runs; s < n_samples * (c + 1) / runs; s++)
-                for (int64_t e = begin[s]; e < begin[s] + count[s]; e++) {
-                    const int32_t t = ix->slot[rows[e]];
-                    ix->entry_slot[e] = t;
-                    cnt[t]++;
-                    ne++;
-                }
-        }
+        for (int32_t c = id; c < runs; c += team)
+            ne += count_run(ix, &b, c);
 #pragma omp barrier
 #pragma omp single
         {
             for (int32_t i = 0; i < team; i++)
                 nt += found[i + 1];
-            int64_t at = 0;
-            for (int32_t c = 0; c < runs; c++) {
-                int64_t *cnt = ix->run_count + c * ix->max_slots;
-                for (int64_t t = 0; t < nt; t++) {
-                    const int64_t m = cnt[t];
-                    ix->start[c * nt + t] = cnt[t] = at;
-                    at += m;
-                }
-            }
-            ix->start[runs * nt] = at;
+            lay_out_runs(ix, runs, nt);
         }
-        for (int32_t c = id; c < runs; c += team) {
-            int64_t *pos = ix->run_count + c * ix->max_slots;
-            for (int64_t s = n_samples * c / runs; s < n_samples * (c + 1) / runs; s++)
-                for (int64_t e = begin[s]; e < begin[s] + count[s]; e++) {
-                    const int64_t p = pos[ix->entry_slot[e]]++;
-                    ix->sample[p] = (int32_t)s;
-                    ix->value[p] = vals[e];
-                }
-            memset(pos, 0, (size_t)nt * sizeof(int64_t));
-        }
+        for (int32_t c = id; c < runs; c += team)
+            fill_run(ix, &b, c, nt);
     }
     ix->n_touched = nt;
     ix->n_entries = ne;
