@@ -710,6 +710,11 @@ class BoltEstimator(BaseEstimator):
         after a rollback starts them afresh, nor the tables, rebuilt from
         the weights) is the ``snapshot`` part of the memory estimate.
         """
+        if epochs < 1:
+            # a start that is the model (the recommender's init="svd")
+            self.n_iter_ = 0
+            self.validation_scores_ = [] if early_stopping else None
+            return
         rng = np.random.RandomState(self._seed + self._epochs_done)
         if early_stopping:
             train_rows, val_rows = self._split(data.n_rows, rng)
@@ -719,7 +724,7 @@ class BoltEstimator(BaseEstimator):
             train_rows = np.arange(data.n_rows)
         run = Run(self._network, self.batch_size_, self.learning_rate_init_,
                   self.hash_params_["freeze_after"], RowStream.drawn(train_rows, rng),
-                  self._epochs_done)
+                  self._epochs_done, centroid_start=self._centroid_start())
         n = len(train_rows)
         chunk = self.batch_size_ * max(1, math.ceil(n / (self.batch_size_ * CHUNKS_PER_EPOCH)))
         threads = self._n_threads()
@@ -783,6 +788,11 @@ class BoltEstimator(BaseEstimator):
         finally:
             if best_state is not None:
                 self._network = Network.from_state(best_state)
+
+    def _centroid_start(self):
+        """Whether a fresh sampled network starts its output rows from label
+        centroids (False when the subclass started it otherwise)."""
+        return True
 
     def _network_score(self, network, sparse, candidates, X, Y, n_threads):
         """Validation score of a network on held-out rows: precision@1

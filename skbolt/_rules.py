@@ -363,7 +363,8 @@ def _choice(value, name, options):
     return value
 
 
-def _hidden(value):
+def hidden_sizes(value):
+    """``hidden_layer_sizes`` (an int or a sequence) as a tuple of widths."""
     hidden = (value,) if np.isscalar(value) else value
     try:
         hidden = tuple(hidden)
@@ -463,7 +464,7 @@ def resolve(params, n_samples, n_features, n_outputs, nnz_per_row, multilabel,
         return rule() if is_auto(value) else value
 
     hidden = given("hidden_layer_sizes", lambda: auto_hidden(n_samples))
-    hidden = _hidden(hidden)
+    hidden = hidden_sizes(hidden)
     batch = given("batch_size", lambda: auto_batch_size(n_samples))
     batch = min(_integer(batch, "batch_size"), n_samples)
     lr = given("learning_rate_init", lambda: auto_learning_rate(n_samples))

@@ -926,6 +926,11 @@ n_iter_no_change, tol, random_state, n_jobs, verbose :
 
     _kind = "recommender"
 
+    def _local_params(self):
+        # the SVD start needs every row's interactions on one machine: the
+        # replicas start from the centroids of all of them, as the classifier's
+        return {**super()._local_params(), "init": "centroids"}
+
     def __init__(
         self,
         client=None,

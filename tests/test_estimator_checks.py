@@ -22,6 +22,11 @@ def _fast_recommender():
                            random_state=0, n_jobs=1)
 
 
+def _default_recommender():
+    # init="auto" with hidden_layer_sizes="auto": the SVD start, no epochs
+    return BoltRecommender(random_state=0, n_jobs=1)
+
+
 def _expected_failures(estimator):
     if isinstance(estimator, BoltRecommender):
         reason = "predict returns (n_rows, n_recommendations) item ids, not one value per row"
@@ -29,7 +34,7 @@ def _expected_failures(estimator):
     return {}
 
 
-@parametrize_with_checks([_fast_classifier(), _fast_recommender()],
+@parametrize_with_checks([_fast_classifier(), _fast_recommender(), _default_recommender()],
                          expected_failed_checks=_expected_failures)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)

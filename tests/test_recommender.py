@@ -166,3 +166,101 @@ def test_estimate_memory_is_what_fit_uses(planted):
     _, s, _ = planted
     est = _fast(max_iter=1).estimate_memory(s.train)
     assert est["total"] == _fast(max_iter=1).fit(s.train).memory_bytes_
+
+
+# ----------------------------------------------------------------------
+# init="svd": the network started from the truncated SVD of X
+
+
+def _projection(V):
+    return V @ V.T
+
+
+def test_svd_start_is_the_pure_svd_model_computed_by_numpy():
+    """Few items (the dense-SVD path) and too few users for a carve: the
+    input layer spans the top right singular vectors of X computed here,
+    and the network's logits are scale * x V V^T for unit-length rows."""
+    b = make_interactions(150, 14, n_groups=3, random_state=1)
+    X = b.X
+    rec = BoltRecommender(init="svd", hidden_layer_sizes=(4,), random_state=0, n_jobs=1).fit(X)
+    assert rec.init_ == "svd" and rec.n_iter_ == 0 and rec.svd_carve_scores_ is None
+    V = rec._network.get_params(0)[0].astype(np.float64)
+    _, _, Vt = np.linalg.svd(X.toarray().astype(np.float64), full_matrices=False)
+    np.testing.assert_allclose(_projection(V), _projection(Vt[:4].T), atol=1e-5)
+    x = X.toarray()[:20].astype(np.float64)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    logits = rec._network.predict_scores(rec._inputs(X[:20]), False, 1)
+    ratio = logits / (x @ V @ V.T)
+    np.testing.assert_allclose(ratio, np.median(ratio), rtol=1e-3)
+    assert np.median(ratio) > 0
+
+
+def test_svd_start_randomized_path_spans_the_top_singular_vectors():
+    """The randomized SVD (2 power iterations) on planted data, where the
+    top singular values stand apart: its subspace is numpy's within 1e-2."""
+    b = make_interactions(400, 120, n_groups=4, random_state=2)
+    X = sp.csr_matrix(b.X)
+    rec = BoltRecommender(init="svd", hidden_layer_sizes=(4,), random_state=0, n_jobs=1).fit(X)
+    V = rec._network.get_params(0)[0].astype(np.float64)
+    np.testing.assert_allclose(V.T @ V, np.eye(4), atol=1e-4)
+    # the SVD saw X without the carve's held-out items (20% of the rows of
+    # 40 users, 2% of the entries): numpy's is of all of X, hence 0.1
+    _, _, Vt = np.linalg.svd(X.toarray().astype(np.float64), full_matrices=False)
+    gap = np.linalg.norm(_projection(V) - _projection(Vt[:4].T), ord=2)
+    assert gap < 0.1, gap
+
+
+def test_svd_carve_chooses_a_rank_near_the_best_on_held_out_users():
+    """On 10 planted groups the carve's rank scores on held-out users
+    within 0.03 NDCG@10 of the best fixed rank of the grid, fitted here one
+    by one, and far above the worst."""
+    b = make_interactions(1500, 300, n_groups=10, random_state=0)
+    s = split_users(b.X, test_size=0.2, random_state=0)
+    auto = BoltRecommender(random_state=0, n_jobs=1).fit(s.train)
+    assert auto.init_ == "svd" and set(auto.svd_carve_scores_) == {8, 16, 32, 64, 128, 256}
+    got = ndcg_at_k(s.test_out, auto.predict(s.test_in), k=10)
+    fixed = [ndcg_at_k(s.test_out, BoltRecommender(init="svd", hidden_layer_sizes=(k,),
+                                                   random_state=0, n_jobs=1)
+                       .fit(s.train).predict(s.test_in), k=10)
+             for k in (8, 16, 32, 64, 128, 256)]
+    assert got >= max(fixed) - 0.03, (got, fixed)
+    assert got > min(fixed) + 0.1, (got, fixed)
+    assert got > _popularity_ndcg(s.train, s.test_in, s.test_out) + 0.06
+
+
+def test_svd_start_then_training_moves_the_network():
+    b = make_interactions(600, 200, n_groups=5, random_state=3)
+    start = BoltRecommender(random_state=0, n_jobs=1).fit(b.X)
+    trained = BoltRecommender(random_state=0, n_jobs=1, max_iter=3).fit(b.X)
+    assert start.max_iter_ == 0 and start.loss_curve_ == []
+    assert trained.n_iter_ == 3 and len(trained.loss_curve_) == 3
+    assert trained.learning_rate_init_ == 1e-5 and trained.dropout_ == 0.0
+    w0, w1 = start._network.get_params(1)[0], trained._network.get_params(1)[0]
+    assert w0.shape == w1.shape and not np.array_equal(w0, w1)
+
+
+def test_svd_init_errors_and_auto_resolution():
+    b = make_interactions(300, 100, n_groups=3, random_state=0)
+    with pytest.raises(ValueError, match="init must be"):
+        BoltRecommender(init="pca").fit(b.X)
+    with pytest.raises(ValueError, match="fit\\(X\\) without y"):
+        BoltRecommender(init="svd").fit(b.X, b.X)
+    with pytest.raises(ValueError, match="one hidden layer"):
+        BoltRecommender(init="svd", hidden_layer_sizes=(8, 8)).fit(b.X)
+    with pytest.raises(ValueError, match="autotune=True"):
+        BoltRecommender(init="svd", autotune=True).fit(b.X)
+    assert _fast(max_iter=1).fit(b.X).init_ == "centroids"  # a given width: no rank
+    assert BoltRecommender(max_iter=1).fit(b.X, b.X).init_ == "centroids"
+
+
+def test_svd_estimate_memory_bounds_the_fit():
+    b = make_interactions(2000, 3000, n_groups=20, random_state=0)
+    fixed = BoltRecommender(init="svd", hidden_layer_sizes=(32,), random_state=0, n_jobs=1)
+    est = fixed.estimate_memory(b.X)
+    assert est["spectral"] >= 4 * 3000 * 32
+    assert est["total"] == fixed.fit(b.X).memory_bytes_
+    auto = BoltRecommender(random_state=0, n_jobs=1)
+    assert auto.estimate_memory(b.X)["total"] >= auto.fit(b.X).memory_bytes_
+    with pytest.raises(MemoryError, match="SVD start"):
+        BoltRecommender(init="svd", hidden_layer_sizes=(32,),
+                        max_memory=est["total"] - est["spectral"] + 1).fit(b.X)
