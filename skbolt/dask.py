@@ -896,9 +896,11 @@ def _place(client, X, y):
 class DaskBoltRecommender(_DaskEstimator):
     """``BoltRecommender`` trained data-parallel on a Dask cluster.
 
-    Every parameter of :class:`skbolt.BoltRecommender` means the same here;
-    the training, the averaging and the model on the workers are those of
-    :class:`DaskBoltClassifier` (``skbolt.dask``'s docstring). Learning from
+    Every parameter of :class:`skbolt.BoltRecommender` means the same here
+    but ``init``, which is always "centroids" (the SVD start needs all the
+    interactions on one machine); the training, the averaging and the
+    model on the workers are those of :class:`DaskBoltClassifier`
+    (``skbolt.dask``'s docstring). Learning from
     X alone, each replica re-splits its own rows into inputs and targets
     every epoch, as the local estimator does with all of them.
 
