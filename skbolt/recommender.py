@@ -611,9 +611,19 @@ autotune_results_, best_params_, n_features_in_
     def _item_vectors(self):
         """Output-layer rows of the items, zero for items no training row
         had as a target (the native core leaves their rows unlearnt)."""
+        seen = self._network.seen
+        if getattr(self, "init_", None) == "svd":  # files from before init: no init_
+            # the input layer, V diag(f): the filter weights the strong
+            # directions, where the output rows c V weigh all alike and
+            # the weak ones make rare items everyone's neighbours
+            # (MovieLens-100K, Fargo's nearest from c V: Boy's Life 2,
+            # Poison Ivy II, rated by 1-2 users; from V diag(f): Lone Star,
+            # Leaving Las Vegas, Twelve Monkeys)
+            V = np.array(self._network.get_params(0)[0], dtype=np.float64)
+            V[~seen] = 0.0
+            return V
         w, _ = self._network.get_params(self._network.n_layers - 1)
         V = np.array(w if w.shape[0] == self.n_items_ else w.T, dtype=np.float64)
-        seen = self._network.seen
         # measured from the mean item: the direction every row shares
         # would otherwise dominate the cosines (MovieLens-100K, Star Wars'
         # nearest: Mystery Science Theater 3000, Executive Decision at 0.22

@@ -121,13 +121,16 @@ def test_score_is_ndcg_of_predict_and_holds_out_without_y(planted):
     assert rec.score(X) == pytest.approx(ndcg_at_k(Y, rec.predict(X_in), k=10))
 
 
-def test_similar_items_recover_planted_groups():
+@pytest.mark.parametrize("init", ["centroids", "svd"])
+def test_similar_items_recover_planted_groups(init):
     b = make_interactions(1500, 300, n_groups=6, random_state=0)
     X = b.X.tolil()
     X[:, 7] = 0  # an item nobody touched
     X = X.tocsr()
     X.eliminate_zeros()
-    rec = _fast(max_iter=20).fit(X)
+    rec = (_fast(max_iter=20) if init == "centroids"
+           else BoltRecommender(random_state=0, n_jobs=1)).fit(X)
+    assert rec.init_ == init
     items = np.setdiff1d(np.arange(300), [7])
     ids, _ = rec.similar_items(items, n=5)
     g = b.item_groups
