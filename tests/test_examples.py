@@ -35,7 +35,7 @@ def figure(pattern, out):
 
 def test_every_example_is_tested():
     tested = {"extreme_classification.py", "text_pipeline.py", "save_and_load.py",
-              "memory_planning.py", "movielens.py", "plots.py"}
+              "memory_planning.py", "movielens.py", "plots.py", "large_catalogue.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -117,6 +117,13 @@ def test_movielens_synthetic():
     ours, popular = _recommender_figures(out)
     assert ours > popular + 0.04, out  # measured 0.265 vs 0.176
     assert figure(r"planted group: ([0-9.]+)", out) >= 0.6, out  # measured 0.94, chance 0.12
+
+
+def test_large_catalogue():
+    out = run("large_catalogue.py")
+    ours, popular = _recommender_figures(out)
+    assert ours > popular + 0.06, out  # measured 0.153 vs 0.041
+    assert figure(r"planted group \(1,000 most popular items\): ([0-9.]+)", out) >= 0.5, out  # 0.86
 
 
 def test_plots_writes_four_images_that_are_not_blank(tmp_path):
