@@ -95,6 +95,8 @@ HELD_OUT = {"heldout_synth"}
 #: which a lever that helps MovieLens is checked before it becomes a rule.
 LEVER_DATASETS = {
     "synth_dense": lambda: make_interactions(5000, 1500, n_groups=20, random_state=7).X,
+    # the --quick --scale catalogue
+    "scale_quick": lambda: make_interactions(20000, 100000, n_groups=200, random_state=11).X,
 }
 
 
@@ -371,6 +373,13 @@ LEVERS = {
     "dropout_0.8_epochs_20": {"dropout": 0.8, "max_iter": 20},
     "batch_64": {"batch_size": 64},
     "batch_64_lr_3e-4": {"batch_size": 64, "learning_rate_init": 3e-4},
+    # fourteenth session: the SVD start (the default since 79a3c9b) against
+    # the trained network, and epochs after the start
+    "centroids": {"init": "centroids"},
+    "svd_epochs_3_lr_1e-5": {"max_iter": 3, "learning_rate_init": 1e-5},
+    "svd_epochs_3_lr_1e-4": {"max_iter": 3, "learning_rate_init": 1e-4},
+    "svd_epochs_3_lr_1e-3": {"max_iter": 3, "learning_rate_init": 1e-3},
+    "svd_through_tables": {"sparse_inference": True},
 }
 
 

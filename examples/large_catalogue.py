@@ -36,6 +36,16 @@ def popularity_ndcg(train, X_in, Y, k=10):
     return ndcg_at_k(Y, np.array(ranked), k=k)
 
 
+def peak_rss_mb():
+    """This process's peak resident memory so far (Linux reports KiB; NaN
+    where the ``resource`` module does not exist, as on Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return float("nan")
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--items", type=int, default=100_000)
@@ -47,12 +57,14 @@ def main():
 
     rec = BoltRecommender(random_state=0)
     plan = rec.estimate_memory(split.train)
-    print(f"planned peak memory: {plan['total'] / 1e6:.0f} MB")
+    before = peak_rss_mb()
     start = time.perf_counter()
     rec.fit(split.train)
     print(f"fit in {time.perf_counter() - start:.1f} s: start {rec.init_}, rank "
           f"{rec.hidden_layer_sizes_[0]}, shrinkage {rec.svd_shrinkage_}, "
           f"{'hash tables' if rec.sparse_inference_ else 'every item scored'} at inference")
+    print(f"memory: planned {plan['total'] / 1e6:.0f} MB; peak RSS {before:.0f} MB before "
+          f"the fit (the data), {peak_rss_mb():.0f} MB after it")
 
     start = time.perf_counter()
     ours = rec.score(split.test_in, split.test_out)

@@ -426,8 +426,8 @@ autotune_results_, best_params_, n_features_in_
                 self._check_n(self.n_recommendations), self._fit_seed())
         self._svd_rank, self.svd_shrinkage_ = choice["rank"], choice["shrinkage"]
         problem = super()._setup(data, search=False, problem=problem)
-        write_spectral(self._network, V, f, choice["scale"], np.diff(X.tocsc().indptr) > 0,
-                       threads)
+        write_spectral(self._network, V, f, choice["scale"],
+                       np.bincount(X.indices, minlength=X.shape[1]) > 0, threads)
         if _rules.is_auto(self.max_iter):
             self.max_iter_ = 0
         return problem
@@ -784,7 +784,7 @@ def spectral_start(X, ranks, shrinks, n, seed):
 
 def _unit(X):
     """The mean squared norm of X's columns, the unit of the shrinkages."""
-    return max(float(X.multiply(X).sum()) / X.shape[1], float(np.finfo(np.float32).tiny))
+    return max(float(np.dot(X.data, X.data)) / X.shape[1], float(np.finfo(np.float32).tiny))
 
 
 def _filter(sv, shrinkage, unit):
@@ -823,16 +823,15 @@ def _carve_ndcg(X_in, Y, V, filters, ranks, n):
         U = np.asarray(x @ V)
         seen = x.nonzero()
         for a, f in filters.items():
+            # the input items start at -inf and stay there as blocks add on
             S = np.zeros((x.shape[0], n_items), dtype=np.float32)
+            S[seen] = -np.inf
             done = 0
             for k in ranks:
                 S += (U[:, done:k] * f[done:k]) @ V[:, done:k].T
                 done = k
-                masked = S.copy()
-                masked[seen] = -np.inf
-                top = np.argpartition(-masked, n - 1, axis=1)[:, :n]
-                order = np.argsort(-np.take_along_axis(masked, top, axis=1), axis=1,
-                                   kind="stable")
+                top = np.argpartition(-S, n - 1, axis=1)[:, :n]
+                order = np.argsort(-np.take_along_axis(S, top, axis=1), axis=1, kind="stable")
                 ids[k, a].append(np.take_along_axis(top, order, axis=1))
     return {key: float(ndcg_at_k(Y, np.vstack(parts), k=n)) for key, parts in ids.items()}
 
