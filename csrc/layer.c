@@ -35,12 +35,16 @@ void layer_layout(bolt_layer *l, arena *a, int64_t rows, int64_t cols,
 
 /* Glorot-uniform weights, zero biases: the scale sklearn's MLP uses for
  * ReLU networks, drawn from a counter RNG so each weight depends only on
- * (seed, layer, position). */
+ * (seed, layer, position), whichever thread draws it. Parallel because
+ * these writes are the first touch of the weights' pages: at 1M outputs
+ * creation was 0.4 s of one thread in a 5.5 s fit on two. */
 void layer_init(bolt_layer *l, uint64_t seed, int index, int64_t fan_in,
-                int64_t fan_out)
+                int64_t fan_out, int32_t n_threads)
 {
     const float bound = sqrtf(6.0f / (float)(fan_in + fan_out));
     const int64_t n = l->rows * l->cols;
+    (void)n_threads; /* without OpenMP */
+#pragma omp parallel for schedule(static) num_threads(n_threads)
     for (int64_t i = 0; i < n; i++) {
         float u = rng_unit(rng_at(seed, 0x1000u + (uint64_t)index, (uint64_t)i));
         l->w[i] = (2.0f * u - 1.0f) * bound;

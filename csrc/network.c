@@ -320,7 +320,7 @@ int bolt_create(const bolt_config *cfg, int32_t build, int32_t n_threads,
     if ((rc = arena_build(model_layout, net, NULL, 1, &net->block, "the network")))
         return create_failed(net, rc);
     for (int i = 0; i < net->n_layers; i++)
-        layer_init(&net->layer[i], cfg->seed, i, net->width[i], net->width[i + 1]);
+        layer_init(&net->layer[i], cfg->seed, i, net->width[i], net->width[i + 1], n_threads);
     if (net->sparse) {
         order_fill(net);
         if ((rc = hash_create(&net->hash, cfg->seed, 0)) ||

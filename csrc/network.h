@@ -168,7 +168,7 @@ typedef struct {
 void layer_layout(bolt_layer *l, arena *a, int64_t rows, int64_t cols,
                   int64_t bias_len);
 void layer_init(bolt_layer *l, uint64_t seed, int index, int64_t fan_in,
-                int64_t fan_out);
+                int64_t fan_out, int32_t n_threads);
 /* z = b + sum over the row's nonzeros of x_j * w[j]; out of range columns
  * cannot occur because inputs are validated first. */
 void layer_input_forward(const bolt_layer *l, const bolt_csr *x, int64_t row,

@@ -224,8 +224,9 @@ class _Trial:
         self.overrides = plan.overrides
         self.resolved = r
         # a fresh run fills the tables from its centroid start
-        self.run = _base.Run(Network(plan.config, build_tables=False), r.batch_size,
-                             r.learning_rate_init, r.hash_params["freeze_after"], stream)
+        network = Network(plan.config, build_tables=False, n_threads=plan.threads)
+        self.run = _base.Run(network, r.batch_size, r.learning_rate_init,
+                             r.hash_params["freeze_after"], stream)
         self.seconds = 0.0
         self.score = -np.inf
 

@@ -455,6 +455,37 @@ class Run:
         return total
 
 
+class _Checkpoint:
+    """A network kept for a rollback (Ctrl-C in ``BoltEstimator._train``).
+
+    A network nothing has changed since its creation (``Network.pristine``,
+    a fresh fit's before its first epoch) is kept as its configuration and
+    created again on a rollback; otherwise its weights are copied (not
+    Adam's moments, nor the tables: rebuilt from the weights), into the
+    arrays of the previous copy when there is one. At 1M outputs a fresh
+    0.5 GB copy took one thread 0.1-0.2 s, mostly page faults, in a
+    5.5 s fit on two (``benchmarks/bench_scale.py``).
+    """
+
+    def __init__(self, network):
+        self._config = self._state = None
+        self.take(network)
+
+    def take(self, network):
+        """Keep ``network`` as it is now (overwriting what was kept)."""
+        if network.pristine:
+            self._config = network.config
+        else:
+            self._config = None
+            self._state = network.get_state(tables=False, into=self._state)
+
+    def restore(self, n_threads):
+        """A new network equal to the one kept."""
+        if self._config is not None:
+            return Network(self._config, n_threads=n_threads)
+        return Network.from_state(self._state, n_threads)
+
+
 def finish_network(network, X, Y, rows, hash_params, mean_labels, n_threads, held=None,
                    reshape=True):
     """The centroid finish of a trained network: output rows from label
@@ -629,7 +660,7 @@ class BoltEstimator(BaseEstimator):
         self._set_resolved(plan)
         # Run's centroid start fills the tables: built here, they were
         # built twice (a third of a 1M-output fit, bench_scale)
-        self._network = Network(plan.config, build_tables=False)
+        self._network = Network(plan.config, build_tables=False, n_threads=plan.threads)
         self.temperature_ = None
         self._epochs_done = 0
         self.loss_curve_ = []
@@ -708,7 +739,8 @@ class BoltEstimator(BaseEstimator):
         KeyboardInterrupt goes on to the caller. The copy this takes at
         every epoch boundary (the weights; not Adam's moments, so training
         after a rollback starts them afresh, nor the tables, rebuilt from
-        the weights) is the ``snapshot`` part of the memory estimate.
+        the weights; ``_Checkpoint``) is the ``snapshot`` part of the
+        memory estimate.
         """
         if epochs < 1:
             # a start that is the model (the recommender's init="svd")
@@ -730,9 +762,8 @@ class BoltEstimator(BaseEstimator):
         threads = self._n_threads()
         tracker = _Progress(self.n_iter_no_change, self.tol)
         best_state = None
-        # the network of the last complete epoch, None while the live one is it
-        # (its tables are rebuilt from the weights on a rollback)
-        rollback = (self._network.get_state(tables=False), self._epochs_done)
+        # the epochs of the network kept, None while the live network is it
+        checkpoint, rollback = _Checkpoint(self._network), self._epochs_done
         self.n_iter_ = 0
         try:
             for _ in range(epochs):
@@ -773,11 +804,13 @@ class BoltEstimator(BaseEstimator):
                 if stop:
                     break
                 if best_state is None and self.n_iter_ < epochs:
-                    rollback = self._network.get_state(tables=False), self._epochs_done
+                    # an interrupted take leaves rollback None: the live
+                    # network is then the one to keep
+                    checkpoint.take(self._network)
+                    rollback = self._epochs_done
         except KeyboardInterrupt:
             if rollback is not None and best_state is None:
-                state, self._epochs_done = rollback
-                self._network = Network.from_state(state, threads)
+                self._network, self._epochs_done = checkpoint.restore(threads), rollback
             warnings.warn(
                 f"training interrupted after {self.n_iter_} complete epochs; the model is "
                 "back at the last of them and can predict or continue (warm_start, "

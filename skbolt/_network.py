@@ -4,6 +4,8 @@
 was made from, and speaks numpy / scipy to the estimators: train one pass,
 predict, embed, and save or restore its whole state as numpy arrays.
 """
+import functools
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -110,6 +112,16 @@ def labels_to_csr(y_index, n_outputs):
     return Y
 
 
+def _writes(method):
+    """A ``Network`` method that changes the native network: afterwards it
+    is no longer the network its configuration creates (``pristine``)."""
+    @functools.wraps(method)
+    def wrapped(self, *args, **kwargs):
+        self._pristine = False
+        return method(self, *args, **kwargs)
+    return wrapped
+
+
 class Network:
     """A native LSH-sparse network.
 
@@ -124,7 +136,8 @@ class Network:
         that fills them next (``init_from_centroids``, ``set_tables``,
         ``rebuild_tables``); empty tables retrieve nothing.
     n_threads : int, default=1
-        Threads for building the tables.
+        Threads for drawing the initial weights and building the tables
+        (neither depends on it).
     """
 
     def __init__(self, config, build_tables=True, n_threads=1):
@@ -135,6 +148,14 @@ class Network:
         self.config = {k: config[k] for k in _CONFIG_KEYS}
         self.config["hidden_sizes"] = tuple(int(h) for h in config["hidden_sizes"])
         self._handle = _native.create(self.config, build_tables, n_threads)
+        self._pristine = True
+
+    @property
+    def pristine(self):
+        """Whether nothing has changed this network since its creation, so
+        that ``Network(self.config)`` creates it again (the initial weights
+        are a function of the seed; empty tables aside)."""
+        return self._pristine
 
     @property
     def n_layers(self):
@@ -159,6 +180,7 @@ class Network:
         """
         return _native.estimate_memory(config, batch_size, nnz_per_row, n_threads)
 
+    @_writes
     def train(self, X, Y, rows, batch_size, learning_rate, n_threads):
         """Train on ``rows`` of (X, Y) in that order; returns the summed loss.
 
@@ -195,6 +217,7 @@ class Network:
         """Last hidden layer's activations, (n_samples, width)."""
         return _native.embed(self._handle, X, n_threads)
 
+    @_writes
     def init_from_centroids(self, X, Y, rows, logit_scale, n_threads):
         """Before training: each label's output row and bias from the mean
         hidden vector of the ``rows`` carrying it, measured from the mean of
@@ -223,6 +246,7 @@ class Network:
             "used": int(keep.sum()),
         }
 
+    @_writes
     def set_centroids(self, sums, logit_scale, n_threads):
         """``init_centroids`` from ``centroid_sums`` (added up over shares)."""
         _native.set_centroids(self._handle, sums["labels"], sums["sums"], sums["counts"],
@@ -277,6 +301,7 @@ class Network:
         self._handle = None
         return Network.from_state(state, n_threads)
 
+    @_writes
     def scale_output(self, factor):
         """Multiply the output layer's weights and biases by ``factor`` > 0."""
         if factor != 1.0:
@@ -284,15 +309,20 @@ class Network:
             w, b = self.get_params(last)
             self.set_params(last, w * np.float32(factor), b * np.float32(factor))
 
+    @_writes
     def set_frozen(self, frozen):
         _native.set_frozen(self._handle, frozen)
 
+    @_writes
     def rebuild_tables(self, redraw, n_threads):
         _native.rebuild_tables(self._handle, redraw, n_threads)
 
-    def get_params(self, layer):
-        return _native.get_params(self._handle, layer)
+    def get_params(self, layer, out=None):
+        """(weights, bias) of ``layer``, copied into ``out`` (a previous
+        result for this layer) when given."""
+        return _native.get_params(self._handle, layer, out)
 
+    @_writes
     def set_params(self, layer, weights, bias):
         _native.set_params(self._handle, layer, weights, bias)
 
@@ -304,6 +334,7 @@ class Network:
         """(weights, bias) of ``rows`` of ``layer`` (layer 0: all its bias)."""
         return _native.get_rows(self._handle, layer, rows)
 
+    @_writes
     def set_rows(self, layer, rows, weights, bias):
         _native.set_rows(self._handle, layer, rows, weights, bias)
 
@@ -318,6 +349,7 @@ class Network:
         """Boolean per output: has it been a label of a training row."""
         return _native.get_seen(self._handle)
 
+    @_writes
     def set_seen(self, seen):
         """Mark outputs as labels of training rows (``seen``, one bool each)."""
         _native.set_seen(self._handle, seen)
@@ -331,18 +363,23 @@ class Network:
         (``_native.TIMING_NAMES``), for benchmarks."""
         return _native.take_timings(self._handle)
 
-    def get_state(self, tables=True):
+    def get_state(self, tables=True, into=None):
         """Everything needed to rebuild this network, as plain values and arrays.
 
         Adam's moments are not kept: a restored network predicts exactly as
         this one and continues training with fresh moments. Without
         ``tables`` the hash tables are left out (``from_state`` then builds
-        them from the rows).
+        them from the rows). ``into``, a previous state of a network of this
+        configuration, lends its weight arrays: they are overwritten instead
+        of allocated again.
         """
+        if into is not None and into.get("config") != self.config:
+            into = None
         state = {
             "version": STATE_VERSION,
             "config": dict(self.config),
-            "params": [self.get_params(i) for i in range(self.n_layers)],
+            "params": [self.get_params(i, into["params"][i] if into is not None else None)
+                       for i in range(self.n_layers)],
             "counters": _counters_to_array(_native.get_counters(self._handle)),
             "seen": self.seen,
             "center": _native.get_center(self._handle),
@@ -362,7 +399,8 @@ class Network:
                 f"this model was saved with network state version {version}; this skbolt "
                 f"reads versions 1 to {STATE_VERSION}. Refit it with this version."
             )
-        net = cls(state["config"], build_tables=False)  # set or built below
+        net = cls(state["config"], build_tables=False, n_threads=n_threads)  # set or built below
+        net._pristine = False
         for i, (w, b) in enumerate(state["params"]):
             net.set_params(i, w, b)
         _native.set_counters(net._handle, _counters_from_array(state["counters"]))

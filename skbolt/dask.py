@@ -186,7 +186,7 @@ def _adopt(key, shared, config):
     """Other replicas: the first one's resolved attributes, the same network."""
     r = _replica(key)
     vars(r.estimator).update(shared)
-    r.estimator._network = Network(config, build_tables=False)
+    r.estimator._network = Network(config, build_tables=False, n_threads=r.threads)
 
 
 def _centroid_sums(key, rows="train"):

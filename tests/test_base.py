@@ -175,30 +175,66 @@ def _interrupting(after_calls, n_rows, seen):
     return wrapped
 
 
-@pytest.mark.parametrize("early_stopping", [False, True])
+@pytest.mark.parametrize("early_stopping,complete", [(False, 1), (True, 1), (False, 2)])
 def test_ctrl_c_mid_epoch_rolls_back_to_the_last_complete_epoch(problem_data, monkeypatch,
-                                                                 early_stopping):
+                                                                 early_stopping, complete):
     """A KeyboardInterrupt raised when a native call returns (where Python
     delivers a Ctrl-C pressed during it) stops the fit, puts the network
-    back at its last complete epoch, and reaches the caller."""
+    back at its last complete epoch, and reaches the caller. (After two
+    epochs, the kept copy of the first has been overwritten with the
+    second's weights: ``_Checkpoint``.)"""
     X, y = problem_data
     seen = {}
     n = X.shape[0] - (round(0.1 * X.shape[0]) if early_stopping else 0)
     # 19 calls of 64 rows an epoch (1200 rows, batch 16): call 23 is mid-epoch 2
-    monkeypatch.setattr(Network, "train", _interrupting(_base.CHUNKS_PER_EPOCH + 3, n, seen))
+    monkeypatch.setattr(Network, "train",
+                        _interrupting(complete * _base.CHUNKS_PER_EPOCH + 3, n, seen))
     clf = BoltClassifier(hidden_layer_sizes=(32,), max_iter=5, batch_size=16, autotune=False,
                          random_state=0, early_stopping=early_stopping, n_iter_no_change=9)
-    with pytest.raises(KeyboardInterrupt), pytest.warns(UserWarning, match="after 1 complete"):
+    with pytest.raises(KeyboardInterrupt), \
+            pytest.warns(UserWarning, match=f"after {complete} complete"):
         clf.fit(X, y)
-    assert clf.n_iter_ == 1 and len(clf.loss_curve_) == 1 and clf._epochs_done == 1
+    assert clf.n_iter_ == complete and len(clf.loss_curve_) == complete
+    assert clf._epochs_done == complete
     after = _params(clf._network)
-    # the epoch-1 weights, not the ones three calls into epoch 2
+    # the last complete epoch's weights, not the ones three calls on
     assert _same(after, seen["boundary"]) and not _same(after, seen["interrupted"])
     monkeypatch.undo()
     ids, _ = clf.predict_topk(X[:50], k=3)
     assert ids.shape == (50, 3)
     clf.partial_fit(X, y)  # and training can go on
-    assert len(clf.loss_curve_) == 2 and clf._epochs_done == 2
+    assert len(clf.loss_curve_) == complete + 1 and clf._epochs_done == complete + 1
+
+
+def test_ctrl_c_in_the_first_epoch_of_a_sampled_network_gives_the_created_one(
+        problem_data, monkeypatch):
+    """A fresh sampled network is kept as its configuration, not copied
+    (``_Checkpoint``): the rollback creates it again, equal to the network
+    before its centroid start, with tables built from those rows."""
+    X, y = problem_data
+    seen = {}
+    start = Network.init_from_centroids
+
+    def recorded(self, *args, **kwargs):
+        seen["created"] = _params(self)
+        seen["pristine"] = self.pristine
+        return start(self, *args, **kwargs)
+
+    monkeypatch.setattr(Network, "init_from_centroids", recorded)
+    monkeypatch.setattr(Network, "train", _interrupting(3, X.shape[0], seen))
+    clf = BoltClassifier(hidden_layer_sizes=(32,), max_iter=3, batch_size=16, autotune=False,
+                         output_sparsity=0.2, random_state=0)
+    with pytest.raises(KeyboardInterrupt), pytest.warns(UserWarning, match="after 0 complete"):
+        clf.fit(X, y)
+    assert seen["pristine"] and clf._network.sparse_output
+    after = _params(clf._network)
+    assert _same(after, seen["created"]) and not _same(after, seen["start"])
+    monkeypatch.undo()
+    rebuilt = Network.from_state(clf._network.get_state(tables=False))
+    rebuilt.rebuild_tables(False, 1)
+    for r in range(5):  # tables from the created rows, as a copy would have had
+        np.testing.assert_array_equal(clf._network.candidates(X, r), rebuilt.candidates(X, r))
+    assert clf.fit(X, y).n_iter_ == 3
 
 
 def test_ctrl_c_in_the_first_epoch_or_a_partial_fit_keeps_the_starting_network(

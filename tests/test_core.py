@@ -970,6 +970,65 @@ def test_training_is_deterministic_and_thread_independent(sparse):
         assert not np.array_equal(net1.get_params(i)[0], other.get_params(i)[0])
 
 
+def test_creation_does_not_depend_on_thread_count():
+    # the initial weights are drawn in parallel: each is a function of its
+    # position, so any split gives the same network, and its tables
+    cfg = sparse_config(n_features=3000, n_outputs=5000, hidden_sizes=(48, 40))
+    nets = [Network(cfg, n_threads=t) for t in (1, 2, 3)]
+    ref = _snapshot(nets[0])
+    for net in nets[1:]:
+        _assert_same(ref, _snapshot(net))
+    for i, (w, b) in enumerate(ref[0]):
+        fan_in, fan_out = ([3000, 48, 40, 5000][i], [3000, 48, 40, 5000][i + 1])
+        bound = np.sqrt(6.0 / (fan_in + fan_out))
+        # Glorot-uniform: inside the bound, spread over it, centred, no bias
+        assert np.abs(w).max() <= bound and np.abs(w).max() > 0.99 * bound
+        assert abs(float(w.mean())) < 0.02 * bound and not b.any()
+        assert 0.55 * bound < w.std() < 0.60 * bound  # bound / sqrt(3) = 0.577
+    assert len({w.tobytes()[:4096] for w, _ in ref[0]}) == len(ref[0])  # layers differ
+
+
+def test_get_state_into_reuses_the_arrays_it_is_given():
+    net, _, X = _train_sparse(sparse_config(), 1, epochs=1)
+    first = net.get_state(tables=False)
+    Y = labels_to_csr(np.arange(X.shape[0]) % 600, 600)
+    net.train(X, Y, np.arange(X.shape[0]), 32, 0.01, 1)
+    again = net.get_state(tables=False, into=first)
+    fresh = net.get_state(tables=False)
+    for (w, b), (w0, b0), (wf, bf) in zip(again["params"], first["params"], fresh["params"]):
+        assert w is w0 and b is b0  # overwritten, not allocated
+        np.testing.assert_array_equal(w, wf)
+        np.testing.assert_array_equal(b, bf)
+    # a state of another configuration lends nothing
+    other = Network(sparse_config(hidden_sizes=(16,))).get_state(tables=False)
+    mixed = net.get_state(tables=False, into=other)
+    assert all(w is not w0 for (w, _), (w0, _) in zip(mixed["params"], other["params"]))
+    np.testing.assert_array_equal(mixed["params"][0][0], fresh["params"][0][0])
+
+
+def test_pristine_until_something_changes_the_network():
+    cfg = sparse_config()
+    X, Y = _sparse_problem(n_features=cfg["n_features"], n_outputs=cfg["n_outputs"])
+    assert Network(cfg).pristine
+    changes = {
+        "train": lambda n: n.train(X, Y, np.arange(8), 8, 0.01, 1),
+        "init_from_centroids": lambda n: n.init_from_centroids(X, Y, np.arange(20), 1.0, 1),
+        "set_params": lambda n: n.set_params(1, *n.get_params(1)),
+        "set_rows": lambda n: n.set_rows(1, np.array([3], np.int32), *n.get_rows(1, [3])),
+        "set_seen": lambda n: n.set_seen(np.ones(cfg["n_outputs"], bool)),
+        "scale_output": lambda n: n.scale_output(2.0),
+        "set_frozen": lambda n: n.set_frozen(True),
+        "rebuild_tables": lambda n: n.rebuild_tables(True, 1),
+    }
+    for name, change in changes.items():
+        net = Network(cfg)
+        net.get_state()  # reading changes nothing
+        assert net.pristine, name
+        change(net)
+        assert not net.pristine, name
+    assert not Network.from_state(Network(cfg).get_state()).pristine
+
+
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_kept_training_buffers_change_nothing(n_threads):
     # bolt_train keeps its buffers for the next call and relies on every
