@@ -456,12 +456,14 @@ def test_init_centroids_matches_numpy(hidden):
     rng = np.random.default_rng(12)
     cfg = sparse_config(hidden_sizes=hidden)
     X = random_csr(rng, 50, 60, min_nnz=2, max_nnz=8)
-    labels = [[int(j) for j in rng.choice(30, size=rng.integers(0, 3), replace=False)]
+    # 30 labels spread over the 600 ids: each thread adds up a range of ids
+    labels = [[int(j) for j in rng.choice(np.arange(7, 600, 20), size=rng.integers(0, 3),
+                                          replace=False)]
               for _ in range(50)]
     Y = labels_csr(labels, 600)
     rows = np.arange(5, 50)  # rows 0..4 are left out
     nets = []
-    for threads in (1, 2):
+    for threads in (1, 2, 3):
         net = Network(cfg)
         randomize_params(net, np.random.default_rng(3), w_scale=0.4, b_scale=0.2)
         before = net.get_params(net.n_layers - 1)
@@ -493,11 +495,12 @@ def test_init_centroids_matches_numpy(hidden):
         colliding = set(np.flatnonzero((kw == kq[i]).any(axis=1)).tolist())
         assert set(nets[0].candidates(X, i).tolist()) <= colliding
     state = [n.get_state() for n in nets]
-    for key in ("center", "table_counts", "table_ids"):
-        np.testing.assert_array_equal(state[0][key], state[1][key])
-    for a, c in zip(state[0]["params"], state[1]["params"]):
-        np.testing.assert_array_equal(a[0], c[0])
-        np.testing.assert_array_equal(a[1], c[1])
+    for other in state[1:]:
+        for key in ("center", "table_counts", "table_ids"):
+            np.testing.assert_array_equal(state[0][key], other[key])
+        for a, c in zip(state[0]["params"], other["params"]):
+            np.testing.assert_array_equal(a[0], c[0])
+            np.testing.assert_array_equal(a[1], c[1])
     # a restored network hashes from the same centre
     restored = Network.from_state(state[0])
     np.testing.assert_array_equal(_native.get_center(restored._handle), state[0]["center"])
