@@ -152,6 +152,8 @@ int bolt_get_params(const bolt_network *net, int32_t layer, float *weights,
                     float *bias);
 int bolt_set_params(bolt_network *net, int32_t layer, const float *weights,
                     const float *bias);
+/* The bias of a layer alone (bias_len values). */
+int bolt_get_bias(const bolt_network *net, int32_t layer, float *bias);
 
 /* Rows of a layer since the previous call: the ids (ascending, into rows,
  * room for every row of the layer) of those an Adam step moved, then the

@@ -45,6 +45,17 @@ int bolt_get_params(const bolt_network *net, int32_t layer, float *weights,
     return BOLT_OK;
 }
 
+int bolt_get_bias(const bolt_network *net, int32_t layer, float *bias)
+{
+    int rc;
+    if ((rc = check_given("network bias", (const void *[]){net, bias}, 2)) ||
+        (rc = check_layer(net, layer)))
+        return rc;
+    const bolt_layer *l = &net->layer[layer];
+    memcpy(bias, l->b, (size_t)l->bias_len * sizeof(float));
+    return BOLT_OK;
+}
+
 /* Weights and biases given to a layer are finite (set_params, set_rows). */
 static int check_finite_params(int32_t layer, const float *weights, int64_t n_weights,
                                const float *bias, int64_t n_bias)

@@ -284,6 +284,13 @@ def get_params(handle, layer, out=None):
     return w, b
 
 
+def get_bias(handle, layer):
+    """A copy of a layer's bias."""
+    b = np.empty(layer_shape(handle, layer)[2], dtype=np.float32)
+    _check(lib.bolt_get_bias(handle, int(layer), _ptr("float[]", b)))
+    return b
+
+
 def take_changed(handle, layer):
     """Ids of the rows of ``layer`` Adam moved since the previous call."""
     n_rows = layer_shape(handle, layer)[0]

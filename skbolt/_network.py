@@ -363,7 +363,7 @@ class Network:
         (``_native.TIMING_NAMES``), for benchmarks."""
         return _native.take_timings(self._handle)
 
-    def get_state(self, tables=True, into=None):
+    def get_state(self, tables=True, into=None, output_rows=None):
         """Everything needed to rebuild this network, as plain values and arrays.
 
         Adam's moments are not kept: a restored network predicts exactly as
@@ -371,22 +371,56 @@ class Network:
         ``tables`` the hash tables are left out (``from_state`` then builds
         them from the rows). ``into``, a previous state of a network of this
         configuration, lends its weight arrays: they are overwritten instead
-        of allocated again.
+        of allocated again. With ``output_rows`` (ids) the output layer's
+        weights are those rows alone, listed under "output_rows": a partial
+        state, which ``restore`` writes onto a network that holds the other
+        rows as they should be.
         """
-        if into is not None and into.get("config") != self.config:
+        if into is not None and (into.get("config") != self.config or "output_rows" in into):
             into = None
-        state = {
-            "version": STATE_VERSION,
-            "config": dict(self.config),
-            "params": [self.get_params(i, into["params"][i] if into is not None else None)
-                       for i in range(self.n_layers)],
+        last = self.n_layers - 1
+        params = [self.get_params(i, into["params"][i] if into is not None else None)
+                  for i in range(last if output_rows is not None else self.n_layers)]
+        state = {"version": STATE_VERSION, "config": dict(self.config), "params": params}
+        if output_rows is not None:
+            rows = np.ascontiguousarray(output_rows, dtype=np.int32)
+            params.append((self.get_rows(last, rows)[0], _native.get_bias(self._handle, last)))
+            state["output_rows"] = rows
+        state.update({
             "counters": _counters_to_array(_native.get_counters(self._handle)),
             "seen": self.seen,
             "center": _native.get_center(self._handle),
-        }
+        })
         if tables:
             state["table_counts"], state["table_ids"] = _native.get_tables(self._handle)
         return state
+
+    @_writes
+    def restore(self, state, n_threads=1):
+        """Write ``get_state``'s output onto this network of the same
+        configuration: weights, counters, seen flags, centre and tables
+        (built from the rows when the state has none). A partial state
+        (``output_rows``) replaces those output rows and leaves the others."""
+        if state["config"] != self.config:
+            raise ValueError("a network state restores onto a network of its configuration")
+        last = self.n_layers - 1
+        for i, (w, b) in enumerate(state["params"]):
+            if i == last and "output_rows" in state:
+                rows = state["output_rows"]
+                self.set_rows(last, rows, w, b[rows])
+                self.set_params(last, self.get_params(last)[0], b)
+            else:
+                self.set_params(i, w, b)
+        _native.set_counters(self._handle, _counters_from_array(state["counters"]))
+        if "seen" in state:
+            _native.set_seen(self._handle, state["seen"])
+        if "center" in state:
+            _native.set_center(self._handle, state["center"])
+        if self.sparse_output and "table_counts" in state:
+            _native.set_tables(self._handle, state["table_counts"], state["table_ids"])
+        elif self.sparse_output:  # a state without tables: built from its rows
+            self.rebuild_tables(False, n_threads)
+        return self
 
     @classmethod
     def from_state(cls, state, n_threads=1):
@@ -399,17 +433,9 @@ class Network:
                 f"this model was saved with network state version {version}; this skbolt "
                 f"reads versions 1 to {STATE_VERSION}. Refit it with this version."
             )
-        net = cls(state["config"], build_tables=False, n_threads=n_threads)  # set or built below
-        net._pristine = False
-        for i, (w, b) in enumerate(state["params"]):
-            net.set_params(i, w, b)
-        _native.set_counters(net._handle, _counters_from_array(state["counters"]))
-        if "seen" in state:
-            _native.set_seen(net._handle, state["seen"])
-        if "center" in state:
-            _native.set_center(net._handle, state["center"])
-        if net.sparse_output and "table_counts" in state:
-            _native.set_tables(net._handle, state["table_counts"], state["table_ids"])
-        elif net.sparse_output:  # a state without tables: built from its rows
-            net.rebuild_tables(False, n_threads)
-        return net
+        if "output_rows" in state:
+            raise ValueError("a partial network state (output_rows) restores only onto the "
+                             "network it completes (Network.restore)")
+        config = {**_CONFIG_DEFAULTS, **state["config"]}
+        net = cls(config, build_tables=False, n_threads=n_threads)  # set or built below
+        return net.restore(dict(state, config=net.config), n_threads)

@@ -237,6 +237,33 @@ def test_ctrl_c_in_the_first_epoch_of_a_sampled_network_gives_the_created_one(
     assert clf.fit(X, y).n_iter_ == 3
 
 
+@pytest.mark.parametrize("warm,complete", [(False, 1), (False, 2), (True, 1), (True, 2)])
+def test_ctrl_c_rolls_a_sampled_network_back_from_its_kept_rows(problem_data, monkeypatch,
+                                                               warm, complete):
+    """After the first epoch a sampled network's checkpoint keeps only the
+    output rows that can have moved (seen or moved by Adam) on top of the
+    created network (a fresh fit) or of a whole copy (a warm start): the
+    rollback still gives the last complete epoch's weights exactly."""
+    X, y = problem_data
+    clf = BoltClassifier(hidden_layer_sizes=(32,), max_iter=4, batch_size=16, autotune=False,
+                         output_sparsity=0.2, random_state=0, warm_start=warm)
+    if warm:  # a first fit on a third of the labels: the others are unseen
+        clf.set_params(max_iter=1).fit(X, y.multiply(np.arange(400) % 3 == 0).tocsr())
+        clf.set_params(max_iter=4)
+    seen = {}
+    n = X.shape[0]
+    monkeypatch.setattr(Network, "train",
+                        _interrupting(complete * _base.CHUNKS_PER_EPOCH + 5, n, seen))
+    with pytest.raises(KeyboardInterrupt), \
+            pytest.warns(UserWarning, match=f"after {complete} complete"):
+        clf.fit(X, y)
+    after = _params(clf._network)
+    assert _same(after, seen["boundary"]) and not _same(after, seen["interrupted"])
+    assert clf._network.seen.sum() > (0 if not warm else 140)
+    monkeypatch.undo()
+    clf.partial_fit(X, y)
+
+
 def test_ctrl_c_in_the_first_epoch_or_a_partial_fit_keeps_the_starting_network(
         problem_data, monkeypatch):
     X, y = problem_data

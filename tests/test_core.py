@@ -1009,6 +1009,47 @@ def test_get_state_into_reuses_the_arrays_it_is_given():
     np.testing.assert_array_equal(mixed["params"][0][0], fresh["params"][0][0])
 
 
+@pytest.mark.parametrize("loss,centroids", [("softmax", True), ("sigmoid", True),
+                                            ("softmax", False)])
+def test_partial_state_restores_onto_its_base(loss, centroids):
+    # the rollback's checkpoint: a base, then only the output rows that
+    # were seen or moved since (plus everything else) restore the network
+    cfg = sparse_config(loss=loss)
+    X, Y = _sparse_problem(n_features=cfg["n_features"], n_outputs=cfg["n_outputs"])
+    net = Network(cfg)
+    base = net.get_state(tables=False)
+    net.take_changed(1)
+    if centroids:
+        net.init_from_centroids(X, Y, np.arange(X.shape[0] // 2), 4.0, 1)
+    net.train(X, Y, np.arange(X.shape[0]), 16, 0.01, 2)
+    moved = net.take_changed(1)
+    if not centroids:
+        # tables built before any output was seen hold them all: Adam moves
+        # rows of outputs no row carries, which seen alone would miss
+        assert np.setdiff1d(moved, np.flatnonzero(net.seen)).size > 0
+    rows = np.union1d(np.flatnonzero(net.seen), moved)
+    assert 0 < rows.size < cfg["n_outputs"]
+    partial = net.get_state(tables=False, output_rows=rows)
+    assert partial["params"][1][0].shape == (rows.size, 32)
+    restored = Network.from_state(base).restore(partial, 2)
+    full, fresh = net.get_state(tables=False), Network.from_state(net.get_state(tables=False))
+    # the same network as a whole copy restores (its tables built from its rows)
+    _assert_same(_snapshot(fresh), _snapshot(restored))
+    for (w, b), (w2, b2) in zip(full["params"], restored.get_state(tables=False)["params"]):
+        np.testing.assert_array_equal(w, w2)
+        np.testing.assert_array_equal(b, b2)
+    for key in ("seen", "center"):
+        np.testing.assert_array_equal(full[key], restored.get_state(tables=False)[key])
+    # leaving out a row that moved loses it
+    short = net.get_state(tables=False, output_rows=rows[1:])
+    lost = Network.from_state(base).restore(short)
+    assert not np.array_equal(lost.get_params(1)[0], full["params"][1][0])
+    with pytest.raises(ValueError, match="partial"):
+        Network.from_state(partial)
+    with pytest.raises(ValueError, match="configuration"):
+        Network(sparse_config(seed=1)).restore(partial)
+
+
 def test_pristine_until_something_changes_the_network():
     cfg = sparse_config()
     X, Y = _sparse_problem(n_features=cfg["n_features"], n_outputs=cfg["n_outputs"])
@@ -1629,6 +1670,7 @@ def test_null_pointers_are_rejected_by_every_function():
         "bolt_layer_shape": (h, 0, out("int64_t[]"), out("int64_t[]"), out("int64_t[]")),
         "bolt_get_params": (h, 0, out("float[]", 60 * 32), out("float[]", 32)),
         "bolt_set_params": (h, 0, w, b),
+        "bolt_get_bias": (h, 0, out("float[]", 32)),
         "bolt_get_counters": (h, ffi.new("bolt_counters *")),
         "bolt_set_counters": (h, counters),
         "bolt_get_seen": (h, out("uint8_t[]", 600)),
