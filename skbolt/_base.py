@@ -70,10 +70,11 @@ def available_memory():
 
 
 def with_snapshot(parts, early_stopping):
-    """The core's memory breakdown ``parts`` plus ``snapshot``: the copy
+    """The core's memory breakdown ``parts`` plus ``snapshot``: what
     ``_train`` keeps of the weights of the last complete epoch (to roll
-    back to on Ctrl-C), or with ``early_stopping`` of the weights and
-    tables of the best one."""
+    back to on Ctrl-C; at most a whole copy, often far less: see
+    ``_Checkpoint``), or with ``early_stopping`` the weights and tables of
+    the best one."""
     snapshot = parts["weights"] + (parts["tables"] if early_stopping else 0)
     return {**parts, "snapshot": snapshot, "total": parts["total"] + snapshot}
 
@@ -752,11 +753,11 @@ class BoltEstimator(BaseEstimator):
         goes back to its last complete epoch (the best one with early
         stopping; with none complete, to the network this call started
         from), the attributes describe the complete epochs, and the
-        KeyboardInterrupt goes on to the caller. The copy this takes at
-        every epoch boundary (the weights; not Adam's moments, so training
-        after a rollback starts them afresh, nor the tables, rebuilt from
-        the weights; ``_Checkpoint``) is the ``snapshot`` part of the
-        memory estimate.
+        KeyboardInterrupt goes on to the caller. What this keeps at every
+        epoch boundary (``_Checkpoint``: the weights or the rows of them
+        that can have moved; not Adam's moments, so training after a
+        rollback starts them afresh, nor the tables, rebuilt from the
+        weights) is at most the ``snapshot`` part of the memory estimate.
         """
         if epochs < 1:
             # a start that is the model (the recommender's init="svd")
