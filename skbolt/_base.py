@@ -465,11 +465,12 @@ class _Checkpoint:
     created again on a rollback; any other is copied whole. After that, a
     sampled network keeps only the output rows that can have moved since:
     those of seen outputs (the centroid start writes those alone) and those
-    an Adam step moved (``Network.take_changed``); unseen outputs are never
-    in an active set. At 1M outputs of which 18k seen, that is 9 MB of rows
-    instead of a 512 MB copy whose fresh pages took one thread 0.1-0.9 s in
-    a 6.5 s fit on two (``benchmarks/bench_scale.py``, perf). A dense
-    output layer is copied whole, into the arrays of the previous copy.
+    an Adam step moved (``Network.take_changed``: an unseen output reaches
+    an active set only from tables built before any output was seen). At
+    1M outputs of which 18k seen, that is 9 MB of rows instead of a 512 MB
+    copy whose fresh pages took one thread 0.1-0.9 s in a 6.5 s fit on two
+    (``benchmarks/bench_scale.py``, perf). A dense output layer is copied
+    whole, into the arrays of the previous copy.
     """
 
     def __init__(self, network):
