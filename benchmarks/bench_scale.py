@@ -25,12 +25,14 @@ Usage::
     python benchmarks/bench_scale.py                # 10k, 100k, 1M classes (~10 min)
     python benchmarks/bench_scale.py --quick        # 10k and 100k, 20k rows
     python benchmarks/bench_scale.py --classes 100000 1000000 --threads 1 2 --repeat 5
+    python benchmarks/bench_scale.py --summarize results/scale.json results/scale_confirm.json
 """
 import argparse
 import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from bench_memory import status, write_results
@@ -98,6 +100,43 @@ def one(rows, classes, threads, epochs, active):
     }
 
 
+def summarize(batches):
+    """The ratios of one or more runs of this script (each a list of
+    results): the largest size against the smallest at the most threads,
+    between the runs of median fit time, and two threads against one as
+    the median of all pairs (a pair is a 1-thread run and the 2-thread run
+    after it, within one batch)."""
+    runs, pairs = {}, {}  # (classes, threads): runs; classes: pair ratios
+    for results in batches:
+        mine = {}
+        for r in results:
+            mine.setdefault((r["classes"], r["threads"]), []).append(r)
+        for (n, t), rs in mine.items():
+            runs.setdefault((n, t), []).extend(rs)
+            if t == 1 and (n, 2) in mine:
+                pairs.setdefault(n, []).extend(
+                    a["seconds_per_epoch"] / b["seconds_per_epoch"]
+                    for a, b in zip(rs, mine[(n, 2)]))
+    by = {key: median_run(rs) for key, rs in runs.items()}
+    classes = sorted({n for n, _ in runs})
+    lo, hi, t = classes[0], classes[-1], max(t for _, t in runs)
+    if lo != hi:
+        a, b = by[(lo, t)], by[(hi, t)]
+        epoch = b["seconds_per_epoch"] / a["seconds_per_epoch"]
+        top5 = b["top5_us_per_row"] / a["top5_us_per_row"]
+        several = any(len(rs) > 1 for rs in runs.values())
+        print(f"{hi:,} / {lo:,} classes ({t} threads{', median runs' if several else ''})"
+              f": epoch {epoch:.2f}x, top-5 {top5:.2f}x; extra seconds by phase: "
+              + ", ".join(f"{p} {b['phases'][p] - a['phases'][p]:+.2f} s" for p in PHASES))
+    for n in classes:
+        if n in pairs:
+            line = f"{n:,} classes: 2 threads {np.median(pairs[n]):.2f}x one"
+            if len(pairs[n]) > 1:
+                line += (f" (median of {len(pairs[n])} pairs: "
+                         + " / ".join(f"{p:.2f}" for p in pairs[n]) + ")")
+            print(line)
+
+
 def median_run(runs):
     """The run of median fit time (the lower middle one of an even count)."""
     ranked = sorted(runs, key=lambda r: r["fit_seconds"])
@@ -116,7 +155,12 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--summarize", nargs="+", metavar="JSON",
+                        help="print the ratios of earlier runs' result files, pooled; run nothing")
     args = parser.parse_args()
+    if args.summarize:
+        summarize([json.loads(Path(f).read_text())["results"] for f in args.summarize])
+        return
     if args.one:
         print(json.dumps(one(args.rows, args.classes[0], args.threads[0], args.epochs,
                              args.active)))
@@ -138,27 +182,7 @@ def main():
                   f"{r['top5_us_per_row']:>8.1f} {r['estimate_mb']:>8.0f} "
                   f"{r['peak_rss_mb']:>8.0f} {r['p_at_1']:>6.3f}  "
                   + " ".join(f"{r['phases'][p]:>9.2f}" for p in PHASES), flush=True)
-    runs = {}  # (classes, threads): that size's runs at that count, in order
-    for r in results:
-        runs.setdefault((r["classes"], r["threads"]), []).append(r)
-    by = {key: median_run(rs) for key, rs in runs.items()}
-    lo, hi, t = min(classes), max(classes), max(args.threads)
-    if lo != hi:
-        a, b = by[(lo, t)], by[(hi, t)]
-        epoch = b["seconds_per_epoch"] / a["seconds_per_epoch"]
-        top5 = b["top5_us_per_row"] / a["top5_us_per_row"]
-        print(f"{hi:,} / {lo:,} classes ({t} threads{', median runs' if args.repeat > 1 else ''})"
-              f": epoch {epoch:.2f}x, top-5 {top5:.2f}x; extra seconds by phase: "
-              + ", ".join(f"{p} {b['phases'][p] - a['phases'][p]:+.2f} s" for p in PHASES))
-    for n in classes:
-        if (n, 1) in runs and (n, 2) in runs:
-            pairs = [one["seconds_per_epoch"] / two["seconds_per_epoch"]
-                     for one, two in zip(runs[(n, 1)], runs[(n, 2)])]
-            line = f"{n:,} classes: 2 threads {np.median(pairs):.2f}x one"
-            if len(pairs) > 1:
-                line += (f" (median of {len(pairs)} pairs: "
-                         + " / ".join(f"{p:.2f}" for p in pairs) + ")")
-            print(line)
+    summarize([results])
     write_results("scale", args.quick, args.out, results)
 
 

@@ -470,11 +470,12 @@ class _Checkpoint:
     1M outputs of which 18k seen, that is 9 MB of rows instead of a 512 MB
     copy whose fresh pages took one thread 0.1-0.9 s in a 6.5 s fit on two
     (``benchmarks/bench_scale.py``, perf). A dense output layer is copied
-    whole, into the arrays of the previous copy.
+    whole.
     """
 
     def __init__(self, network):
         self._config = self._state = self._rows = None
+        self._moved = np.zeros(0, dtype=np.int32)  # rows Adam moved since the base
         self.take(network)
 
     def take(self, network):
@@ -485,7 +486,7 @@ class _Checkpoint:
             self._config, self._state, self._rows = network.config, None, None
         elif not base or not network.sparse_output:
             self._config, self._rows = None, None
-            self._state = network.get_state(tables=False, into=self._state)
+            self._state = network.get_state(tables=False)
         else:
             self._moved = np.union1d(self._moved, network.take_changed(last))
             rows = np.union1d(np.flatnonzero(network.seen), self._moved)

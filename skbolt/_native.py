@@ -265,21 +265,10 @@ def layer_shape(handle, layer):
     return int(rows[0]), int(cols[0]), int(bias[0])
 
 
-def get_params(handle, layer, out=None):
-    """Copies of a layer's (weights, bias), written into ``out``'s arrays
-    when they have the layer's shapes (and are float32, C-contiguous and
-    writeable)."""
+def get_params(handle, layer):
     n_rows, n_cols, n_bias = layer_shape(handle, layer)
-
-    def fits(a, shape):
-        return (isinstance(a, np.ndarray) and a.shape == shape and a.dtype == np.float32
-                and a.flags.c_contiguous and a.flags.writeable)
-
-    if out is not None and fits(out[0], (n_rows, n_cols)) and fits(out[1], (n_bias,)):
-        w, b = out
-    else:
-        w = np.empty((n_rows, n_cols), dtype=np.float32)
-        b = np.empty(n_bias, dtype=np.float32)
+    w = np.empty((n_rows, n_cols), dtype=np.float32)
+    b = np.empty(n_bias, dtype=np.float32)
     _check(lib.bolt_get_params(handle, int(layer), _ptr("float[]", w), _ptr("float[]", b)))
     return w, b
 

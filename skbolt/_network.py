@@ -317,10 +317,8 @@ class Network:
     def rebuild_tables(self, redraw, n_threads):
         _native.rebuild_tables(self._handle, redraw, n_threads)
 
-    def get_params(self, layer, out=None):
-        """(weights, bias) of ``layer``, copied into ``out`` (a previous
-        result for this layer) when given."""
-        return _native.get_params(self._handle, layer, out)
+    def get_params(self, layer):
+        return _native.get_params(self._handle, layer)
 
     @_writes
     def set_params(self, layer, weights, bias):
@@ -363,23 +361,19 @@ class Network:
         (``_native.TIMING_NAMES``), for benchmarks."""
         return _native.take_timings(self._handle)
 
-    def get_state(self, tables=True, into=None, output_rows=None):
+    def get_state(self, tables=True, output_rows=None):
         """Everything needed to rebuild this network, as plain values and arrays.
 
         Adam's moments are not kept: a restored network predicts exactly as
         this one and continues training with fresh moments. Without
         ``tables`` the hash tables are left out (``from_state`` then builds
-        them from the rows). ``into``, a previous state of a network of this
-        configuration, lends its weight arrays: they are overwritten instead
-        of allocated again. With ``output_rows`` (ids) the output layer's
+        them from the rows). With ``output_rows`` (ids) the output layer's
         weights are those rows alone, listed under "output_rows": a partial
         state, which ``restore`` writes onto a network that holds the other
         rows as they should be.
         """
-        if into is not None and (into.get("config") != self.config or "output_rows" in into):
-            into = None
         last = self.n_layers - 1
-        params = [self.get_params(i, into["params"][i] if into is not None else None)
+        params = [self.get_params(i)
                   for i in range(last if output_rows is not None else self.n_layers)]
         state = {"version": STATE_VERSION, "config": dict(self.config), "params": params}
         if output_rows is not None:
@@ -405,12 +399,11 @@ class Network:
             raise ValueError("a network state restores onto a network of its configuration")
         last = self.n_layers - 1
         for i, (w, b) in enumerate(state["params"]):
-            if i == last and "output_rows" in state:
-                rows = state["output_rows"]
-                self.set_rows(last, rows, w, b[rows])
-                self.set_params(last, self.get_params(last)[0], b)
-            else:
-                self.set_params(i, w, b)
+            if i == last and "output_rows" in state:  # the other rows stay
+                whole = self.get_params(last)[0]
+                whole[state["output_rows"]] = w
+                w = whole
+            self.set_params(i, w, b)
         _native.set_counters(self._handle, _counters_from_array(state["counters"]))
         if "seen" in state:
             _native.set_seen(self._handle, state["seen"])
@@ -436,6 +429,5 @@ class Network:
         if "output_rows" in state:
             raise ValueError("a partial network state (output_rows) restores only onto the "
                              "network it completes (Network.restore)")
-        config = {**_CONFIG_DEFAULTS, **state["config"]}
-        net = cls(config, build_tables=False, n_threads=n_threads)  # set or built below
+        net = cls(state["config"], build_tables=False, n_threads=n_threads)  # set or built below
         return net.restore(dict(state, config=net.config), n_threads)

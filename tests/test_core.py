@@ -991,24 +991,6 @@ def test_creation_does_not_depend_on_thread_count():
     assert len({w.tobytes()[:4096] for w, _ in ref[0]}) == len(ref[0])  # layers differ
 
 
-def test_get_state_into_reuses_the_arrays_it_is_given():
-    net, _, X = _train_sparse(sparse_config(), 1, epochs=1)
-    first = net.get_state(tables=False)
-    Y = labels_to_csr(np.arange(X.shape[0]) % 600, 600)
-    net.train(X, Y, np.arange(X.shape[0]), 32, 0.01, 1)
-    again = net.get_state(tables=False, into=first)
-    fresh = net.get_state(tables=False)
-    for (w, b), (w0, b0), (wf, bf) in zip(again["params"], first["params"], fresh["params"]):
-        assert w is w0 and b is b0  # overwritten, not allocated
-        np.testing.assert_array_equal(w, wf)
-        np.testing.assert_array_equal(b, bf)
-    # a state of another configuration lends nothing
-    other = Network(sparse_config(hidden_sizes=(16,))).get_state(tables=False)
-    mixed = net.get_state(tables=False, into=other)
-    assert all(w is not w0 for (w, _), (w0, _) in zip(mixed["params"], other["params"]))
-    np.testing.assert_array_equal(mixed["params"][0][0], fresh["params"][0][0])
-
-
 @pytest.mark.parametrize("loss,centroids", [("softmax", True), ("sigmoid", True),
                                             ("softmax", False)])
 def test_partial_state_restores_onto_its_base(loss, centroids):
