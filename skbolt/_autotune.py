@@ -131,12 +131,17 @@ def fit_work(resolved, n_rows, nnz_per_row, n_features, n_outputs):
             + setup_cost(resolved, n_features, n_outputs))
 
 
-def candidates(params, base, rng, limit, wider=False):
+def candidates(params, base, rng, limit, wider=False, losses=()):
     """Up to ``limit`` distinct parameter overrides, the "auto" choice first.
 
     Only parameters the user left at "auto" vary, so an explicit value (for
     instance from a GridSearchCV grid) is never overridden. With ``wider``,
-    hidden widths WIDER times the rules' are among the candidates.
+    hidden widths WIDER times the rules' are among the candidates. With
+    ``losses`` (the losses to try besides the rules'; multi-label rows),
+    the rules' network with each of them comes right after the rules' own:
+    the loss swings P@1 by points either way on real multi-label sets (see
+    ``_rules.auto_loss``), so it is always tried at the rules' values and
+    never left to the draw.
     """
     axes = []
     if _rules.is_auto(params["learning_rate_init"]):
@@ -149,17 +154,21 @@ def candidates(params, base, rng, limit, wider=False):
     s = base.output_sparsity
     if _rules.is_auto(params["output_sparsity"]) and s < 1.0:
         axes.append([("output_sparsity", float(min(1.0, s * f))) for f in SPARSITY_FACTORS])
+    losses = [loss for loss in losses if loss != base.loss]
+    if _rules.is_auto(params.get("loss", "auto")) and losses:
+        axes.append([("loss", base.loss)] + [("loss", loss) for loss in losses])
     if not axes:
         return []
     grid = [dict(combo) for combo in itertools.product(*axes)]
     default = dict(ax[0] for ax in axes)  # factor 1.0 comes first on each axis
-    others = [g for g in grid if g != default]
+    twins = [{**default, "loss": loss} for loss in losses if "loss" in default]
+    others = [g for g in grid if g != default and g not in twins]
     order = rng.permutation(len(others))
-    return [default] + [others[i] for i in order[: max(0, limit - 1)]]
+    return [default] + twins + [others[i] for i in order[: max(0, limit - 1 - len(twins))]]
 
 
 def plan_visits(costs, budget_work, n_train, min_visits, setup_work=0.0, first=1.0,
-         final_work=0.0, max_visits=2**40):
+                final_work=0.0, max_visits=2**40, anchor_cost=0.0):
     """Visits per candidate at the first rung, or 0 when the budget is too small.
 
     With resumption, rung r brings its survivors from b0 * ETA**(r-1) to
@@ -170,17 +179,21 @@ def plan_visits(costs, budget_work, n_train, min_visits, setup_work=0.0, first=1
     goes beyond ``max_visits``. Which candidates survive is not known in advance, and
     the better networks are often the costlier ones, so each rung is
     charged as if its survivors were the costliest candidates: the plan
-    never spends more than ``budget_work``, whoever wins.
+    never spends more than ``budget_work``, whoever wins. The rules'
+    candidate goes on to the last rung even where it does not survive
+    (``search``); every rung after the first is charged its per-visit cost
+    ``anchor_cost`` on top.
     """
     costs = sorted(costs, reverse=True)
 
     def work(b0):
         total, alive, reached, target = setup_work, len(costs), 0, min(b0, max_visits)
+        extra = 0.0
         while True:
-            total += sum(costs[:alive]) * visits_work(reached, target, n_train, first)
+            total += (sum(costs[:alive]) + extra) * visits_work(reached, target, n_train, first)
             if alive == 1:
                 return total + final_work
-            reached, alive = target, max(1, alive // ETA)
+            reached, alive, extra = target, max(1, alive // ETA), anchor_cost
             target = min(target * ETA, max_visits)
 
     if min_visits > max_visits or work(min_visits) > budget_work:
@@ -229,6 +242,9 @@ class _Trial:
                              r.hash_params["freeze_after"], stream)
         self.seconds = 0.0
         self.score = -np.inf
+        # (epoch, validation score) of a finalist, and the epoch where its
+        # final fit should stop (None: the rules' epochs)
+        self.curve, self.stop = [], None
 
     @property
     def network(self):
@@ -240,8 +256,15 @@ class _Trial:
 
 
 def search(data, train_rows, val_rows, plan, budget, final_epochs, score, n_candidates=9,
-           verbose=0, log=print):
-    """Run successive halving; return (results, best_overrides).
+           verbose=0, log=print, losses=(), decide=None):
+    """Run successive halving; return (results, best_overrides, decisions).
+
+    The rules' candidate (the first) goes on to the last rung whether or
+    not it survives the earlier ones, and the winner is the finalist that
+    scores highest there (the rules' on a tie): a short rung favours what
+    learns fastest (a larger learning rate), which is not always what ends
+    highest, and the search must never end below the rules on its own
+    held-out split.
 
     Parameters
     ----------
@@ -267,14 +290,23 @@ def search(data, train_rows, val_rows, plan, budget, final_epochs, score, n_cand
         Print each trial when positive.
     log : callable
         Where verbose lines go.
+    losses : sequence of str
+        Losses to try besides the rules' (``candidates``).
+    decide : callable, optional
+        ``decide(network, resolved, X_val, Y_val)``: a dict of what the
+        estimator fits on the held-out split for the winner's network as
+        it will be used (the multi-label threshold), returned as
+        ``decisions``.
 
     Returns
     -------
     results : list of dict
         One entry per trial evaluation: params, rung, epochs, validation
-        score, seconds.
+        score, seconds (that trial's training time so far, over its rungs).
     best : dict
         Parameter overrides of the winner (empty when nothing was searched).
+    decisions : dict
+        What ``decide`` returned for the winner (empty without a search).
     """
     base, params, seed = plan.resolved, plan.params, plan.seed
     n_threads = plan.threads
@@ -312,14 +344,16 @@ def search(data, train_rows, val_rows, plan, budget, final_epochs, score, n_cand
     def planned(wider):
         """Candidates and their first-rung visits; with ``wider`` all of them
         or none, otherwise the first ETA when all of them cost too much."""
-        grid = candidates(params, base, np.random.RandomState(seed), n_candidates, wider)
+        grid = candidates(params, base, np.random.RandomState(seed), n_candidates, wider,
+                          losses)
         if len(grid) <= 1:
             return grid, 0
         rs = [variant(g).resolved for g in grid]
         while True:
             b0 = plan_visits([sample_cost(r, nnz, C) for r in rs], work, n_train, min_visits,
                              sum(setup_cost(r, X.shape[1], C) for r in rs), first,
-                             max(final_fit(r) for r in rs), max_visits)
+                             max(final_fit(r) for r in rs), max_visits,
+                             anchor_cost=sample_cost(rs[0], nnz, C))
             if b0 or wider or len(rs) <= ETA:
                 return grid[:len(rs)], b0
             rs = rs[:ETA]
@@ -329,33 +363,38 @@ def search(data, train_rows, val_rows, plan, budget, final_epochs, score, n_cand
     if b0 == 0:
         grid, b0 = planned(wider=False)
     if len(grid) <= 1:
-        return [], {}
+        return [], {}, {}
     if b0 == 0:
         if verbose:
             log("autotune: the budget does not allow a search on this data; using the rules")
-        return [], {}
+        return [], {}, {}
 
     stream = _base.RowStream.seeded(train_rows, seed)
     X_val, Y_val = data.held_out(val_rows)
+    auto_epochs = _rules.is_auto(params["max_iter"])
     alive = [(g, None) for g in grid]
+    n_alive = len(grid)  # the halving's count, the rules' candidate aside
     results = []
     rung, target = 0, min(b0, max_visits)
     while True:
-        scored, curve = [], []
+        final = n_alive == 1
+        scored = []
         for overrides, trial in alive:
             if trial is None:
                 trial = _Trial(variant(overrides), stream)
             start = time.perf_counter()
             on_epoch = None
-            if len(alive) == 1:
-                # the last candidate standing: score it at every epoch to
-                # learn how long the final fit should train
+            if final:
+                # the finalists: scored at every epoch to learn how long
+                # the final fit should train
                 def on_epoch(epoch, trial=trial):
-                    curve.append((epoch, score(trial.network, trial.resolved, X_val, Y_val)))
+                    trial.curve.append(
+                        (epoch, score(trial.network, trial.resolved, X_val, Y_val)))
             trial.run.advance(data, target, n_threads, on_epoch=on_epoch)
-            if on_epoch is not None and _rules.is_auto(params["max_iter"]):
+            if final and auto_epochs:
                 # the budget may run out inside a dip: train on until it
                 # turns into a new peak or into the stop early stopping sees
+                curve = trial.curve
                 for _ in range(dip_epochs(curve, params["n_iter_no_change"],
                                           max_visits // n_train)):
                     trial.run.advance(data, trial.visits + n_train, n_threads,
@@ -363,6 +402,11 @@ def search(data, train_rows, val_rows, plan, budget, final_epochs, score, n_cand
                     if curve[-1][1] >= max(v for _, v in curve[:-1]):
                         break
             trial.score = score(trial.network, trial.resolved, X_val, Y_val)
+            if final and auto_epochs:
+                trial.stop = epochs_from_curve(trial.curve, params["n_iter_no_change"])
+                if trial.stop is not None:
+                    # what the final fit, stopped there, is expected to score
+                    trial.score = dict(trial.curve)[trial.stop]
             trial.seconds += time.perf_counter() - start
             entry = {"params": dict(overrides), "rung": rung,
                      "epochs": trial.visits / n_train,
@@ -373,55 +417,66 @@ def search(data, train_rows, val_rows, plan, budget, final_epochs, score, n_cand
                     f"{trial.score:.4f} after {entry['epochs']:.2f} epochs "
                     f"({trial.seconds:.1f} s)")
             scored.append(trial)
-            # keep at most the survivors alive, so memory stays bounded
+            # keep at most the survivors (and the rules') alive, so memory
+            # stays bounded
             scored.sort(key=lambda t: (-t.score, grid.index(t.overrides)))
-            del scored[max(1, len(alive) // ETA):]
-        if len(alive) == 1:
-            best = dict(scored[0].overrides)
-            if _rules.is_auto(params["max_iter"]):
-                stop = epochs_from_curve(curve, params["n_iter_no_change"])
-                if stop is not None:
-                    best["max_iter"] = stop
-            if _rules.is_auto(params.get("centroid_finish", "auto")):
-                finish = _try_centroid_finish(scored[0], X, Y, train_rows, val_rows, X_val,
-                                              Y_val, score, plan.problem.mean_labels,
-                                              n_threads)
-                if finish is not None:
-                    results.append({**finish, "rung": rung})
-                    if verbose:
-                        log(f"autotune: centroid finish -> validation score "
-                            f"{finish['validation_score']:.4f}")
-                    if finish["validation_score"] > scored[0].score:
-                        best["centroid_finish"] = True
+            keep = 1 if final else max(1, n_alive // ETA)
+            scored = [t for i, t in enumerate(scored)
+                      if i < keep or t.overrides == grid[0]]
+        if final:
             break
         alive = [(t.overrides, t) for t in scored]
+        n_alive = max(1, n_alive // ETA)
         rung += 1
         target = min(target * ETA, max_visits)
-    return results, dict(best)
+    winner = scored[0]
+    best = dict(winner.overrides)
+    if winner.stop is not None:
+        best["max_iter"] = winner.stop
+    decisions = {} if decide is None else decide(winner.network, winner.resolved, X_val, Y_val)
+    if _rules.is_auto(params.get("centroid_finish", "auto")):
+        finish = _try_centroid_finish(winner, X, Y, train_rows, val_rows, X_val, Y_val, score,
+                                      plan.problem.mean_labels, n_threads, decide)
+        if finish is not None:
+            finish_decisions = finish.pop("decisions")
+            results.append({**finish, "rung": rung})
+            if verbose:
+                log(f"autotune: centroid finish -> validation score "
+                    f"{finish['validation_score']:.4f}")
+            if finish["validation_score"] > winner.score:
+                best["centroid_finish"] = True
+                decisions = finish_decisions
+    return results, best, decisions
 
 
 def _try_centroid_finish(trial, X, Y, train_rows, val_rows, X_val, Y_val, score, mean_labels,
-                         n_threads):
+                         n_threads, decide=None):
     """The winner's network finished with label centroids
-    (``Network.finish_with_centroids``) and scored again, as a trial entry;
-    None where the finish does not apply (dense output layers, trained on
-    every class, where it measured far worse: Bibtex 0.640 -> 0.568 with
-    ``benchmarks/bench_retrieval.py --experiments finish --datasets
-    bibtex``; the sigmoid loss). The trial is the last one, so its network is given up
-    to the finish."""
+    (``Network.finish_with_centroids``) and scored again, as a trial entry
+    (with ``decisions``: what ``decide`` fits for the finished network,
+    scaled by its temperature); None where the finish does not apply
+    (dense output layers, trained on every class, where it measured far
+    worse: Bibtex 0.640 -> 0.568 with ``benchmarks/bench_retrieval.py
+    --experiments finish --datasets bibtex``; the sigmoid loss). The trial
+    is the last one, so its network is given up to the finish."""
     r = trial.resolved
     if not trial.network.sparse_output or r.loss != "softmax":
         return None
     start = time.perf_counter()
     network, hash_params, _ = _base.finish_network(trial.network, X, Y, train_rows,
                                                    r.hash_params, mean_labels, n_threads)
-    value = score(network, r.replace(hash_params=hash_params), X_val, Y_val)
+    finished = r.replace(hash_params=hash_params)
+    value = score(network, finished, X_val, Y_val)
     # the temperature for the final fit: fitted here, on rows the hidden
     # layers never trained on
     t = network.held_out_temperature(X, Y, train_rows, val_rows, n_threads)
+    decisions = {}
+    if decide is not None:
+        network.scale_output(t)
+        decisions = decide(network, finished, X_val, Y_val)
     return {"params": {**trial.overrides, "centroid_finish": True}, "temperature": t,
             "epochs": trial.visits / len(train_rows), "validation_score": value,
-            "seconds": trial.seconds + time.perf_counter() - start}
+            "seconds": trial.seconds + time.perf_counter() - start, "decisions": decisions}
 
 
 def dip_epochs(curve, patience, last_epoch):

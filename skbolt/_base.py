@@ -399,8 +399,9 @@ class Run:
         ``freeze_after``).
     centroid_start : bool
         Whether a fresh sampled network starts from the centroids of the
-        stream's rows (False: the caller started it, ``skbolt.dask`` from
-        the centroids of every machine's rows).
+        stream's rows, and a fresh dense sigmoid one from their label priors
+        (``Network.init_prior``) (False: the caller started it,
+        ``skbolt.dask`` from the sums of every machine's rows).
     """
 
     def __init__(self, network, batch_size, learning_rate, freeze_after, stream,
@@ -427,11 +428,15 @@ class Run:
         every epoch this run completes.
         """
         n, net, total = len(self.stream), self.network, 0.0
-        if (self.centroid_start and self.visits == 0 and self.epochs_before == 0 and target > 0
-                and net.sparse_output):
+        if self.centroid_start and self.visits == 0 and self.epochs_before == 0 and target > 0:
             X, Y = data.at(0)
-            net.init_from_centroids(X, Y, np.asarray(self.stream.rows), _rules.CENTROID_LOGIT,
-                                    n_threads)
+            if net.sparse_output:
+                net.init_from_centroids(X, Y, np.asarray(self.stream.rows),
+                                        _rules.CENTROID_LOGIT, n_threads)
+            elif net.config["loss"] == "sigmoid":
+                # the centroids' sigmoid biases without their rows (which
+                # dense layers measured worse with)
+                net.init_prior(X, Y, np.asarray(self.stream.rows), n_threads)
         try:
             while self.visits < target:
                 count = min(target - self.visits, n - self.visits % n)
@@ -672,9 +677,9 @@ class BoltEstimator(BaseEstimator):
         rng = check_random_state(self.random_state)
         self._seed = int(rng.randint(np.iinfo(np.int32).max))
         plan = self._plan(problem, self._seed)
-        self.autotune_results_, self.best_params_ = [], {}
+        self.autotune_results_, self.best_params_, self._decisions = [], {}, {}
         if search and self._autotune_on(problem.n_samples):
-            self.autotune_results_, self.best_params_ = self._search(data, plan)
+            self.autotune_results_, self.best_params_, self._decisions = self._search(data, plan)
             plan = plan.variant(self.best_params_)
         self._set_resolved(plan)
         # Run's centroid start fills the tables: built here, they were
@@ -720,7 +725,8 @@ class BoltEstimator(BaseEstimator):
         self.batch_size_ = r.batch_size
 
     def _search(self, data, plan):
-        """The autotuning search on a held-out split; returns its trials and winner."""
+        """The autotuning search on a held-out split; returns its trials, its
+        winner and what ``_decide`` fitted for the winner."""
         budget = _autotune.budget_spec(self.autotune_budget, plan)
         train_rows, val_rows = self._split(data.n_rows, np.random.RandomState(self._seed))
         threads = plan.threads
@@ -732,7 +738,19 @@ class BoltEstimator(BaseEstimator):
 
         return _autotune.search(data, train_rows, val_rows, plan.for_rows(len(train_rows)),
                                 budget, plan.resolved.max_iter, score, verbose=self.verbose,
-                                log=tqdm.write if self.verbose else None)
+                                log=tqdm.write if self.verbose else None,
+                                losses=self._search_losses(plan.problem),
+                                decide=lambda net, r, X_val, Y_val: self._decide(
+                                    net, r, X_val, Y_val, threads, plan.problem))
+
+    def _search_losses(self, problem):
+        """Losses the search tries besides the rules' (none here)."""
+        return ()
+
+    def _decide(self, network, resolved, X_val, Y_val, n_threads, problem):
+        """What is fitted on the search's held-out split for its winner (a
+        dict; nothing here)."""
+        return {}
 
     def _split(self, n, rng):
         """Train and validation row indices for early stopping."""

@@ -166,13 +166,20 @@ centroid_finish_ :
         (outputs of each active set drawn from the labels of the batch's
         rows) and ``inference_candidates`` (outputs sparse inference
         scores per row; -1: every one the tables retrieve).
+    threshold_ : float or None
+        Multi-label models: the probability from which ``predict`` keeps a
+        label besides the most probable one, chosen to maximise micro-F1 on
+        the autotuning search's held-out split (for the network the search
+        ended with); None without a search, or for multi-class models
+        (see ``predict``).
     temperature_ : float or None
         The factor the centroid finish scaled the output rows by (fitted on
         rows left out of the centroids); None without the finish.
     autotune_results_ : list of dict
         Every trial of the autotuning search: ``params`` (the values tried),
         ``rung``, ``epochs`` trained, ``validation_score`` (P@1 or accuracy
-        on the held-out split) and cumulative ``seconds``; the last entry
+        on the held-out split) and ``seconds`` (that candidate's own
+        training time so far, summed over the rungs it reached); the last entry
         has ``centroid_finish=True`` when the winner was also scored with
         that finish. Empty when no search ran.
     best_params_ : dict
@@ -333,7 +340,9 @@ centroid_finish_ :
         self : BoltClassifier
             The fitted estimator.
         """
-        return self._fit(X, y)
+        self._fit(X, y)
+        self.threshold_ = self._decisions.get("threshold") if self.multilabel_ else None
+        return self
 
     def _training_data(self, X, y):
         return TrainingData(self._validate_X(X, reset=True), self._encode_y(y))
@@ -389,7 +398,28 @@ centroid_finish_ :
         problem = super()._setup(data, search, problem)
         if self.multilabel_:
             self.classes_ = np.arange(problem.n_outputs)
+        self.threshold_ = None
         return problem
+
+    def _search_losses(self, problem):
+        """Rows with several labels: the search tries the sigmoid loss too.
+
+        Which loss ranks better swings P@1 by points either way on real
+        multi-label sets (``skbolt._rules.auto_loss``), so it is measured on
+        the held-out split rather than assumed. One label per row (even as
+        an indicator) is a multi-class problem: softmax.
+        """
+        return ("sigmoid",) if problem.multilabel and problem.mean_labels > 1 else ()
+
+    def _decide(self, network, resolved, X_val, Y_val, n_threads, problem):
+        """Multi-label models: the probability threshold of ``predict``,
+        fitted on the held-out split (``label_threshold``)."""
+        if not self.multilabel_:
+            return {}
+        m = min(problem.max_labels, Y_val.shape[1])
+        ids, probs = network.predict_topk(X_val, m, resolved.sparse_inference, n_threads,
+                                          resolved.hash_params["inference_candidates"])
+        return {"threshold": label_threshold(ids, probs, Y_val)}
 
     # ------------------------------------------------------------------
     # prediction
@@ -446,10 +476,15 @@ centroid_finish_ :
     def predict(self, X):
         """Predicted class of each sample, or label set for multi-label models.
 
-        A multi-label model predicts the labels whose probability is at least
-        0.5 for the sigmoid loss; for the softmax loss, at least half of what
-        a label gets when probability is shared evenly among the mean number
-        of labels per training row, and always the most probable label.
+        A multi-label model predicts its most probable label and every other
+        label whose probability is at least ``threshold_``: the threshold
+        that maximised micro-F1 on the autotuning search's held-out split.
+        Without a search (``threshold_`` is None), the labels of probability
+        at least 0.5 for the sigmoid loss; for the softmax loss, the most
+        probable label and those with at least half of what a label gets
+        when probability is shared evenly among the mean number of labels
+        per training row. ``predict_proba`` and ``predict_topk`` do not
+        depend on the threshold.
 
         Parameters
         ----------
@@ -469,7 +504,11 @@ centroid_finish_ :
             return self.classes_[ids[:, 0]]
         m = min(self._max_labels, len(self.classes_))
         ids, probs = self._topk(X, m, threads)
-        if self.loss_ == "sigmoid":
+        threshold = getattr(self, "threshold_", None)
+        if threshold is not None:
+            keep = probs >= threshold
+            keep[:, 0] = True
+        elif self.loss_ == "sigmoid":
             keep = probs >= 0.5
         else:
             keep = probs >= 0.5 / self._mean_labels
@@ -569,3 +608,46 @@ centroid_finish_ :
             raise ValueError("sample_weight is not supported for multi-label scores")
         ids, _ = self.predict_topk(X, 1)
         return precision_at_k(y, ids, k=1)
+
+
+def label_threshold(ids, probs, Y):
+    """The probability threshold that maximises micro-F1 of label sets on
+    held-out rows, each row keeping its top label and every other label of
+    probability at least the threshold.
+
+    Parameters
+    ----------
+    ids : ndarray of int of shape (n_rows, m)
+        Each row's top ``m`` labels (indices of ``Y``'s columns), best first.
+    probs : ndarray of shape (n_rows, m)
+        Their probabilities.
+    Y : CSR matrix of shape (n_rows, n_labels)
+        The rows' true labels.
+
+    Returns
+    -------
+    float
+        The threshold; above every probability when keeping the top label
+        alone scores best.
+    """
+    Y = sp.csr_matrix(Y)
+    n = ids.shape[0]
+    rows = np.repeat(np.arange(n), ids.shape[1]).reshape(ids.shape)
+    hit = np.asarray(Y[rows.ravel(), ids.ravel()]).reshape(ids.shape) > 0
+    true = Y.nnz
+    tp0 = int(hit[:, 0].sum())
+    fp0 = n - tp0
+    p, h = probs[:, 1:].ravel(), hit[:, 1:].ravel()
+    order = np.argsort(-p, kind="stable")
+    p, h = p[order], h[order]
+    # keeping the first i of the others: scored at each distinct probability
+    tp = tp0 + np.concatenate(([0], np.cumsum(h)))
+    fp = fp0 + np.concatenate(([0], np.cumsum(~h)))
+    f1 = 2 * tp / np.maximum(2 * tp + fp + (true - tp), 1)
+    # a threshold keeps all pairs of equal probability together
+    cut = np.concatenate(([True], p[1:] != p[:-1], [True])) if p.size else np.array([True])
+    f1 = np.where(cut, f1, -1.0)
+    best = int(np.argmax(f1))
+    if best == 0:
+        return float(np.nextafter(np.float32(p[0]), np.float32(np.inf))) if p.size else 1.0
+    return float(p[best - 1])

@@ -476,7 +476,12 @@ def _add_interaction_options(p):
                         "line, else whitespace)")
     p.add_argument("--min-weight", type=float, default=None,
                    help="keep interactions with at least this weight (e.g. 4 for ratings)")
-    p.add_argument("--binary", action="store_true", help="weight every kept interaction 1")
+    p.add_argument("--binary", action="store_true",
+                   help="weight every kept interaction 1 (without it the weights go to the "
+                        "model as they come, and its input_scaling, 'auto' unless -p "
+                        "input_scaling=... says otherwise, measures whether to use them "
+                        "raw, binary or log1p; a trained model scales new users' rows as "
+                        "it scaled its own)")
 
 
 def build_parser():

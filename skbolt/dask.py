@@ -186,6 +186,11 @@ def _adopt(key, shared, config):
     """Other replicas: the first one's resolved attributes, the same network."""
     r = _replica(key)
     vars(r.estimator).update(shared)
+    rescale = getattr(r.data, "rescale", None)
+    if rescale is not None:
+        # the recommender's input_scaling_ was resolved (measured on the
+        # first replica's rows): these rows are read through it too
+        rescale()
     r.estimator._network = Network(config, build_tables=False, n_threads=r.threads)
 
 
@@ -220,6 +225,12 @@ def _add_sums(sums):
 def _set_centroids(key, *sums):
     r = _replica(key)
     r.estimator._network.set_centroids(_add_sums(sums), _rules.CENTROID_LOGIT, r.threads)
+    _remember(r)
+
+
+def _set_prior(key, *sums):
+    r = _replica(key)
+    r.estimator._network.set_prior(_add_sums(sums))
     _remember(r)
 
 
@@ -739,6 +750,9 @@ class _Fit:
         if sparse and not alone:
             sums = self._all(_centroid_sums)
             self.wait(self._all(_set_centroids, *sums))
+        elif not alone and config["loss"] == "sigmoid":
+            sums = self._all(_centroid_sums)
+            self.wait(self._all(_set_prior, *sums))
         elif not alone:
             self.wait(self._all(_remember_task))
         if _rules.is_auto(interval) and alone:  # the local driver's chunks
@@ -898,9 +912,11 @@ class DaskBoltRecommender(_DaskEstimator):
 
     Every parameter of :class:`skbolt.BoltRecommender` means the same here
     but ``init``, which is always "centroids" (the SVD start needs all the
-    interactions on one machine); the training, the averaging and the
-    model on the workers are those of :class:`DaskBoltClassifier`
-    (``skbolt.dask``'s docstring). Learning from
+    interactions on one machine), and ``input_scaling="auto"``, measured
+    on the first worker's rows (as the local estimator measures it with
+    ``init="centroids"``) and then applied on every worker; the training,
+    the averaging and the model on the workers are those of
+    :class:`DaskBoltClassifier` (``skbolt.dask``'s docstring). Learning from
     X alone, each replica re-splits its own rows into inputs and targets
     every epoch, as the local estimator does with all of them.
 
@@ -910,7 +926,7 @@ class DaskBoltRecommender(_DaskEstimator):
         The cluster's client; None uses the current one.
     sync_interval : int or "auto", default="auto"
         As in :class:`DaskBoltClassifier`.
-    n_recommendations, exclude_seen, input_fraction, hidden_layer_sizes, \
+    n_recommendations, exclude_seen, input_fraction, input_scaling, hidden_layer_sizes, \
 learning_rate_init, batch_size, max_iter, output_sparsity, hash_function, \
 rebuild_interval, loss, sparse_inference, dropout, centroid_finish, autotune, \
 autotune_budget, max_memory, early_stopping, validation_fraction, \
@@ -940,6 +956,7 @@ n_iter_no_change, tol, random_state, n_jobs, verbose :
         n_recommendations=10,
         exclude_seen=True,
         input_fraction="auto",
+        input_scaling="auto",
         hidden_layer_sizes="auto",
         learning_rate_init="auto",
         batch_size="auto",
@@ -967,6 +984,7 @@ n_iter_no_change, tol, random_state, n_jobs, verbose :
         self.n_recommendations = n_recommendations
         self.exclude_seen = exclude_seen
         self.input_fraction = input_fraction
+        self.input_scaling = input_scaling
         self.hidden_layer_sizes = hidden_layer_sizes
         self.learning_rate_init = learning_rate_init
         self.batch_size = batch_size

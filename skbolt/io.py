@@ -455,6 +455,9 @@ def _restore(cls, state):
                 callable(getattr(cls, key, None))):
             raise ValueError(f"the model file sets attribute {key!r}, which a {cls.__name__} "
                              "does not have")
+    # parameters added since format 1 was fixed: a file written before one
+    # existed holds the value that behaves as that model did
+    state = {**getattr(cls, "_added_params", {}), **state}
     missing = params - set(state)
     if missing:
         raise ValueError(f"the model file lacks the parameters {sorted(missing)}")

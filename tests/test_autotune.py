@@ -1,6 +1,7 @@
 """Autotuning inside fit, the memory budget and estimate_memory."""
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn.model_selection import GridSearchCV
 
 from skbolt import BoltClassifier, _autotune, _base, _rules
@@ -53,26 +54,31 @@ def test_plan_spends_at_most_the_budget_whoever_survives(n_candidates, first, se
     work, n_train = 1e9, 10_000
     # candidates of unequal cost, as width and sparsity make them
     costs = list(np.random.RandomState(n_candidates).uniform(2e3, 2e4, n_candidates))
-    b0 = _autotune.plan_visits(costs, work, n_train, 100, setup * n_candidates, first)
+    # the first is the rules' candidate, which goes on to the last rung
+    b0 = _autotune.plan_visits(costs, work, n_train, 100, setup * n_candidates, first,
+                               anchor_cost=costs[0])
     assert b0 >= 100
 
     def replay(survivors):
         # visit by visit: survivors continue from where they stopped, and
         # visits within the first n_train of the stream cost `first`
-        spent, alive, reached, target = setup * n_candidates, list(costs), 0, b0
+        spent, alive, reached, target = setup * n_candidates, list(range(n_candidates)), 0, b0
+        count = n_candidates
         while True:
             per_trial = sum(first if v < n_train else 1.0 for v in range(reached, target))
-            spent += sum(alive) * per_trial
-            if len(alive) == 1:
+            spent += sum(costs[i] for i in alive) * per_trial
+            if count == 1:
                 return spent
-            alive = survivors(alive)[: max(1, len(alive) // _autotune.ETA)]
+            count = max(1, count // _autotune.ETA)
+            alive = survivors(alive)[:count]
+            alive += [0] if 0 not in alive else []
             reached, target = target, target * _autotune.ETA
 
     rng = np.random.RandomState(0)
-    worst = replay(lambda a: sorted(a, reverse=True))
+    worst = replay(lambda a: sorted(a, key=lambda i: -costs[i]))
     assert worst <= work
-    for _ in range(5):  # any other survivors spend less
-        assert replay(lambda a: list(rng.permutation(a))) <= worst
+    for _ in range(5):  # nor do any other survivors (the rules' one comes along)
+        assert replay(lambda a: list(rng.permutation(a))) <= work
     assert worst > work / 2  # and the plan does not leave most of it unused
     assert _autotune.plan_visits(costs, work, n_train, 10**9) == 0
     # creating the networks alone exceeds the budget: no search
@@ -106,11 +112,18 @@ def test_autotuned_fit_records_trials_and_is_deterministic(xc_data):
     # besides, at most the winner scored again with the centroid finish
     finished = [r for r in a.autotune_results_ if r not in trials]
     assert all(set(r) == keys | {"temperature"} for r in finished) and len(finished) <= 1
-    # the winner is a candidate that reached the last rung
+    # the winner is the finalist that scored highest, and the rules'
+    # candidate (the first trial) is always a finalist: the search never
+    # ends below the rules on its held-out split
     last = max(r["rung"] for r in trials)
-    finalists = [r["params"] for r in trials if r["rung"] == last]
-    assert len(finalists) == 1
-    assert {k: v for k, v in a.best_params_.items() if k != "centroid_finish"} == finalists[0]
+    finalists = [r for r in trials if r["rung"] == last]
+    assert 1 <= len(finalists) <= 2
+    assert trials[0]["params"] in [r["params"] for r in finalists]
+    winner = {k: v for k, v in a.best_params_.items()
+              if k not in ("centroid_finish", "max_iter")}
+    assert winner in [r["params"] for r in finalists]
+    assert max(r["validation_score"] for r in finalists) == next(
+        r["validation_score"] for r in finalists if r["params"] == winner)
     # no trial trains longer than the final fit
     assert max(r["epochs"] for r in a.autotune_results_) <= a.max_iter_
     # the resolved attributes are the winner's
@@ -378,3 +391,48 @@ def test_dwta_buckets_hold_an_output_on_average(n_outputs, sparsity):
     L_bolt = round(sparsity * 2 ** (3 * K_bolt))
     assert L == max(L_bolt, min(_rules.MIN_TABLES, 2**range_pow))
     assert reservoir >= 4 and reservoir >= 4 * (n_outputs // 2**range_pow)
+
+
+def test_the_loss_is_searched_for_rows_with_several_labels():
+    base, params = _resolved()
+    grid = _autotune.candidates(params, base, np.random.RandomState(0), 9, losses=("sigmoid",))
+    # the rules' network with the other loss comes right after the rules'
+    assert grid[0]["loss"] == base.loss == "softmax"
+    assert grid[1] == {**grid[0], "loss": "sigmoid"}
+    assert len(grid) == 9 and {g["loss"] for g in grid[2:]} <= {"softmax", "sigmoid"}
+    # a loss the user gave is never searched
+    base, params = _resolved(loss="softmax")
+    grid = _autotune.candidates(params, base, np.random.RandomState(0), 9, losses=("sigmoid",))
+    assert all("loss" not in g for g in grid)
+
+
+def test_multilabel_search_fits_the_threshold_and_tries_both_losses():
+    X, Y = make_extreme_classification(n_samples=3000, n_features=600, n_classes=80,
+                                       n_labels=4, multilabel=True, random_state=5)
+    clf = BoltClassifier(random_state=0, max_iter=6, n_jobs=2).fit(X[:2500], Y[:2500])
+    tried = {r["params"].get("loss") for r in clf.autotune_results_}
+    assert tried == {"softmax", "sigmoid"}
+    assert clf.loss_ in tried and clf.threshold_ is not None
+    # predict keeps the top label and those at or above the threshold
+    ids, probs = clf.predict_topk(X[2500:], k=clf._max_labels)
+    expected = np.zeros(clf.predict(X[2500:]).shape, dtype=bool)
+    keep = probs >= clf.threshold_
+    keep[:, 0] = True
+    for i in range(ids.shape[0]):
+        expected[i, ids[i][keep[i]]] = True
+    np.testing.assert_array_equal(sp.csr_matrix(clf.predict(X[2500:])).toarray() > 0, expected)
+    # multi-class models have none
+    Xs, ys = make_extreme_classification(n_samples=2500, n_features=300, n_classes=30,
+                                         random_state=1)
+    assert BoltClassifier(random_state=0, max_iter=3).fit(Xs, ys).threshold_ is None
+
+
+def test_auto_width_narrows_only_wide_inputs_with_few_classes():
+    assert _rules.auto_hidden(10_000, 2_000, 20) == (512,)
+    for d, c in [(230_759, 20), (111_000, 90), (500_000, 2), (135_000, 670_000), (50_000, 10)]:
+        (h,) = _rules.auto_hidden(10_000, d, c)
+        floor = 2 ** int(np.ceil(np.log2(max(2 * c, 64))))
+        assert h == 512 or d * h <= _rules.INPUT_WEIGHTS or h == floor
+        assert h >= min(512, floor) and h <= 512 and h & (h - 1) == 0
+    assert _rules.auto_hidden(10_000, 230_759, 20) == (128,)
+    assert _rules.auto_hidden(10_000, 135_000, 670_000) == (512,)

@@ -340,15 +340,17 @@ def test_multilabel_indicator(multilabel_problem, kind):
     assert sp.issparse(pred) == (kind == "sparse")
     P = pred.toarray() if sp.issparse(pred) else pred
     assert set(np.unique(P).tolist()) <= {0, 1}
-    # every row predicts its most probable label, and only labels above the
-    # documented softmax threshold (half the share of the mean label count)
+    # every row predicts its most probable label, and only labels at or
+    # above the threshold the search fitted (without a search, the
+    # documented softmax rule: half the share of the mean label count)
     proba = clf.predict_proba(Xt)
     top = np.argmax(proba, axis=1)
     assert np.all(P[np.arange(len(top)), top] == 1)
     mean_labels = Y.nnz / Y.shape[0]
+    threshold = clf.threshold_ if clf.threshold_ is not None else 0.5 / mean_labels
     chosen = P.astype(bool)
     chosen[np.arange(len(top)), top] = False
-    assert np.all(proba[chosen] >= 0.5 / mean_labels - 1e-6)
+    assert np.all(proba[chosen] >= threshold - 1e-6)
     # score is precision@1 of the top-1 ranking
     ids, _ = clf.predict_topk(Xt, k=1)
     Yt_in = Yt.toarray() if kind == "dense" else Yt
@@ -931,3 +933,29 @@ def test_concurrent_predict_from_python_threads(sparse_problem, sparse_model):
                 np.testing.assert_array_equal(pr, pr2)
         training.result()
     np.testing.assert_array_equal(other.predict_proba(Xt[:200]), alone.predict_proba(Xt[:200]))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_label_threshold_maximises_micro_f1_against_brute_force(seed):
+    from sklearn.metrics import f1_score
+
+    from skbolt.classifier import label_threshold
+
+    rng = np.random.RandomState(seed)
+    n, m, L = 60, 6, 15
+    ids = np.array([rng.permutation(L)[:m] for _ in range(n)])
+    probs = np.sort(rng.dirichlet(np.ones(L), size=n)[:, :m], axis=1)[:, ::-1]
+    probs = np.round(probs, 2).astype(np.float32)  # ties, as float32 scores have
+    Y = sp.csr_matrix((rng.rand(n, L) < 0.2).astype(np.int64))
+
+    def micro(t):
+        pred = np.zeros((n, L), dtype=np.int64)
+        for i in range(n):
+            keep = probs[i] >= t
+            keep[0] = True
+            pred[i, ids[i][keep]] = 1
+        return f1_score(Y.toarray(), pred, average="micro", zero_division=0)
+
+    t = label_threshold(ids, probs, Y)
+    best = max(micro(c) for c in list(np.unique(probs)) + [np.inf])
+    assert micro(t) == pytest.approx(best)

@@ -281,3 +281,53 @@ def test_recommender_on_two_workers(client, interactions):
     assert one_chunk == pytest.approx(model.to_local().score(s.test_in, s.test_out))
     ids, _ = model.similar_items([0, 1], n=3)
     assert ids.shape == (2, 3)
+
+
+def test_recommender_passes_input_scaling_and_measures_auto_once(client, interactions):
+    """Heavy-tailed noise counts: one partition is the local fit (the same
+    measured scaling, bit for bit); on two workers the first worker's
+    choice is every replica's, and the model scores as one machine's."""
+    from skbolt import BoltRecommender
+    from skbolt.dask import DaskBoltRecommender
+
+    s = interactions
+    train = s.train.copy()
+    train.data = 1 + np.floor(20 * np.random.RandomState(0).pareto(1.2, train.nnz))
+    assert DaskBoltRecommender(input_scaling="log1p").get_params()["input_scaling"] == "log1p"
+    one = DaskBoltRecommender(client=client, **REC).fit(_blocks(train, train.shape[0]))
+    local = BoltRecommender(n_jobs=1, init="centroids", **REC).fit(train)
+    assert one.input_scaling_ == local.input_scaling_ != "raw"
+    for a, b in zip(_weights(one.to_local()), _weights(local)):
+        np.testing.assert_array_equal(a, b)
+    two = DaskBoltRecommender(client=client, **REC).fit(_blocks(train, 600))
+    assert two.n_workers_ == 2 and two.input_scaling_ != "raw"
+    assert two.score(_blocks(s.test_in, 100), _blocks(s.test_out, 100)) >= \
+        local.score(s.test_in, s.test_out) - 0.02
+
+
+def test_adopting_replicas_read_their_rows_through_the_measured_scaling(monkeypatch,
+                                                                        interactions):
+    """A replica that did not measure (its rows read raw until then) takes
+    the first replica's input_scaling_ and makes its epoch 0 again with it."""
+    from sklearn.preprocessing import normalize
+
+    from skbolt import BoltRecommender
+    from skbolt import dask as skdask
+    from skbolt.datasets import hold_out_items
+    from skbolt.recommender import scale_values
+
+    train = interactions.train.copy()
+    train.data = 1 + np.floor(20 * np.random.RandomState(0).pareto(1.2, train.nnz))
+    first = BoltRecommender(n_jobs=1, init="centroids", **REC)
+    first._setup(first._training_data(train[:600], None), search=True)
+    assert first.input_scaling_ not in (None, "raw")
+    other = BoltRecommender(n_jobs=1, init="centroids", **REC)
+    data = other._training_data(train[600:], None)
+    assert other.input_scaling_ is None  # still to be measured: read raw so far
+    replica = skdask._Replica(other, data, 1)
+    monkeypatch.setattr(skdask, "_replica", lambda key: replica)
+    shared = {k: v for k, v in vars(first).items() if k != "_network"}
+    skdask._adopt("k", shared, first._network.config)
+    X_in, _ = hold_out_items(train[600:], 0.2, random_state=data.seed)
+    want = normalize(scale_values(X_in, first.input_scaling_))
+    np.testing.assert_allclose(data.at(0)[0].toarray(), want.toarray(), rtol=1e-6)

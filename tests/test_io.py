@@ -245,3 +245,27 @@ def test_object_labels_and_numpy_scalars_survive(tmp_path):
     assert back.extra_["score"] == 0.25 and type(back.extra_["score"]) is np.float64
     assert np.isnan(back.extra_["nan"]) and type(back.extra_[(1, 2)][0]) is np.int32
     np.testing.assert_array_equal(back.predict(X), model.predict(X))
+
+
+def test_recommender_round_trip_keeps_the_input_scaling(tmp_path):
+    """The measured scaling comes back and is applied to fold-in rows; a
+    file written before the parameter existed reads rows raw, as then."""
+    X = make_interactions(300, 120, random_state=0).X
+    X.data = 1 + np.floor(20 * np.random.RandomState(0).pareto(1.2, X.nnz))
+    model = BoltRecommender(input_scaling="log1p", random_state=0, n_jobs=1).fit(X)
+    path = tmp_path / "rec.skbolt"
+    model.save(path)
+    back = skbolt.load(path)
+    assert back.input_scaling == back.input_scaling_ == "log1p"
+    np.testing.assert_array_equal(back.recommend(X[:50])[1], model.recommend(X[:50])[1])
+
+    def drop_scaling(header):
+        pairs = header["state"]["v"]
+        header["state"]["v"] = [p for p in pairs if not p[0].startswith("input_scaling")]
+
+    _rewrite(path, drop_scaling)
+    old = skbolt.load(path)
+    assert old.input_scaling == "raw" and not hasattr(old, "input_scaling_")
+    raw = BoltRecommender(input_scaling="raw", random_state=0, n_jobs=1)
+    raw.__setstate__({**model.__getstate__(), "input_scaling_": "raw"})
+    np.testing.assert_array_equal(old.recommend(X[:50])[1], raw.recommend(X[:50])[1])

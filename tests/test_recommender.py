@@ -296,3 +296,146 @@ def test_svd_estimate_memory_bounds_the_fit():
     with pytest.raises(MemoryError, match="SVD start"):
         BoltRecommender(init="svd", hidden_layer_sizes=(32,),
                         max_memory=est["total"] - est["spectral"] + 1).fit(b.X)
+
+
+# ----------------------------------------------------------------------
+# input_scaling: what the values of an input row become
+
+
+def _counts(X, seed=0):
+    """X's interactions with heavy-tailed weights unrelated to the items
+    (Pareto, 1 to thousands): play counts that are noise."""
+    X = sp.csr_matrix(X, dtype=np.float64, copy=True)
+    X.data = 1 + np.floor(20 * np.random.RandomState(seed).pareto(1.2, X.nnz))
+    return X
+
+
+@pytest.fixture(scope="module")
+def counted():
+    b = make_interactions(1500, 300, n_groups=10, random_state=0)
+    s = split_users(_counts(b.X), test_size=0.2, random_state=0)
+    return s
+
+
+@pytest.mark.parametrize("how", ["raw", "binary", "log1p"])
+def test_input_scalings_are_the_numpy_transforms(how):
+    """The rows the network reads are the values put through the scaling
+    (computed here with numpy), scaled to unit length; the SVD start is
+    that of the scaled matrix (the dense path, no carve)."""
+    X = _counts(make_interactions(150, 14, n_groups=3, random_state=1).X)
+    rec = BoltRecommender(input_scaling=how, init="svd", hidden_layer_sizes=(4,),
+                          random_state=0, n_jobs=1).fit(X)
+    assert rec.input_scaling == how and rec.input_scaling_ == how
+    assert rec.input_scaling_scores_ is None
+    dense = X.toarray()
+    ref = {"raw": dense, "binary": (dense > 0).astype(float), "log1p": np.log1p(dense)}[how]
+    unit = ref / np.linalg.norm(ref, axis=1, keepdims=True)
+    np.testing.assert_allclose(rec._inputs(X).toarray(), unit, rtol=1e-6)
+    V = rec._network.get_params(0)[0].astype(np.float64)
+    _, _, Vt = np.linalg.svd(ref, full_matrices=False)
+    np.testing.assert_allclose(_projection(V), _projection(Vt[:4].T), atol=1e-4)
+
+
+def test_auto_on_noise_counts_measures_and_does_not_pick_raw(counted):
+    """Heavy-tailed counts that carry nothing: the carve measures every
+    candidate, raw far below, and the auto fit scores at least what the
+    binarised matrix's default fit scores on held-out users."""
+    s = counted
+    auto = BoltRecommender(random_state=0, n_jobs=1).fit(s.train)
+    scores = auto.input_scaling_scores_
+    assert set(scores) == {"raw", "binary", "log1p"}
+    assert auto.input_scaling_ != "raw" and scores["raw"] < scores["binary"] - 0.05
+    assert auto.input_scaling_ == max(scores, key=scores.get)
+    binarised = s.train.copy()
+    binarised.data[:] = 1.0
+    ref = BoltRecommender(random_state=0, n_jobs=1).fit(binarised)
+    assert ref.input_scaling_ == "binary" and ref.input_scaling_scores_ is None
+    raw = BoltRecommender(input_scaling="raw", random_state=0, n_jobs=1).fit(s.train)
+    ndcg = {name: ndcg_at_k(s.test_out, m.predict(s.test_in), k=10)
+            for name, m in (("auto", auto), ("binarised", ref), ("raw", raw))}
+    assert ndcg["auto"] >= ndcg["binarised"] - 1e-9
+    assert ndcg["raw"] < ndcg["binarised"] - 0.05  # the problem is real
+
+
+@pytest.mark.parametrize("init", ["svd", "centroids"])
+def test_fold_in_and_fit_apply_the_scaling(counted, init):
+    """A model fitted on counts with log1p is the model fitted raw on the
+    log1p of the counts: the same recommendations for count rows as that
+    one gives for their log1p rows (predict, predict_topk, score too)."""
+    s = counted
+    params = dict(init=init, random_state=0, n_jobs=1)
+    if init == "centroids":
+        params.update(hidden_layer_sizes=(32,), max_iter=2)
+    rec = BoltRecommender(input_scaling="log1p", **params).fit(s.train)
+    twin = BoltRecommender(input_scaling="raw", **params).fit(s.train.log1p())
+    ids, scores = rec.recommend(s.test_in)
+    twin_ids, twin_scores = twin.recommend(s.test_in.log1p())
+    np.testing.assert_array_equal(ids, twin_ids)
+    np.testing.assert_allclose(scores, twin_scores, rtol=1e-5)
+    np.testing.assert_array_equal(rec.predict(s.test_in), twin_ids)
+    np.testing.assert_array_equal(rec.predict_topk(s.test_in, k=5)[0], twin_ids[:, :5])
+    assert rec.score(s.test_in, s.test_out) == twin.score(s.test_in.log1p(), s.test_out)
+    # and the scaling matters: the raw counts read raw rank otherwise
+    assert (twin.recommend(s.test_in)[0] != ids).any()
+
+
+def test_binary_scaling_folds_count_rows_in_as_their_item_sets(counted):
+    s = counted
+    rec = BoltRecommender(input_scaling="binary", random_state=0, n_jobs=1).fit(s.train)
+    ones = s.test_in.copy()
+    ones.data[:] = 1.0
+    np.testing.assert_array_equal(rec.recommend(s.test_in)[1], rec.recommend(ones)[1])
+
+
+def test_auto_with_centroids_and_with_targets_is_measured(counted):
+    """init="centroids" (the carve's SVD model stands in) and fit(X, Y)
+    (a low-rank ridge regression stands in) measure too; raw loses."""
+    s = counted
+    rec = _fast(init="centroids", max_iter=1, hidden_layer_sizes=(32,)).fit(s.train)
+    assert rec.input_scaling_scores_["raw"] < rec.input_scaling_scores_["binary"] - 0.05
+    assert rec.input_scaling_ != "raw"
+    X_in, Y = hold_out_items(s.train, 0.2, random_state=0)
+    sup = _fast(max_iter=1, hidden_layer_sizes=(32,)).fit(X_in, Y)
+    assert sup.input_fraction_ is None and sup.input_scaling_ != "raw"
+    assert sup.input_scaling_scores_["raw"] < sup.input_scaling_scores_["binary"] - 0.05
+
+
+def test_binary_data_resolves_without_measuring_and_predicts_as_raw(planted):
+    """All values equal: "auto" is binary, measured nothing, and every
+    scaling gives the raw model's recommendations."""
+    _, s, _ = planted
+    auto = BoltRecommender(random_state=0, n_jobs=1).fit(s.train)
+    raw = BoltRecommender(input_scaling="raw", random_state=0, n_jobs=1).fit(s.train)
+    assert auto.input_scaling_ == "binary" and auto.input_scaling_scores_ is None
+    np.testing.assert_array_equal(auto.recommend(s.test_in)[0], raw.recommend(s.test_in)[0])
+
+
+def test_warm_start_keeps_the_scaling_the_network_learnt(counted):
+    s = counted
+    rec = _fast(init="centroids", max_iter=1, hidden_layer_sizes=(16,),
+                input_scaling="log1p", warm_start=True).fit(s.train)
+    rec.set_params(input_scaling="auto")
+    rec.fit(s.train)
+    assert rec.input_scaling_ == "log1p" and rec._epochs_done == 2
+
+
+@pytest.mark.parametrize("bad", ["LOG1P", "bm25", None, 1, True])
+def test_invalid_input_scaling_is_refused(bad, counted):
+    rec = BoltRecommender(input_scaling=bad, max_iter=1)
+    with pytest.raises(ValueError, match="input_scaling must be one of 'auto', 'raw', "
+                                         "'binary', 'log1p', got"):
+        rec.fit(counted.train[:100])
+    assert not hasattr(rec, "input_scaling_")
+
+
+def test_models_from_before_input_scaling_read_rows_raw(counted):
+    """A pickled state without the parameter (older files) restores as the
+    raw weighting those models had."""
+    s = counted
+    rec = BoltRecommender(input_scaling="raw", random_state=0, n_jobs=1).fit(s.train[:300])
+    state = rec.__getstate__()
+    del state["input_scaling"], state["input_scaling_"], state["input_scaling_scores_"]
+    old = BoltRecommender.__new__(BoltRecommender)
+    old.__setstate__(state)
+    assert old.get_params()["input_scaling"] == "raw"
+    np.testing.assert_array_equal(old.recommend(s.test_in)[1], rec.recommend(s.test_in)[1])
