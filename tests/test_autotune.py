@@ -436,3 +436,11 @@ def test_auto_width_narrows_only_wide_inputs_with_few_classes():
         assert h >= min(512, floor) and h <= 512 and h & (h - 1) == 0
     assert _rules.auto_hidden(10_000, 230_759, 20) == (128,)
     assert _rules.auto_hidden(10_000, 135_000, 670_000) == (512,)
+
+
+def test_small_data_searches_no_larger_learning_rate():
+    base, params = _resolved()
+    grid = _autotune.candidates(params, base, np.random.RandomState(0), 27,
+                                lr_factors=_autotune.SMALL_LR_FACTORS)
+    rates = {g["learning_rate_init"] for g in grid}
+    assert rates == {base.learning_rate_init, base.learning_rate_init / 2}
