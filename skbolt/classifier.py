@@ -95,12 +95,18 @@ class BoltClassifier(ClassifierMixin, BoltEstimator):
         ``partial_fit`` never replaces rows; a warm-started ``fit`` finishes
         again with the same table shape.
     autotune : bool or "auto", default="auto"
-        Search learning rate (x0.5, x1, x2 the rule's), hidden width and
-        output sparsity (x0.5, x1: never costlier than the rule's network),
-        those left at "auto", by successive halving on a held-out split
-        before the final fit on all the data; with ``max_iter="auto"`` the
-        search also picks the epochs. "auto" searches when there are at
-        least 2,000 training rows.
+        Search learning rate (x0.5, x1, x2 the rule's; x2 only from 20,000
+        rows), hidden width and output sparsity (x0.5, x1: never costlier
+        than the rule's network), and for rows with several labels the loss
+        (softmax and sigmoid), those left at "auto", by successive halving
+        on a held-out split before the final fit on all the data; the
+        rules' network always reaches the last rung, and wins ties. Below
+        20,000 rows with a dense output layer the search instead trains
+        the rules' network (and its sigmoid twin for multi-label rows)
+        along its whole held-out curve and stops where it peaked. With
+        ``max_iter="auto"`` the search also picks the epochs, and for
+        multi-label ``y`` the threshold of ``predict`` (``threshold_``).
+        "auto" searches when there are at least 2,000 training rows.
     autotune_budget : float or str, default=0.8
         Extra work an autotuned fit may spend beyond a fit without search:
         the search, plus what the final fit costs more if the search picks

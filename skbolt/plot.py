@@ -228,7 +228,9 @@ def plot_autotune(estimator=None, *, results=None, best_params=None, ax=None):
         at = rungs == rung
         ax.scatter(ends[at], scores[at], marker=markers[int(rung) % len(markers)], s=40,
                    label=f"rung {rung}", zorder=2)
-    if best_params:
+    if best_params is not None:
+        # the rules' own trial has no overrides ({}), so an empty
+        # best_params_ still names a winner
         won = [i for i, r in enumerate(results)
                if all(best_params.get(k) == v for k, v in r["params"].items())]
         if won:

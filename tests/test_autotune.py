@@ -11,6 +11,13 @@ AUTO = dict(hidden_layer_sizes="auto", learning_rate_init="auto", output_sparsit
             max_iter="auto")
 
 
+@pytest.fixture(autouse=True)
+def _halving(monkeypatch):
+    # the test problems are small; below RACE_BELOW rows the search races
+    # whole curves instead of halving (its own tests below restore it)
+    monkeypatch.setattr(_autotune, "RACE_BELOW", 0)
+
+
 @pytest.fixture(scope="module")
 def xc_data():
     X, y = make_extreme_classification(n_samples=3000, n_features=800, n_classes=600,
@@ -444,3 +451,42 @@ def test_small_data_searches_no_larger_learning_rate():
                                 lr_factors=_autotune.SMALL_LR_FACTORS)
     rates = {g["learning_rate_init"] for g in grid}
     assert rates == {base.learning_rate_init, base.learning_rate_init / 2}
+
+
+def test_small_data_races_whole_curves_and_stops_at_the_peak(xc_data, monkeypatch):
+    monkeypatch.setattr(_autotune, "RACE_BELOW", 10**9)
+    # a sampled output layer still halves (its curve dips after epoch 1)
+    X, y = make_extreme_classification(n_samples=2500, n_features=800, n_classes=3000,
+                                       random_state=3)
+    clf = BoltClassifier(random_state=0, autotune=True, max_iter=8, n_jobs=2).fit(X, y)
+    assert clf.hash_params_["active_size"] < clf.n_outputs_
+    assert len(clf.autotune_results_) > 2
+    X, y = make_extreme_classification(n_samples=3000, n_features=600, n_classes=100,
+                                       random_state=4)
+    X, y, Xt, yt = X[:2500], y[:2500], X[2500:], y[2500:]
+    clf = BoltClassifier(random_state=0, autotune=True, n_jobs=2).fit(X, y)
+    # one label per row: the rules' network alone, along its curve
+    assert [r["params"] for r in clf.autotune_results_] == [{}]
+    trial = clf.autotune_results_[0]
+    assert trial["epochs"] <= clf.max_iter_ or "max_iter" in clf.best_params_
+    if "max_iter" in clf.best_params_:
+        # a peak confirmed by n_iter_no_change epochs after it
+        assert trial["epochs"] >= clf.best_params_["max_iter"] + clf.n_iter_no_change
+        assert clf.max_iter_ == clf.best_params_["max_iter"]
+    assert clf.score(Xt, yt) > 0.5
+    # several labels per row: both losses race, the best peak wins
+    Xm, Ym = make_extreme_classification(n_samples=1500, n_features=400, n_classes=60,
+                                         n_labels=3, multilabel=True, random_state=2)
+    clf = BoltClassifier(random_state=0, autotune=True, n_jobs=2).fit(Xm, Ym)
+    entries = clf.autotune_results_
+    assert [e["params"] for e in entries] == [{}, {"loss": "sigmoid"}]
+    winner = max(entries, key=lambda e: e["validation_score"])
+    assert clf.loss_ == winner["params"].get("loss", "softmax")
+    assert clf.threshold_ is not None
+
+
+def test_curve_peak_is_a_plateau_s_last_epoch():
+    curve = [(1, 0.5), (2, 0.8), (3, 0.7), (4, 0.8), (5, 0.6)]
+    assert _autotune.curve_peak(curve) == 4
+    assert _autotune.epochs_from_curve(curve, 1) == 4
+    assert _autotune.epochs_from_curve(curve, 2) is None
