@@ -99,8 +99,7 @@ class BoltClassifier(ClassifierMixin, BoltEstimator):
         rows), hidden width and output sparsity (x0.5, x1: never costlier
         than the rule's network), and for rows with several labels the loss
         (softmax and sigmoid), those left at "auto", by successive halving
-        on a held-out split before the final fit on all the data; the
-        rules' network always reaches the last rung, and wins ties. Below
+        on a held-out split before the final fit on all the data. Below
         20,000 rows with a dense output layer the search instead trains
         the rules' network (and its sigmoid twin for multi-label rows)
         along its whole held-out curve and stops where it peaked. With
@@ -346,9 +345,7 @@ centroid_finish_ :
         self : BoltClassifier
             The fitted estimator.
         """
-        self._fit(X, y)
-        self.threshold_ = self._decisions.get("threshold") if self.multilabel_ else None
-        return self
+        return self._fit(X, y)
 
     def _training_data(self, X, y):
         return TrainingData(self._validate_X(X, reset=True), self._encode_y(y))
@@ -404,7 +401,7 @@ centroid_finish_ :
         problem = super()._setup(data, search, problem)
         if self.multilabel_:
             self.classes_ = np.arange(problem.n_outputs)
-        self.threshold_ = None
+        self.threshold_ = self._decisions.get("threshold") if self.multilabel_ else None
         return problem
 
     def _search_losses(self, problem):
