@@ -446,10 +446,7 @@ def search(data, train_rows, val_rows, plan, budget, final_epochs, score, n_cand
         rung += 1
         target = min(target * ETA, max_visits)
     winner = scored[0]
-    best = dict(winner.overrides)
-    if winner.stop is not None:
-        best["max_iter"] = winner.stop
-    decisions = {} if decide is None else decide(winner.network, winner.resolved, X_val, Y_val)
+    best, decisions = _outcome(winner, decide, X_val, Y_val)
     if _rules.is_auto(params.get("centroid_finish", "auto")):
         finish = _try_centroid_finish(winner, X, Y, train_rows, val_rows, X_val, Y_val, score,
                                       plan.problem.mean_labels, n_threads, decide)
@@ -463,6 +460,17 @@ def search(data, train_rows, val_rows, plan, budget, final_epochs, score, n_cand
                 best["centroid_finish"] = True
                 decisions = finish_decisions
     return results, best, decisions
+
+
+def _outcome(winner, decide, X_val, Y_val):
+    """A search's winning trial as its overrides (its peak epoch as
+    ``max_iter`` where a peak was confirmed) and what ``decide`` fits for
+    its network on the held-out rows."""
+    best = dict(winner.overrides)
+    if winner.stop is not None:
+        best["max_iter"] = max(1, int(winner.stop))
+    decisions = {} if decide is None else decide(winner.network, winner.resolved, X_val, Y_val)
+    return best, decisions
 
 
 def affordable_visits(work, cost, n_train, first):
@@ -557,11 +565,7 @@ def _race(data, train_rows, val_rows, plan, variant, work, final_fit, max_visits
         # keep the best alone alive, so memory stays bounded
         trials.sort(key=lambda t: (-t.score, grid.index(t.overrides)))
         del trials[1:]
-    winner = trials[0]
-    best = dict(winner.overrides)
-    if winner.stop is not None:
-        best["max_iter"] = max(1, int(winner.stop))
-    decisions = {} if decide is None else decide(winner.network, winner.resolved, X_val, Y_val)
+    best, decisions = _outcome(trials[0], decide, X_val, Y_val)
     return results, best, decisions
 
 
