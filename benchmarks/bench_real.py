@@ -55,8 +55,8 @@ skbolt's chosen settings
     ``best_params_``, ``loss_``, ``hidden_layer_sizes_``,
     ``learning_rate_init_``, ``max_iter_``, ``n_iter_``,
     ``output_sparsity_``, and, where the fitted estimator has them,
-    ``input_scaling_``, ``weighting_``, ``threshold_``,
-    ``label_threshold_``, ``centroid_finish_`` (and the recommender's
+    ``input_scaling_``, ``threshold_``, ``centroid_finish_``,
+    ``temperature_`` (and the recommender's
     ``init_``, ``input_fraction_``); the autotuner's trials (distinct
     configurations tried) and their seconds (each trial's last cumulative
     time, summed; the centroid finish's scoring included).
@@ -184,8 +184,8 @@ FASTTEXT = {"lr": 0.5, "epoch": 25, "wordNgrams": 2, "dim": 100, "loss": "softma
 #: The skbolt attributes recorded and printed when the estimator has them.
 SKBOLT_ATTRIBUTES = ("loss_", "hidden_layer_sizes_", "learning_rate_init_", "max_iter_",
                      "n_iter_", "output_sparsity_", "batch_size_", "input_scaling_",
-                     "weighting_", "threshold_", "label_threshold_", "centroid_finish_",
-                     "temperature_", "init_", "input_fraction_")
+                     "threshold_", "centroid_finish_", "temperature_", "init_",
+                     "input_fraction_")
 
 
 # ----------------------------------------------------------------------------

@@ -30,19 +30,20 @@ LR_FACTORS = (1.0, 0.5, 2.0)
 #: Below ``_rules.SMALL_DATA`` rows the final fit trains many epochs (the
 #: epoch rule) while the search's rungs see one or two, and a doubled
 #: learning rate wins those short rungs and then overfits the long fit.
-#: Measured (test score of the autotuned fit that picked 2x, against the
-#: rules without search): MR 0.751 / 0.759, TREC 0.870 / 0.890, Bibtex
-#: 0.640 / 0.646, a 983-label tag set 0.557 / 0.587; Corel5k was the one
-#: gain, 0.416 / 0.384. So small data searches the rules' rate and half.
+#: The rules' epochs at the doubled rate against the rules' rate
+#: (``benchmarks/bench_real.py --sets mr trec bibtex --systems skbolt
+#: --skbolt-params autotune=False learning_rate_init=0.002``, and without
+#: the rate): MR 0.749 / 0.756, TREC 0.870 / 0.890, Bibtex 0.640 / 0.646;
+#: the issue's 983-label tag set, where the search had picked it, 0.557 /
+#: 0.587. Corel5k was the one gain, 0.416 / 0.384 (it stopped at epoch 6).
+#: So small data searches the rules' rate and half.
 SMALL_LR_FACTORS = (1.0, 0.5)
 
 #: Below this many rows a dense output layer's search is a race of the
 #: rules' network (and its loss twins) along whole validation curves
-#: instead of halving (``_race``). Not a sampled one: its curve dips for
-#: several epochs after the first (the tables freeze, the centroid start
-#: wears off) before it climbs far higher (600 classes, 2,250 rows: 0.504
-#: held-out after epoch 1, lower for the next five; 0.938 test after the
-#: rules' 48), which early stopping would take for a peak.
+#: instead of halving (``_race``). Sampled layers keep halving, which is
+#: what bench_xc_peers measured on them (their first epoch, from the
+#: centroid start, is no baseline either: ``BoltEstimator._train``).
 RACE_BELOW = _rules.SMALL_DATA
 WIDTH_FACTORS = (1.0, 0.5)
 WIDER = 2.0
@@ -392,11 +393,10 @@ def search(data, train_rows, val_rows, plan, budget, final_epochs, score, n_cand
     X_val, Y_val = data.held_out(val_rows)
     auto_epochs = _rules.is_auto(params["max_iter"])
     alive = [(g, None) for g in grid]
-    n_alive = len(grid)
     results = []
     rung, target = 0, min(b0, max_visits)
     while True:
-        final = n_alive == 1
+        final = len(alive) == 1
         scored = []
         for overrides, trial in alive:
             if trial is None:
@@ -438,11 +438,10 @@ def search(data, train_rows, val_rows, plan, budget, final_epochs, score, n_cand
             scored.append(trial)
             # keep at most the survivors alive, so memory stays bounded
             scored.sort(key=lambda t: (-t.score, grid.index(t.overrides)))
-            del scored[1 if final else max(1, n_alive // ETA):]
+            del scored[max(1, len(alive) // ETA):]
         if final:
             break
         alive = [(t.overrides, t) for t in scored]
-        n_alive = max(1, n_alive // ETA)
         rung += 1
         target = min(target * ETA, max_visits)
     winner = scored[0]
@@ -484,13 +483,28 @@ def affordable_visits(work, cost, n_train, first):
     return int(visits)
 
 
+#: Share of the final fit's epochs a race's peak must hold before it counts.
+RACE_PATIENCE_SHARE = 0.25
+
+
+def race_patience(n_iter_no_change, final_epochs):
+    """Epochs without a new peak that end a race's curve: at least
+    ``n_iter_no_change``, and a quarter of the epochs the final fit would
+    train. Curves are not monotone early on: a dense 440-class layer on
+    2,250 rows (5 per class) scored 0.504 held-out after epoch 1, fell to
+    0.392 by epoch 5 and only passed 0.504 at epoch 7, on its way to 0.938
+    test after the rules' 48 epochs; five epochs' patience stopped it at
+    epoch 1 (test 0.490)."""
+    return max(int(n_iter_no_change), int(math.ceil(RACE_PATIENCE_SHARE * final_epochs)))
+
+
 def _race(data, train_rows, val_rows, plan, variant, work, final_fit, max_visits, score,
           losses, decide, verbose, log):
     """``search`` below RACE_BELOW rows with a dense output layer: the
     rules' network and its loss twins (``losses``, where the loss is
     "auto"), one after another, each trained along the row stream and scored
     at every epoch until its held-out score has not improved for
-    ``n_iter_no_change`` epochs or its share of the budget ends (what one
+    ``race_patience`` epochs or its share of the budget ends (what one
     candidate leaves goes to the next); the best score wins (the rules' on
     a tie) and, with ``max_iter="auto"``, its peak epoch is the final
     fit's epochs.
@@ -530,7 +544,7 @@ def _race(data, train_rows, val_rows, plan, variant, work, final_fit, max_visits
         return [], {}, {}
     stream = _base.RowStream.seeded(train_rows, seed)
     X_val, Y_val = data.held_out(val_rows)
-    patience = params["n_iter_no_change"]
+    patience = race_patience(params["n_iter_no_change"], max_visits // n_train)
     results, trials = [], []
     for i, g in enumerate(grid):
         limit = min(max_visits, affordable_visits(left / (len(grid) - i), costs[i], n_train,

@@ -151,10 +151,13 @@ def auto_hidden(n_samples, n_features=0, n_outputs=0):
     Above INPUT_WEIGHTS the width drops to the largest power of two under
     that budget, but never below twice the classes (rounded up to a power
     of two, at least 64), so extreme label spaces keep their width.
-    Measured here (20 Newsgroups, 1-2-grams, 231k features, no search),
-    test accuracy / peak RSS at 512 / 256 / 128 / 64 units: 0.710 / 0.709
-    / 0.706 / 0.706, 2,431 / 1,304 / 741 / 459 MB; TREC (7.3k features,
-    under the budget) 0.890 at 512, 0.894 at 128.
+    Measured (``benchmarks/bench_real.py --sets 20newsgroups trec
+    --systems skbolt --skbolt-params autotune=False
+    "hidden_layer_sizes=(N,)"``): 20 Newsgroups (1-2-grams, 231k
+    features) at 512 / 256 / 128 / 64 units, accuracy 0.710 / 0.709 /
+    0.706 / 0.706, fit 20.4 / 10.2 / 6.0 / 3.0 s, peak RSS 2,452 / 1,325 /
+    761 / 479 MB; TREC (7.3k features, under the budget) 0.890 / 0.890 /
+    0.894 / 0.882.
     """
     width = 512
     if n_features * width > INPUT_WEIGHTS:

@@ -513,25 +513,15 @@ autotune_results_, best_params_, n_features_in_
         threads = self._n_threads()
         n, seed = self._check_n(self.n_recommendations), self._fit_seed()
         ranks = self._svd_ranks(*X.shape)
-        # the model's own carve measures the scalings: the same users, held-out
-        # items and random start for each (neither depends on the values), and
-        # the winner's factors are the model (only the best so far is kept:
-        # max_memory counts one set of factors)
-        scores, kept = {}, None
+        # the model's own carve measures the scalings, and the winner's
+        # factors are the model
         with threadpool_limits(limits=threads, user_api="blas"):
-            for how in [self.input_scaling_] if self.input_scaling_ else AUTO_SCALINGS:
-                start = spectral_start(scale_values(X, how), ranks, list(SVD_SHRINKAGES), n,
-                                       seed)
-                scores[how] = None if start[3] is None else max(start[3].values())
-                if kept is None or (scores[how] is not None and scores[how] > scores[kept[0]]):
-                    kept = how, start
-                del start
-                if scores[how] is None:  # no carve: nothing to measure, the first candidate
-                    break
+            scores, start = _scaling_starts(
+                X, [self.input_scaling_] if self.input_scaling_ else AUTO_SCALINGS, ranks, n,
+                seed)
         self._choose_scaling(scores, data)
-        assert kept[0] == self.input_scaling_
-        V, f, choice, self.svd_carve_scores_ = kept[1]
-        del kept
+        V, f, choice, self.svd_carve_scores_ = start
+        del start
         self._svd_rank, self.svd_shrinkage_ = choice["rank"], choice["shrinkage"]
         problem = super()._setup(data, search=False, problem=problem)
         write_spectral(self._network, V, f, choice["scale"],
@@ -560,18 +550,12 @@ autotune_results_, best_params_, n_features_in_
         model (SCALING_RANKS) measures every candidate."""
         n, seed, threads = self._check_n(self.n_recommendations), self._fit_seed(), \
             self._n_threads()
-        scores = {}
         with threadpool_limits(limits=threads, user_api="blas"):
             if isinstance(data, _UserRows):
                 X = data.full
                 ranks = [r for r in self._svd_ranks(*X.shape) if r <= max(SCALING_RANKS)] \
                     or self._svd_ranks(*X.shape)[:1]
-                for how in AUTO_SCALINGS:
-                    got = spectral_start(scale_values(X, how), ranks, list(SVD_SHRINKAGES), n,
-                                         seed)[3]
-                    scores[how] = None if got is None else max(got.values())
-                    if got is None:
-                        break
+                scores, _ = _scaling_starts(X, AUTO_SCALINGS, ranks, n, seed)
             else:
                 scores = regression_carve(data.raw, data.Y, AUTO_SCALINGS, n, seed,
                                           self._excludes())
@@ -956,6 +940,25 @@ def spectral_start(X, ranks, shrinks, n, seed):
         scores
 
 
+def _scaling_starts(X, scalings, ranks, n, seed):
+    """``spectral_start`` of X through each of ``scalings``: the carve's
+    best NDCG@n of each (None where there are too few users to carve; then
+    only the first is tried) and the best one's start (earlier scalings win
+    ties). The carve's users, held-out items and random start are the same
+    for each (none depends on the values): a paired comparison. Only the
+    best start so far is kept, as ``max_memory`` counts one set of factors."""
+    scores, best = {}, None
+    for how in scalings:
+        start = spectral_start(scale_values(X, how), ranks, list(SVD_SHRINKAGES), n, seed)
+        scores[how] = None if start[3] is None else max(start[3].values())
+        if best is None or (scores[how] is not None and scores[how] > scores[best[0]]):
+            best = how, start
+        del start
+        if scores[how] is None:
+            break
+    return scores, best[1]
+
+
 def regression_carve(X, Y, scalings, n, seed, exclude):
     """``input_scaling="auto"`` for ``fit(X, Y)``: carve NDCG@n of a
     low-rank ridge regression of the targets on each scaling's unit rows.
@@ -990,7 +993,8 @@ def regression_carve(X, Y, scalings, n, seed, exclude):
         rank = max(1, min(max(SCALING_RANKS), *Z.shape))
         ranks = [r for r in SCALING_RANKS if r < rank] + [rank]
         # the same random start for every scaling: a paired comparison
-        U, sv = _left_factors(Z, rank, np.random.RandomState(seed % 2**32))
+        U, sv, _ = _top_svd(Z, rank, np.random.RandomState(seed % 2**32))
+        U = U.astype(np.float32)
         V = np.asarray(Z.T @ U)  # V S: the right factors times their values
         unit = _unit(Z)
         power = sv.astype(np.float64) ** 2
@@ -1002,15 +1006,6 @@ def regression_carve(X, Y, scalings, n, seed, exclude):
                           V.astype(np.float32), filters, ranks, n, W=W, exclude=exclude)
         scores[how] = max(got.values())
     return scores
-
-
-def _left_factors(Z, rank, rng):
-    """The top ``rank`` left singular vectors of Z and their values."""
-    if min(Z.shape) <= rank + 10:
-        U, sv, _ = np.linalg.svd(Z.toarray(), full_matrices=False)
-        return U[:, :rank].astype(np.float32), sv[:rank]
-    U, sv, _ = randomized_svd(Z, rank, n_iter=SVD_ITERATIONS, random_state=rng)
-    return U.astype(np.float32), sv
 
 
 def _unit(X):
@@ -1025,16 +1020,20 @@ def _filter(sv, shrinkage, unit):
                     0.0).astype(np.float32)
 
 
+def _top_svd(X, k, rng):
+    """The top ``k`` singular triplets (U, s, V^T) of sparse X."""
+    if min(X.shape) <= k + 10:
+        # too small for the randomized range finder's oversampling
+        U, sv, Vt = np.linalg.svd(X.toarray(), full_matrices=False)
+        return U[:, :k], sv[:k], Vt[:k]
+    return randomized_svd(X, k, n_iter=SVD_ITERATIONS, random_state=rng)
+
+
 def _item_factors(X, rank, rng):
     """The top ``rank`` right singular vectors of X as columns and their
     singular values, zero past the data's rank."""
     k = min(rank, *X.shape)
-    if min(X.shape) <= k + 10:
-        # too small for the randomized range finder's oversampling
-        _, sv, Vt = np.linalg.svd(X.toarray(), full_matrices=False)
-        sv, Vt = sv[:k], Vt[:k]
-    else:
-        _, sv, Vt = randomized_svd(X, k, n_iter=SVD_ITERATIONS, random_state=rng)
+    _, sv, Vt = _top_svd(X, k, rng)
     V = np.zeros((X.shape[1], rank), dtype=np.float32)
     V[:, :k] = Vt.T
     values = np.zeros(rank, dtype=np.float32)

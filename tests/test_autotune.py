@@ -453,19 +453,18 @@ def test_small_data_races_whole_curves_and_stops_at_the_peak(xc_data, monkeypatc
     clf = BoltClassifier(random_state=0, autotune=True, max_iter=8, n_jobs=2).fit(X, y)
     assert clf.hash_params_["active_size"] < clf.n_outputs_
     assert len(clf.autotune_results_) > 2
-    X, y = make_extreme_classification(n_samples=3000, n_features=600, n_classes=100,
-                                       random_state=4)
-    X, y, Xt, yt = X[:2500], y[:2500], X[2500:], y[2500:]
+    # one label per row: the rules' network alone, along its curve. This
+    # dense 440-class layer's held-out curve falls for five epochs after
+    # the first before it climbs far higher: a peak must hold for
+    # race_patience epochs, or the final fit stops at epoch 1 (0.49
+    # against 0.94 without search)
+    X, y, Xt, yt = xc_data
     clf = BoltClassifier(random_state=0, autotune=True, n_jobs=2).fit(X, y)
-    # one label per row: the rules' network alone, along its curve
+    rules = BoltClassifier(random_state=0, autotune=False, n_jobs=2).fit(X, y)
+    assert clf.hash_params_["active_size"] == clf.n_outputs_
     assert [r["params"] for r in clf.autotune_results_] == [{}]
-    trial = clf.autotune_results_[0]
-    assert trial["epochs"] <= clf.max_iter_ or "max_iter" in clf.best_params_
-    if "max_iter" in clf.best_params_:
-        # a peak confirmed by n_iter_no_change epochs after it
-        assert trial["epochs"] >= clf.best_params_["max_iter"] + clf.n_iter_no_change
-        assert clf.max_iter_ == clf.best_params_["max_iter"]
-    assert clf.score(Xt, yt) > 0.5
+    assert clf.score(Xt, yt) >= rules.score(Xt, yt) - 0.02
+    assert _autotune.race_patience(5, 48) == 12 and _autotune.race_patience(5, 11) == 5
     # several labels per row: both losses race, the best peak wins
     Xm, Ym = make_extreme_classification(n_samples=1500, n_features=400, n_classes=60,
                                          n_labels=3, multilabel=True, random_state=2)
