@@ -41,7 +41,7 @@ import bench_xc_peers as peers
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from skbolt import BoltClassifier, _base, _rules
+from skbolt import BoltClassifier, _rules, _training
 from skbolt._network import Network, fit_temperature, labels_to_csr
 from skbolt.metrics import precision_at_k
 
@@ -127,7 +127,7 @@ def finish(data, yt, threads):
     print(f"  trained, exact: P@1 {p_at_1(yt, clf.classes_[ids]):.4f}")
     sparse = clf._network.sparse_output
     for reshape in (False, True) if sparse else (False,):
-        net, hp, _ = _base.finish_network(Network.from_state(state), X, Y, rows,
+        net, hp, _ = _training.finish_network(Network.from_state(state), X, Y, rows,
                                           clf.hash_params_, clf._mean_labels, threads,
                                           reshape=reshape)
         if not reshape:

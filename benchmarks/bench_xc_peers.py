@@ -91,7 +91,7 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from skbolt import BoltClassifier, _base
+from skbolt import BoltClassifier, _training
 from skbolt.metrics import precision_at_k
 
 #: name -> how the set is made, in report order. Synthetic: total rows
@@ -492,7 +492,7 @@ def skbolt_curve(data, threads, max_epochs):
                     data["y"], classes=clf.classes_)
             copy_ = copy.deepcopy(clf)
             start = time.perf_counter()
-            copy_._network, copy_.hash_params_, _ = _base.finish_network(
+            copy_._network, copy_.hash_params_, _ = _training.finish_network(
                 copy_._network, X, Y, np.arange(X.shape[0]), copy_.hash_params_,
                 copy_._mean_labels, threads)
             points[-1]["finish_seconds"] = time.perf_counter() - start

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _base, _rules
+from . import _rules, _training
 from ._network import Network
 
 #: Survivors per rung: the best 1 / ETA of the candidates go on.
@@ -253,7 +253,7 @@ class _Trial:
         self.resolved = r
         # a fresh run fills the tables from its centroid start
         network = Network(plan.config, build_tables=False, n_threads=plan.threads)
-        self.run = _base.Run(network, r.batch_size, r.learning_rate_init,
+        self.run = _training.Run(network, r.batch_size, r.learning_rate_init,
                              r.hash_params["freeze_after"], stream)
         self.seconds = 0.0
         self.score = -np.inf
@@ -285,7 +285,7 @@ def search(data, train_rows, val_rows, plan, budget, final_epochs, score, n_cand
 
     Parameters
     ----------
-    data : skbolt._base.TrainingData
+    data : skbolt._training.TrainingData
         All training data and its targets.
     train_rows, val_rows : ndarray
         Rows used for training trials and for scoring them.
@@ -389,7 +389,7 @@ def search(data, train_rows, val_rows, plan, budget, final_epochs, score, n_cand
             log("autotune: the budget does not allow a search on this data; using the rules")
         return [], {}, {}
 
-    stream = _base.RowStream.seeded(train_rows, seed)
+    stream = _training.RowStream.seeded(train_rows, seed)
     X_val, Y_val = data.held_out(val_rows)
     auto_epochs = _rules.is_auto(params["max_iter"])
     alive = [(g, None) for g in grid]
@@ -542,7 +542,7 @@ def _race(data, train_rows, val_rows, plan, variant, work, final_fit, max_visits
         if verbose:
             log("autotune: the budget does not allow a search on this data; using the rules")
         return [], {}, {}
-    stream = _base.RowStream.seeded(train_rows, seed)
+    stream = _training.RowStream.seeded(train_rows, seed)
     X_val, Y_val = data.held_out(val_rows)
     patience = race_patience(params["n_iter_no_change"], max_visits // n_train)
     results, trials = [], []
@@ -597,7 +597,7 @@ def _try_centroid_finish(trial, X, Y, train_rows, val_rows, X_val, Y_val, score,
     if not trial.network.sparse_output or r.loss != "softmax":
         return None
     start = time.perf_counter()
-    network, hash_params, _ = _base.finish_network(trial.network, X, Y, train_rows,
+    network, hash_params, _ = _training.finish_network(trial.network, X, Y, train_rows,
                                                    r.hash_params, mean_labels, n_threads)
     finished = r.replace(hash_params=hash_params)
     value = score(network, finished, X_val, Y_val)

@@ -10,8 +10,9 @@ from sklearn.utils import assert_all_finite
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from ._base import BoltEstimator, TrainingData
+from ._base import BoltEstimator
 from ._network import labels_to_csr
+from ._training import TrainingData
 from .metrics import precision_at_k
 
 

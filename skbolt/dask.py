@@ -73,16 +73,9 @@ except ImportError as error:  # pragma: no cover - exercised without the extra
         'skbolt.dask needs dask and distributed: pip install "skbolt[dask]"') from error
 
 from . import _rules
-from ._base import (
-    CHUNKS_PER_EPOCH,
-    Problem,
-    RowStream,
-    Run,
-    TrainingData,
-    _Progress,
-    finished_tables,
-)
+from ._base import CHUNKS_PER_EPOCH, Problem, _Progress
 from ._network import Network
+from ._training import RowStream, Run, TrainingData, finished_tables
 from .classifier import BoltClassifier
 from .recommender import BoltRecommender
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from skbolt import BoltClassifier, _base, _rules
+from skbolt import BoltClassifier, _base, _rules, _training
 from skbolt._network import Network, labels_to_csr
 from skbolt.datasets import make_extreme_classification
 
@@ -84,7 +84,7 @@ def test_plan_variants_resolve_their_overrides(problem_data):
 
 def test_seeded_stream_is_per_epoch_permutations_readable_anywhere():
     rows = np.arange(10, 40)
-    stream = _base.RowStream.seeded(rows, seed=3)
+    stream = _training.RowStream.seeded(rows, seed=3)
     expected = np.concatenate([np.random.RandomState(3 + e).permutation(rows)
                                for e in range(3)])
     np.testing.assert_array_equal(stream.take(0, 90), expected)
@@ -96,7 +96,7 @@ def test_seeded_stream_is_per_epoch_permutations_readable_anywhere():
 def test_drawn_stream_reads_forwards_only():
     rows = np.arange(20)
     rng = np.random.RandomState(1)
-    stream = _base.RowStream.drawn(rows, rng)
+    stream = _training.RowStream.drawn(rows, rng)
     ref = np.random.RandomState(1)
     first, second = ref.permutation(rows), ref.permutation(rows)
     np.testing.assert_array_equal(stream.take(0, 30), np.concatenate([first, second[:10]]))
@@ -114,11 +114,11 @@ def test_chunked_run_trains_the_same_network(problem_data, chunk_batches):
     r = plan.resolved
     nets = []
     for chunk in (None, chunk_batches * r.batch_size):
-        run = _base.Run(Network(plan.config), r.batch_size, r.learning_rate_init, 1,
-                        _base.RowStream.seeded(np.arange(X.shape[0]), 4))
+        run = _training.Run(Network(plan.config), r.batch_size, r.learning_rate_init, 1,
+                        _training.RowStream.seeded(np.arange(X.shape[0]), 4))
         epochs = []
         for e in range(2):
-            run.advance(_base.TrainingData(X, Y), (e + 1) * X.shape[0], 2, chunk=chunk,
+            run.advance(_training.TrainingData(X, Y), (e + 1) * X.shape[0], 2, chunk=chunk,
                         on_epoch=epochs.append)
         assert epochs == [1, 2] and run.epochs == 2
         assert run.network.sparse_output and run.network.frozen
@@ -135,11 +135,11 @@ def test_run_freezes_tables_when_the_schedule_says(problem_data):
     r = plan.resolved
     n = X.shape[0]
     # two epochs trained before this run count towards freeze_after=3
-    run = _base.Run(Network(plan.config), r.batch_size, r.learning_rate_init, 3,
-                    _base.RowStream.seeded(np.arange(n), 0), epochs_before=2)
-    run.advance(_base.TrainingData(X, Y), n // 2, 1)
+    run = _training.Run(Network(plan.config), r.batch_size, r.learning_rate_init, 3,
+                    _training.RowStream.seeded(np.arange(n), 0), epochs_before=2)
+    run.advance(_training.TrainingData(X, Y), n // 2, 1)
     assert not run.network.frozen  # mid-epoch: tables freeze at boundaries only
-    run.advance(_base.TrainingData(X, Y), n, 1)
+    run.advance(_training.TrainingData(X, Y), n, 1)
     assert run.network.frozen and run.epochs == 3
 
 
@@ -392,7 +392,7 @@ def test_resplit_data_splits_every_row_anew_each_epoch():
     rng = np.random.RandomState(0)
     X = sp.random(50, 40, density=0.3, format="csr", random_state=rng)
     X.data[:] = 1.0
-    data = _base.ResplitData(X, 0.25, seed=3)
+    data = _training.ResplitData(X, 0.25, seed=3)
     parts = [data.at(e) for e in (0, 1, 1)]
     for X_in, Y in parts:
         np.testing.assert_array_equal((X_in + Y).toarray(), X.toarray())

@@ -313,8 +313,8 @@ def test_adopting_replicas_read_their_rows_through_the_measured_scaling(monkeypa
 
     from skbolt import BoltRecommender
     from skbolt import dask as skdask
+    from skbolt._spectral import scale_values
     from skbolt.datasets import hold_out_items
-    from skbolt.recommender import scale_values
 
     train = interactions.train.copy()
     train.data = 1 + np.floor(20 * np.random.RandomState(0).pareto(1.2, train.nnz))

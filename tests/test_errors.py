@@ -347,7 +347,7 @@ def vm_peak():
 X = sp.random(64, 100_000, density=1e-3, format="csr", random_state=0, dtype=np.float32)
 y = np.arange(64) % 4
 # two epochs: the rollback copy is taken after the first (a fresh network
-# is kept as its configuration before it, _base._Checkpoint)
+# is kept as its configuration before it, _training._Checkpoint)
 kw = dict(hidden_layer_sizes=(512,), max_iter=2, batch_size=16, autotune=False,
           random_state=0, n_jobs=1)
 BoltClassifier(**{**kw, "hidden_layer_sizes": (8,)}).fit(X, y)  # threads, arenas, imports

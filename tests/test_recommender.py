@@ -202,7 +202,7 @@ def test_svd_shrinkage_is_the_low_rank_ridge_filter_computed_by_numpy():
     """Without a carve the first shrinkage is used: direction j weighted
     s_j^2 / (s_j^2 + a m), m the mean squared column norm, all from numpy's
     SVD here; the network's logits are then c x V diag(f) V^T."""
-    from skbolt.recommender import spectral_start, write_spectral
+    from skbolt._spectral import spectral_start, write_spectral
 
     b = make_interactions(120, 15, n_groups=3, random_state=4)
     X = sp.csr_matrix(b.X, dtype=np.float64)
