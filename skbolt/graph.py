@@ -1,0 +1,382 @@
+"""Node classification on graphs: relations and node features in, CSR rows out.
+
+``NeighborhoodFeatures`` turns node ids into feature rows built from a graph,
+so that a graph task becomes an ordinary scikit-learn pipeline::
+
+    model = make_pipeline(NeighborhoodFeatures(relations, features=X), BoltClassifier())
+    model.fit(train_nodes, y[train_nodes])
+    model.predict_proba(test_nodes)
+
+The graph (one or more relations over the same nodes) and the node features
+are constructor parameters; the rows that ``fit`` and ``transform`` receive
+are node ids. The use is transductive: every node, labelled or not, is in the
+graph from the start, and only the labels passed to ``fit`` are ever read.
+
+Each row holds, per relation: the mean of the neighbours' features over one
+to ``hops`` hops, the log of the node's degree, and the distribution of the
+training labels among its neighbours at one and two hops. A node never sees
+its own label, not even through the two-hop walks that return to it (the
+diagonal of A @ A), so the label features are honest inside cross-validation
+folds. Dense columns are standardised with statistics learned in ``fit``;
+sparse aggregated blocks keep at most ``max_nnz`` entries per row so that the
+input width, which is what a sparse network's input layer costs, stays near
+the raw features'.
+"""
+
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = ["NeighborhoodFeatures"]
+
+_NORMALIZATIONS = ("row", "sym")
+
+
+def _relation_list(relations):
+    """[(name, matrix)] from one matrix, a list or a dict of them."""
+    if isinstance(relations, dict):
+        items = [(str(k), v) for k, v in relations.items()]
+    elif isinstance(relations, (list, tuple)):
+        items = [(str(i), v) for i, v in enumerate(relations)]
+    else:
+        items = [("0", relations)]
+    if not items:
+        raise ValueError("relations is empty: pass at least one adjacency matrix "
+                         "(n_nodes x n_nodes).")
+    return items
+
+
+def _check_relation(name, A):
+    """A relation as float32 CSR without explicit zeros, or a ValueError."""
+    if sp.issparse(A):
+        A = sp.csr_matrix(A, dtype=np.float32)
+    else:
+        try:
+            dense = np.asarray(A, dtype=np.float32)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"relation {name!r} is not a matrix: pass a scipy sparse "
+                             "adjacency matrix (n_nodes x n_nodes).") from err
+        if dense.ndim != 2:
+            raise ValueError(f"relation {name!r} has {dense.ndim} dimensions: an "
+                             "adjacency matrix is 2-D (n_nodes x n_nodes).")
+        A = sp.csr_matrix(dense)
+    if A.shape[0] != A.shape[1]:
+        raise ValueError(f"relation {name!r} is not square ({A.shape[0]} x {A.shape[1]}): "
+                         "an adjacency matrix has one row and one column per node.")
+    if not np.all(np.isfinite(A.data)):
+        raise ValueError(f"relation {name!r} has NaN or infinite weights: drop or fix "
+                         "those edges.")
+    if A.data.size and A.data.min() < 0:
+        raise ValueError(f"relation {name!r} has negative weights: edge weights must be "
+                         ">= 0 (split signed relations into two relations).")
+    A.eliminate_zeros()
+    A.sort_indices()
+    return A
+
+
+def _check_features(features, n_nodes):
+    """Node features as float32 CSR or C-contiguous array, or a ValueError."""
+    if sp.issparse(features):
+        F = sp.csr_matrix(features, dtype=np.float32)
+        values = F.data
+    else:
+        F = np.asarray(features, dtype=np.float32)
+        if F.ndim == 1:
+            F = F.reshape(-1, 1)
+        if F.ndim != 2:
+            raise ValueError(f"features has {F.ndim} dimensions: pass one row per node "
+                             "(n_nodes x n_features).")
+        F = np.ascontiguousarray(F)
+        values = F
+    if F.shape[0] != n_nodes:
+        raise ValueError(f"features has {F.shape[0]} rows but the relations have "
+                         f"{n_nodes} nodes: features needs one row per node.")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("features has NaN or infinite values: impute them before "
+                         "building graph features.")
+    return F
+
+
+def _node_ids(X, n_nodes):
+    """X as a 1-D int64 array of node ids in [0, n_nodes), or a ValueError."""
+    ids = np.asarray(X)
+    if ids.ndim == 2 and ids.shape[1] == 1:
+        ids = ids[:, 0]
+    if ids.ndim != 1:
+        raise ValueError(f"node ids have shape {ids.shape}: pass a 1-D array of integer "
+                         "node ids (rows of the adjacency matrices).")
+    if ids.dtype.kind not in "iu":
+        raise ValueError(f"node ids have dtype {ids.dtype}: pass integer node ids "
+                         "(e.g. np.arange(n_nodes)[mask]).")
+    if ids.size and (ids.min() < 0 or ids.max() >= n_nodes):
+        raise ValueError(f"node ids out of range: got ids from {ids.min()} to {ids.max()} "
+                         f"but the graph has {n_nodes} nodes (ids 0 to {n_nodes - 1}).")
+    return ids.astype(np.int64, copy=False)
+
+
+def _propagator(A, normalization):
+    """The aggregation operator of A: D^-1 A (mean) or D^-1/2 A D^-1/2."""
+    degree = np.asarray(A.sum(axis=1)).ravel()
+    with np.errstate(divide="ignore"):
+        if normalization == "row":
+            scale = np.where(degree > 0, 1.0 / degree, 0.0)
+            return sp.diags(scale.astype(np.float32)) @ A
+        scale = np.where(degree > 0, 1.0 / np.sqrt(degree), 0.0).astype(np.float32)
+    return sp.diags(scale) @ A @ sp.diags(scale)
+
+
+def _top_k_rows(M, k):
+    """Keep, per row of CSR M, the k entries of largest magnitude."""
+    M = sp.csr_matrix(M)
+    lengths = np.diff(M.indptr)
+    if k is None or lengths.max(initial=0) <= k:
+        return M
+    rows = np.repeat(np.arange(M.shape[0]), lengths)
+    # within each row, largest magnitude first; ties by column for determinism
+    order = np.lexsort((M.indices, -np.abs(M.data), rows))
+    rank = np.arange(order.size) - M.indptr[rows[order]]
+    keep = np.sort(order[rank < k])
+    kept = np.minimum(lengths, k)
+    indptr = np.concatenate([[0], np.cumsum(kept)]).astype(M.indptr.dtype)
+    return sp.csr_matrix((M.data[keep], M.indices[keep], indptr), shape=M.shape)
+
+
+def _return_walks(A):
+    """diag(A @ A) without forming A @ A: sum_j A_ij A_ji per node i."""
+    return np.asarray(A.multiply(A.T.tocsr()).sum(axis=1)).ravel()
+
+
+class NeighborhoodFeatures(TransformerMixin, BaseEstimator):
+    """Feature rows for graph nodes: own features, neighbourhood means,
+    degrees and training-label distributions, as CSR.
+
+    ``fit`` and ``transform`` take node ids (a 1-D integer array) as X; the
+    graph and the node features are given to the constructor and shared,
+    not copied, by ``clone`` (so a grid search does not copy the graph per
+    candidate). Put it in front of a classifier::
+
+        make_pipeline(NeighborhoodFeatures(relations, features=X), BoltClassifier())
+
+    Parameters
+    ----------
+    relations : sparse matrix, list or dict of sparse matrices
+        Adjacency matrices (n_nodes x n_nodes), one per relation, weighted
+        (weights >= 0) or 0/1. Each relation is aggregated on its own.
+        Directed relations aggregate over out-neighbours (row i's columns).
+    features : array-like or sparse matrix of shape (n_nodes, n_features), default=None
+        The nodes' own features. None: only degrees and label features.
+    hops : int, default=2
+        Neighbourhood means over 1 .. ``hops`` hops per relation (0: the
+        node's own features only).
+    normalization : {"row", "sym"}, default="row"
+        Aggregation operator: "row" is the mean over neighbours (D^-1 A),
+        "sym" the symmetric D^-1/2 A D^-1/2 of GCN.
+    degree : bool, default=True
+        Add log(1 + weighted degree) per relation.
+    label_features : bool, default=True
+        Add, per relation, the distribution of the labels passed to ``fit``
+        among the node's neighbours (fractions per class and log counts) at
+        one hop and, with ``label_hops=2``, two hops. A node's own label never
+        enters its row. Needs ``y`` in ``fit``; without it they are left out.
+    label_hops : {1, 2}, default=2
+        Walk lengths of the label features.
+    standardize : bool, default=True
+        Centre and scale the dense columns (dense features and their means,
+        degrees, label features) with the mean and standard deviation of the
+        rows ``fit`` sees. Sparse blocks are left unscaled (centring would
+        densify them).
+    max_nnz : int or None, default=128
+        With sparse features, the most entries kept per row in each
+        aggregated block (the largest in magnitude), applied after every hop
+        so that propagation stays bounded. None: no cap.
+
+    Attributes
+    ----------
+    n_nodes_ : int
+        Nodes in the graph.
+    relation_names_ : list of str
+        Names of the relations (dict keys, or list positions as strings).
+    classes_ : ndarray or None
+        Labels seen in ``fit`` (None without ``y`` or ``label_features``).
+    n_features_out_ : int
+        Columns of the rows ``transform`` returns.
+    mean_, scale_ : ndarray
+        Standardisation of the dense columns (zeros and ones without
+        ``standardize``).
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> A = sp.csr_matrix(np.array([[0, 1, 1], [1, 0, 0], [1, 0, 0]], dtype=float))
+    >>> nf = NeighborhoodFeatures(A, features=np.eye(3), hops=1)
+    >>> nf.fit_transform(np.array([0, 1]), np.array([0, 1])).shape
+    (2, 14)
+    """
+
+    def __init__(self, relations, features=None, hops=2, normalization="row", degree=True,
+                 label_features=True, label_hops=2, standardize=True, max_nnz=128):
+        self.relations = relations
+        self.features = features
+        self.hops = hops
+        self.normalization = normalization
+        self.degree = degree
+        self.label_features = label_features
+        self.label_hops = label_hops
+        self.standardize = standardize
+        self.max_nnz = max_nnz
+
+    def __sklearn_clone__(self):
+        # The default clone deep-copies every parameter: the graph would be
+        # copied once per grid-search candidate and fold. Parameters are never
+        # modified, so the clone shares them.
+        return type(self)(**self.get_params(deep=False))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.one_d_array = True
+        tags.target_tags.required = False
+        return tags
+
+    def _check_params(self):
+        if not isinstance(self.hops, numbers.Integral) or self.hops < 0:
+            raise ValueError(f"hops={self.hops!r}: pass an integer >= 0.")
+        if self.normalization not in _NORMALIZATIONS:
+            raise ValueError(f"normalization={self.normalization!r}: pass one of "
+                             f"{_NORMALIZATIONS}.")
+        if self.label_hops not in (1, 2):
+            raise ValueError(f"label_hops={self.label_hops!r}: pass 1 or 2.")
+        if self.max_nnz is not None and (not isinstance(self.max_nnz, numbers.Integral)
+                                         or self.max_nnz < 1):
+            raise ValueError(f"max_nnz={self.max_nnz!r}: pass an integer >= 1 or None.")
+
+    def fit(self, X, y=None):
+        """Build the feature rows of every node from the graph and ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples,)
+            Integer node ids of the labelled nodes.
+        y : array-like of shape (n_samples,), default=None
+            Labels of those nodes, the only labels the label features use.
+
+        Returns
+        -------
+        self : NeighborhoodFeatures
+            The fitted transformer.
+        """
+        self._check_params()
+        relations = _relation_list(self.relations)
+        mats = [_check_relation(name, A) for name, A in relations]
+        n_nodes = mats[0].shape[0]
+        for (name, _), A in zip(relations, mats):
+            if A.shape[0] != n_nodes:
+                raise ValueError(f"relation {name!r} has {A.shape[0]} nodes but relation "
+                                 f"{relations[0][0]!r} has {n_nodes}: every relation must "
+                                 "cover the same nodes.")
+        F = None if self.features is None else _check_features(self.features, n_nodes)
+        ids = _node_ids(X, n_nodes)
+        if y is not None:
+            y = np.asarray(y)
+            if y.ndim != 1 or y.shape[0] != ids.shape[0]:
+                raise ValueError(f"y has shape {y.shape} but X has {ids.shape[0]} node ids: "
+                                 "pass one label per node id.")
+        self.n_nodes_ = n_nodes
+        self.relation_names_ = [name for name, _ in relations]
+
+        sparse_blocks, dense_blocks = [], []
+        if F is not None:
+            (sparse_blocks if sp.issparse(F) else dense_blocks).append(F)
+        for A in mats:
+            if F is not None and self.hops:
+                sparse_blocks_r, dense_blocks_r = self._aggregate(A, F)
+                sparse_blocks += sparse_blocks_r
+                dense_blocks += dense_blocks_r
+            if self.degree:
+                dense_blocks.append(np.log1p(np.asarray(A.sum(axis=1), dtype=np.float32)))
+        self.classes_ = None
+        if self.label_features and y is not None:
+            self.classes_, codes = np.unique(y, return_inverse=True)
+            for A in mats:
+                dense_blocks.append(self._label_block(A, ids, codes, len(self.classes_)))
+
+        self.sparse_ = sp.hstack(sparse_blocks, format="csr") if sparse_blocks else None
+        dense = (np.hstack(dense_blocks).astype(np.float32) if dense_blocks
+                 else np.zeros((n_nodes, 0), np.float32))
+        if self.standardize and dense.shape[1]:
+            rows = dense[ids] if ids.size else dense
+            self.mean_ = rows.mean(axis=0)
+            std = rows.std(axis=0)
+            self.scale_ = np.where(std > 1e-12, std, 1.0).astype(np.float32)
+        else:
+            self.mean_ = np.zeros(dense.shape[1], np.float32)
+            self.scale_ = np.ones(dense.shape[1], np.float32)
+        self.dense_ = dense
+        self.n_features_out_ = dense.shape[1] + (0 if self.sparse_ is None
+                                                 else self.sparse_.shape[1])
+        return self
+
+    def _aggregate(self, A, F):
+        """Neighbourhood means of F over 1 .. hops hops of A."""
+        P = _propagator(A, self.normalization)
+        sparse_out, dense_out = [], []
+        H = F
+        for _ in range(self.hops):
+            H = P @ H
+            if sp.issparse(H):
+                H = _top_k_rows(H, self.max_nnz)
+                sparse_out.append(H)
+            else:
+                H = np.asarray(H, dtype=np.float32)
+                dense_out.append(H)
+        return sparse_out, dense_out
+
+    def _label_block(self, A, ids, codes, n_classes):
+        """Per hop: label fractions, log counts per class and log of their total.
+
+        Walks that end on the node itself (A_ii for one hop, A_ij A_ji for
+        two) are subtracted, so the node's own label never counts; two-hop
+        walks count the labels of the one-hop counts, so i -> j -> j is out.
+        """
+        Y = sp.csr_matrix((np.ones(ids.size, np.float32), (ids, codes)),
+                          shape=(A.shape[0], n_classes))
+        # a node listed twice in fit would count twice; one label per node
+        Y.data[:] = 1.0
+        own = Y.toarray()
+        out = []
+        counts = np.asarray((A @ Y).todense()) - A.diagonal()[:, None] * own
+        hops = [counts]
+        if self.label_hops == 2:
+            # walks i -> j -> i with j != i; the j = i ones are already out of counts
+            back = _return_walks(A) - A.diagonal() ** 2
+            hops.append(A @ counts - back[:, None] * own)
+        for c in hops:
+            c = np.maximum(c, 0.0)  # rounding of the subtraction, never a real negative
+            total = c.sum(axis=1, keepdims=True)
+            frac = np.divide(c, total, out=np.zeros_like(c), where=total > 0)
+            out += [frac, np.log1p(c), np.log1p(total)]
+        return np.hstack(out).astype(np.float32)
+
+    def transform(self, X):
+        """Feature rows of the given nodes.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples,)
+            Integer node ids.
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix of shape (n_samples, n_features_out_)
+            float32 rows: sparse blocks as stored, then the standardised
+            dense columns.
+        """
+        check_is_fitted(self, "dense_")
+        ids = _node_ids(X, self.n_nodes_)
+        dense = (self.dense_[ids] - self.mean_) / self.scale_
+        blocks = [] if self.sparse_ is None else [self.sparse_[ids]]
+        blocks.append(sp.csr_matrix(dense.astype(np.float32)))
+        return sp.hstack(blocks, format="csr", dtype=np.float32)
