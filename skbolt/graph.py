@@ -30,7 +30,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["NeighborhoodFeatures"]
+__all__ = ["NeighborhoodFeatures", "make_graph"]
 
 _NORMALIZATIONS = ("row", "sym")
 
@@ -168,7 +168,7 @@ class NeighborhoodFeatures(TransformerMixin, BaseEstimator):
         Directed relations aggregate over out-neighbours (row i's columns).
     features : array-like or sparse matrix of shape (n_nodes, n_features), default=None
         The nodes' own features. None: only degrees and label features.
-    hops : int, default=2
+    hops : int, default=3
         Neighbourhood means over 1 .. ``hops`` hops per relation (0: the
         node's own features only).
     normalization : {"row", "sym"}, default="row"
@@ -176,11 +176,14 @@ class NeighborhoodFeatures(TransformerMixin, BaseEstimator):
         "sym" the symmetric D^-1/2 A D^-1/2 of GCN.
     degree : bool, default=True
         Add log(1 + weighted degree) per relation.
-    label_features : bool, default=True
+    label_features : {"auto", True, False}, default="auto"
         Add, per relation, the distribution of the labels passed to ``fit``
         among the node's neighbours (fractions per class and log counts) at
         one hop and, with ``label_hops=2``, two hops. A node's own label never
-        enters its row. Needs ``y`` in ``fit``; without it they are left out.
+        enters its row. "auto": for the relations where a node has on
+        average at least one labelled neighbour (sparser label features were
+        noise that cost accuracy). Need ``y`` in ``fit``; without it they are
+        left out.
     label_hops : {1, 2}, default=2
         Walk lengths of the label features.
     standardize : bool, default=True
@@ -201,6 +204,8 @@ class NeighborhoodFeatures(TransformerMixin, BaseEstimator):
         Names of the relations (dict keys, or list positions as strings).
     classes_ : ndarray or None
         Labels seen in ``fit`` (None without ``y`` or ``label_features``).
+    label_relations_ : list of str
+        The relations whose label features are in the rows.
     n_features_out_ : int
         Columns of the rows ``transform`` returns.
     mean_, scale_ : ndarray
@@ -213,11 +218,11 @@ class NeighborhoodFeatures(TransformerMixin, BaseEstimator):
     >>> A = sp.csr_matrix(np.array([[0, 1, 1], [1, 0, 0], [1, 0, 0]], dtype=float))
     >>> nf = NeighborhoodFeatures(A, features=np.eye(3), hops=1)
     >>> nf.fit_transform(np.array([0, 1]), np.array([0, 1])).shape
-    (2, 14)
+    (2, 17)
     """
 
-    def __init__(self, relations, features=None, hops=2, normalization="row", degree=True,
-                 label_features=True, label_hops=2, standardize=True, max_nnz=128):
+    def __init__(self, relations, features=None, hops=3, normalization="row", degree=True,
+                 label_features="auto", label_hops=2, standardize=True, max_nnz=128):
         self.relations = relations
         self.features = features
         self.hops = hops
@@ -247,6 +252,9 @@ class NeighborhoodFeatures(TransformerMixin, BaseEstimator):
         if self.normalization not in _NORMALIZATIONS:
             raise ValueError(f"normalization={self.normalization!r}: pass one of "
                              f"{_NORMALIZATIONS}.")
+        if self.label_features not in ("auto", True, False):
+            raise ValueError(f"label_features={self.label_features!r}: pass 'auto', True "
+                             "or False.")
         if self.label_hops not in (1, 2):
             raise ValueError(f"label_hops={self.label_hops!r}: pass 1 or 2.")
         if self.max_nnz is not None and (not isinstance(self.max_nnz, numbers.Integral)
@@ -297,10 +305,16 @@ class NeighborhoodFeatures(TransformerMixin, BaseEstimator):
                 dense_blocks += dense_blocks_r
             if self.degree:
                 dense_blocks.append(np.log1p(np.asarray(A.sum(axis=1), dtype=np.float32)))
-        self.classes_ = None
-        if self.label_features and y is not None:
+        self.classes_, self.label_relations_ = None, []
+        if self.label_features is not False and y is not None:
             self.classes_, codes = np.unique(y, return_inverse=True)
-            for A in mats:
+            labelled = np.zeros(n_nodes, np.float32)
+            labelled[ids] = 1.0
+            for name, A in zip(self.relation_names_, mats):
+                per_node = (A != 0) @ labelled
+                if self.label_features == "auto" and per_node.mean() < 1.0:
+                    continue
+                self.label_relations_.append(name)
                 dense_blocks.append(self._label_block(A, ids, codes, len(self.classes_)))
 
         self.sparse_ = sp.hstack(sparse_blocks, format="csr") if sparse_blocks else None
@@ -380,3 +394,83 @@ class NeighborhoodFeatures(TransformerMixin, BaseEstimator):
         blocks = [] if self.sparse_ is None else [self.sparse_[ids]]
         blocks.append(sp.csr_matrix(dense.astype(np.float32)))
         return sp.hstack(blocks, format="csr", dtype=np.float32)
+
+
+def make_graph(n_nodes=2000, n_classes=2, avg_degree=10.0, homophily=0.8, n_features=16,
+               class_sep=0.5, weights=None, random_state=None):
+    """Generate a stochastic block model with planted labels and features.
+
+    Every node gets a class (drawn with probabilities ``weights``). Edges
+    are sampled, never enumerated: ``n_nodes * avg_degree / 2`` endpoints
+    pairs, each from a uniform source to, with probability ``homophily``, a
+    uniform node of the source's class, else a uniform node. The graph is
+    made symmetric and 0/1 without self loops, so a million nodes and twenty
+    million edges take seconds and memory in proportion to the edges.
+    Features are Gaussian around a per-class centre (norm ``class_sep`` per
+    coordinate on average), so the graph adds what the features lack.
+
+    Parameters
+    ----------
+    n_nodes : int, default=2000
+        Nodes.
+    n_classes : int, default=2
+        Planted classes.
+    avg_degree : float, default=10.0
+        Mean number of neighbours per node (before duplicate edges merge).
+    homophily : float in [0, 1], default=0.8
+        Share of edges drawn inside the source's class.
+    n_features : int, default=16
+        Dense features per node (0: none).
+    class_sep : float, default=0.5
+        Scale of the class centres against unit noise.
+    weights : array-like of shape (n_classes,), default=None
+        Class probabilities (None: uniform); e.g. ``[0.87, 0.13]`` for fraud.
+    random_state : int, Generator or None, default=None
+        Seed.
+
+    Returns
+    -------
+    sklearn.utils.Bunch
+        ``adjacency`` (symmetric CSR, float32, n_nodes x n_nodes),
+        ``features`` (float32 array of shape (n_nodes, n_features)) and
+        ``labels`` (int64 class of each node).
+
+    Examples
+    --------
+    >>> g = make_graph(500, n_classes=3, random_state=0)
+    >>> g.adjacency.shape, g.features.shape, g.labels.shape
+    ((500, 500), (500, 16), (500,))
+    """
+    from sklearn.utils import Bunch
+
+    for name, value, low in (("n_nodes", n_nodes, 2), ("n_classes", n_classes, 1),
+                             ("n_features", n_features, 0)):
+        if not isinstance(value, numbers.Integral) or value < low:
+            raise ValueError(f"{name}={value!r}: pass an integer >= {low}.")
+    if not 0.0 <= homophily <= 1.0:
+        raise ValueError(f"homophily={homophily!r}: pass a share in [0, 1].")
+    if not avg_degree > 0:
+        raise ValueError(f"avg_degree={avg_degree!r}: pass a positive number.")
+    rng = np.random.default_rng(random_state)
+    p = None if weights is None else np.asarray(weights, float) / np.sum(weights)
+    if p is not None and p.shape != (n_classes,):
+        raise ValueError(f"weights has {p.size} entries for n_classes={n_classes}.")
+    labels = rng.choice(n_classes, size=n_nodes, p=p).astype(np.int64)
+    members = np.argsort(labels, kind="stable")
+    start = np.searchsorted(labels[members], np.arange(n_classes))
+    size = np.bincount(labels, minlength=n_classes)
+    m = int(round(n_nodes * avg_degree / 2))
+    src = rng.integers(0, n_nodes, size=m)
+    dst = rng.integers(0, n_nodes, size=m)
+    inside = rng.random(m) < homophily
+    c = labels[src[inside]]
+    dst[inside] = members[start[c] + (rng.random(c.size) * size[c]).astype(np.int64)]
+    keep = src != dst
+    src, dst = src[keep], dst[keep]
+    ones = np.ones(2 * src.size, np.float32)
+    A = sp.csr_matrix((ones, (np.concatenate([src, dst]), np.concatenate([dst, src]))),
+                      shape=(n_nodes, n_nodes))
+    A.data[:] = 1.0  # duplicate draws of an edge merged into one 0/1 edge
+    centres = rng.normal(0.0, class_sep, size=(n_classes, n_features))
+    features = (centres[labels] + rng.normal(size=(n_nodes, n_features))).astype(np.float32)
+    return Bunch(adjacency=A, features=features, labels=labels)
