@@ -186,10 +186,11 @@ class NeighborhoodFeatures(TransformerMixin, BaseEstimator):
         own block is left out). "auto": "last" for sparse features (on a
         bag of words with few labels the raw and short-hop blocks were
         noise), "all" for dense ones.
-    self_loops : bool, default=True
+    self_loops : {"auto", True, False}, default="auto"
         Aggregate over the neighbours and the node itself (A + I), so a
         hop's mean keeps the node in it and isolated nodes keep their
-        features.
+        features. "auto": with ``hop_blocks`` "last" (where the node has no
+        other block of its own), not with "all".
     feature_norm : {"auto", "l1", None}, default="auto"
         Scale each node's feature row before propagation: "l1" to sum 1
         (term frequencies from counts). "auto": "l1" for sparse features,
@@ -246,7 +247,7 @@ class NeighborhoodFeatures(TransformerMixin, BaseEstimator):
     (2, 17)
     """
 
-    def __init__(self, relations, features=None, hops=3, hop_blocks="auto", self_loops=True,
+    def __init__(self, relations, features=None, hops=3, hop_blocks="auto", self_loops="auto",
                  feature_norm="auto", normalization="row", degree=True, label_features="auto",
                  label_hops=2, standardize=True, max_nnz=128):
         self.relations = relations
@@ -280,6 +281,8 @@ class NeighborhoodFeatures(TransformerMixin, BaseEstimator):
             raise ValueError(f"hops={self.hops!r}: pass an integer >= 0.")
         if self.hop_blocks not in ("auto", "all", "last"):
             raise ValueError(f"hop_blocks={self.hop_blocks!r}: pass 'auto', 'all' or 'last'.")
+        if self.self_loops not in ("auto", True, False):
+            raise ValueError(f"self_loops={self.self_loops!r}: pass 'auto', True or False.")
         if self.feature_norm not in ("auto", "l1", None):
             raise ValueError(f"feature_norm={self.feature_norm!r}: pass 'auto', 'l1' or None.")
         if self.normalization not in _NORMALIZATIONS:
@@ -380,7 +383,8 @@ class NeighborhoodFeatures(TransformerMixin, BaseEstimator):
 
     def _aggregate(self, A, F):
         """Neighbourhood means of F over 1 .. hops hops of A."""
-        if self.self_loops:
+        if self.self_loops is True or (self.self_loops == "auto"
+                                       and self.hop_blocks_ == "last"):
             A = (A + sp.eye(A.shape[0], dtype=A.dtype, format="csr")).tocsr()
         P = _propagator(A, self.normalization)
         sparse_out, dense_out = [], []
@@ -442,7 +446,7 @@ class NeighborhoodFeatures(TransformerMixin, BaseEstimator):
 
 
 def make_graph(n_nodes=2000, n_classes=2, avg_degree=10.0, homophily=0.8, n_features=16,
-               class_sep=0.5, weights=None, random_state=None):
+               class_sep=0.5, weights=None, labels=None, random_state=None):
     """Generate a stochastic block model with planted labels and features.
 
     Every node gets a class (drawn with probabilities ``weights``). Edges
@@ -470,6 +474,9 @@ def make_graph(n_nodes=2000, n_classes=2, avg_degree=10.0, homophily=0.8, n_feat
         Scale of the class centres against unit noise.
     weights : array-like of shape (n_classes,), default=None
         Class probabilities (None: uniform); e.g. ``[0.87, 0.13]`` for fraud.
+    labels : array-like of shape (n_nodes,), default=None
+        The classes (0 .. n_classes - 1) to plant instead of drawing them:
+        another relation over the same nodes.
     random_state : int, Generator or None, default=None
         Seed.
 
@@ -500,7 +507,12 @@ def make_graph(n_nodes=2000, n_classes=2, avg_degree=10.0, homophily=0.8, n_feat
     p = None if weights is None else np.asarray(weights, float) / np.sum(weights)
     if p is not None and p.shape != (n_classes,):
         raise ValueError(f"weights has {p.size} entries for n_classes={n_classes}.")
-    labels = rng.choice(n_classes, size=n_nodes, p=p).astype(np.int64)
+    if labels is None:
+        labels = rng.choice(n_classes, size=n_nodes, p=p).astype(np.int64)
+    else:
+        labels = np.asarray(labels, dtype=np.int64)
+        if labels.shape != (n_nodes,) or labels.min() < 0 or labels.max() >= n_classes:
+            raise ValueError(f"labels must be {n_nodes} classes in 0 .. {n_classes - 1}.")
     members = np.argsort(labels, kind="stable")
     start = np.searchsorted(labels[members], np.arange(n_classes))
     size = np.bincount(labels, minlength=n_classes)
