@@ -68,11 +68,11 @@ from sklearn.metrics import accuracy_score, average_precision_score, f1_score, r
 from sklearn.model_selection import train_test_split
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_xc_peers import machine  # noqa: E402
+from bench_xc_peers import machine
 
-from skbolt import BoltClassifier  # noqa: E402
-from skbolt.datasets import data_home  # noqa: E402
-from skbolt.graph import NeighborhoodFeatures, make_graph  # noqa: E402
+from skbolt import BoltClassifier
+from skbolt.datasets import data_home
+from skbolt.graph import NeighborhoodFeatures, make_graph
 
 SETS = ("yelp", "cora", "citeseer")
 SYSTEMS = ("skbolt", "logreg", "hgb", "gcn", "sage", "pyg_gcn")

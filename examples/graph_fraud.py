@@ -49,8 +49,8 @@ def load(synthetic):
     # a second, weakly homophilous relation over the same nodes
     loose = make_graph(20000, n_classes=2, avg_degree=30, homophily=0.1, n_features=0,
                        labels=g.labels, random_state=1)
-    return ("generated (20,000 nodes, 13 % fraud)", {"close": g.adjacency, "loose": loose.adjacency},
-            g.features, g.labels)
+    relations = {"close": g.adjacency, "loose": loose.adjacency}
+    return "generated (20,000 nodes, 13 % fraud)", relations, g.features, g.labels
 
 
 def main():

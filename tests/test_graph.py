@@ -67,7 +67,8 @@ def ref_labels(W, labelled, y, n_classes, hops):
     return np.hstack(blocks)
 
 
-PLAIN = dict(degree=False, label_features=False, standardize=False, max_nnz=None)
+PLAIN = dict(degree=False, label_features=False, standardize=False, max_nnz=None,
+             hop_blocks="all", self_loops=False, feature_norm=None)
 
 
 @pytest.mark.parametrize("normalization", ["row", "sym"])
@@ -99,6 +100,27 @@ def test_aggregation_sparse_features_relations_and_degree():
                       np.log1p(Ws["b"].sum(1, keepdims=True))])
     np.testing.assert_allclose(Z.toarray(), full[[4, 0, 4]], rtol=1e-5, atol=1e-6)
     assert nf.relation_names_ == ["a", "b"]
+
+
+def test_sparse_defaults_smooth_l1_rows_with_self_loops_and_unit_norm():
+    # sparse features: rows scaled to sum 1, three hops of the mean over the
+    # node and its neighbours, only the last hop kept, then one factor that
+    # gives the fit rows an average L2 norm of 1
+    rng = np.random.default_rng(6)
+    W = random_graph(15, 0.25, rng)
+    F = (rng.random((15, 20)) < 0.3).astype(float)
+    F[F.sum(1) == 0, 0] = 1.0
+    nf = NeighborhoodFeatures(sp.csr_matrix(W), features=sp.csr_matrix(F), degree=False,
+                              max_nnz=None)
+    train = np.arange(10)
+    Z = nf.fit(train).transform(np.arange(15)).toarray()
+    H = F / F.sum(1, keepdims=True)
+    loops = W + np.eye(15)
+    for _ in range(3):
+        H = ref_mean(loops, H, "row")
+    H /= np.linalg.norm(H[train], axis=1).mean()
+    np.testing.assert_allclose(Z, H, rtol=1e-4, atol=1e-6)
+    assert nf.hop_blocks_ == "last"
 
 
 @pytest.mark.parametrize("self_loops", [False, True])
@@ -224,7 +246,9 @@ def test_width_cap_holds_and_output_stays_sparse():
     A = sp.random(n, n, density=0.1, format="csr", random_state=3)
     A = (A + A.T).tocsr()
     F = sp.random(n, d, density=0.01, format="csr", random_state=4)
-    nf = NeighborhoodFeatures(A, features=F, hops=2, max_nnz=20, degree=False)
+    plain = dict(hops=2, degree=False, hop_blocks="all", self_loops=False, feature_norm=None,
+                 standardize=False)
+    nf = NeighborhoodFeatures(A, features=F, max_nnz=20, **plain)
     Z = nf.fit(np.arange(n), rng.integers(0, 2, n)).transform(np.arange(n))
     assert sp.isspmatrix_csr(Z) and Z.dtype == np.float32
     own = F.tocsr()
@@ -238,7 +262,7 @@ def test_width_cap_holds_and_output_stays_sparse():
     # aggregated blocks are stored sparse: the fitted state is O(n * max_nnz)
     assert sp.issparse(nf.sparse_)
     assert nf.sparse_.nnz <= own.nnz + 2 * 20 * n
-    uncapped = NeighborhoodFeatures(A, features=F, hops=2, max_nnz=None, degree=False)
+    uncapped = NeighborhoodFeatures(A, features=F, max_nnz=None, **plain)
     assert uncapped.fit(np.arange(n)).transform(np.arange(n)).nnz > Z.nnz
 
 
