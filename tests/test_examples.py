@@ -35,7 +35,8 @@ def figure(pattern, out):
 
 def test_every_example_is_tested():
     tested = {"extreme_classification.py", "text_pipeline.py", "save_and_load.py",
-              "memory_planning.py", "movielens.py", "plots.py", "large_catalogue.py"}
+              "memory_planning.py", "movielens.py", "plots.py", "large_catalogue.py",
+              "graph_fraud.py", "citation_graph.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -137,3 +138,48 @@ def test_plots_writes_four_images_that_are_not_blank(tmp_path):
         image = imread(tmp_path / f"{name}.png")[..., :3]
         # coloured ink (the curves), not only the greys of empty axes
         assert ((image.max(axis=2) - image.min(axis=2)) > 0.25).sum() > 500, name
+
+
+def _fraud_figures(out):
+    return figure(r"graph pipeline: test AUC = ([0-9.]+)", out), \
+        figure(r"node features alone: test AUC = ([0-9.]+)", out)
+
+
+def test_graph_fraud():
+    out = run("graph_fraud.py")
+    graph, alone = _fraud_figures(out)
+    if "data: Yelp-Chi" in out:
+        assert graph >= 0.84 and graph > alone + 0.04, out  # measured 0.86 vs 0.79
+    else:
+        assert "data: generated" in out, out
+        assert graph > alone + 0.1, out
+
+
+def test_graph_fraud_synthetic():
+    out = run("graph_fraud.py", "--synthetic")
+    assert "data: generated (20,000 nodes, 13 % fraud)" in out, out
+    graph, alone = _fraud_figures(out)
+    assert graph >= 0.85 and graph > alone + 0.1, out  # measured 0.919 vs 0.726
+    assert "label features from ['close', 'loose']" in out, out
+
+
+def _citation_figures(out):
+    return figure(r"graph pipeline: test accuracy = ([0-9.]+)", out), \
+        figure(r"words alone: test accuracy = ([0-9.]+)", out)
+
+
+def test_citation_graph():
+    out = run("citation_graph.py")
+    graph, words = _citation_figures(out)
+    if "data: Cora" in out:
+        assert graph >= 0.77 and graph > words + 0.15, out  # measured 0.801 vs 0.576
+    else:
+        assert graph > words + 0.2, out
+    assert len(re.findall(r"hops=\d: cv accuracy [0-9.]+", out)) == 2, out
+
+
+def test_citation_graph_synthetic():
+    out = run("citation_graph.py", "--synthetic")
+    graph, words = _citation_figures(out)
+    assert graph >= 0.85 and graph > words + 0.2, out  # measured 0.932 vs 0.579
+    assert figure(r"chosen \{'neighborhoodfeatures__hops': (\d)\}", out) == 3, out
