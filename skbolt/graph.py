@@ -433,9 +433,9 @@ class NeighborhoodFeatures(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        scipy.sparse.csr_matrix of shape (n_samples, n_features_out_)
-            float32 rows: sparse blocks as stored, then the standardised
-            dense columns.
+        scipy.sparse.csr_matrix of shape (n_samples, n_columns)
+            float32 rows (``n_columns`` is ``n_features_out_``): sparse
+            blocks as stored, then the standardised dense columns.
         """
         check_is_fitted(self, "dense_")
         ids = _node_ids(X, self.n_nodes_)
