@@ -13,7 +13,8 @@ are node ids. The use is transductive: every node, labelled or not, is in the
 graph from the start, and only the labels passed to ``fit`` are ever read.
 
 Each row holds, per relation: the mean of the neighbours' features over one
-to ``hops`` hops, the log of the node's degree, and the distribution of the
+to ``hops`` hops (for sparse features only the last hop, over the node and
+its neighbours: a smoothing), the log of the node's degree, and the distribution of the
 training labels among its neighbours at one and two hops. A node never sees
 its own label, not even through the two-hop walks that return to it (the
 diagonal of A @ A), so the label features are honest inside cross-validation
