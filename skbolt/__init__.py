@@ -3,7 +3,8 @@ the scikit-learn estimator API."""
 from .classifier import BoltClassifier
 from .io import load
 from .recommender import BoltRecommender
+from .sequential import BoltSequentialRecommender
 
 __version__ = "0.1.0"
 
-__all__ = ["BoltClassifier", "BoltRecommender", "load", "__version__"]
+__all__ = ["BoltClassifier", "BoltRecommender", "BoltSequentialRecommender", "load", "__version__"]

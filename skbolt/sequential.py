@@ -1,0 +1,626 @@
+"""BoltSequentialRecommender: next-item recommendation from time-ordered
+event logs, with the LSH-sparse network of ``BoltClassifier`` scoring
+every item of the catalogue."""
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from . import _rules
+from ._base import Plan, Problem, memory_budget, resolve_n_threads
+from ._native import max_threads
+from ._network import Network
+from ._sequences import Encoding, Sequences, check_times, tie_keys, time_order
+from ._training import RowStream
+from .datasets import _interaction_codes
+from .recommender import _exclude
+
+__all__ = ["BoltSequentialRecommender", "time_order"]
+
+#: Catalogues up to this size get a dense output layer
+#: (``output_sparsity="auto"``), as ``BoltRecommender`` does.
+DENSE_ITEMS = 2048
+
+#: Training positions whose input rows are built at once: bounds a fit's
+#: row memory (about CHUNK_ROWS x (window + last_items) nonzeros).
+CHUNK_ROWS = 16384
+
+#: Rows the sampled output layer's centroid start reads (a sample of the
+#: positions beyond this).
+CENTROID_ROWS = 500_000
+
+#: Candidate encodings "auto" measures on the validation positions,
+#: (decay, last_items); the window is AUTO_WINDOW. See benchmarks/README.md
+#: (bench_sequential) for what each scored on MovieLens-100K.
+AUTO_CANDIDATES = ((0.9, 1), (0.9, 3), (0.7, 1))
+AUTO_WINDOW = 100
+
+#: Users whose last event the "auto" choice is scored on (a seeded sample
+#: beyond this), and the epochs of each candidate's cheap fit.
+AUTO_USERS = 5000
+AUTO_EPOCHS = 3
+
+
+class BoltSequentialRecommender(BaseEstimator):
+    """Next-item recommender over time-ordered event logs.
+
+    ``fit`` reads an event log (user, item, timestamp[, weight]) with ids of
+    any hashable type. Each user's events are put in time order, events at
+    the same time by a fixed pseudo-random key of (user, item)
+    (``time_order``), never by item id. Every position t >= 1 of every
+    user's sequence is a training row: its input is the user's items before
+    t, the last ``window`` of them weighted ``decay ** steps_back`` (a
+    block scaled to unit length), followed by ``last_items`` one-hot blocks
+    of the items 1, 2, ... steps back; its target is the item at t. Rows
+    are built a chunk at a time in each epoch (never the whole row matrix),
+    and the network of ``BoltClassifier`` (ReLU hidden layer, softmax output
+    layer over every item of the log, sampled by LSH above DENSE_ITEMS
+    items) learns them.
+
+    Parameters
+    ----------
+    n_recommendations : int, default=10
+        Items per user of ``recommend`` without ``n``, and the cut-off of
+        ``score`` (NDCG@n_recommendations).
+    decay : float in (0, 1] or "auto", default="auto"
+        Weight factor per step back in the history block.
+    window : int or "auto", default="auto"
+        Most recent items in the history block ("auto": AUTO_WINDOW).
+    last_items : int >= 0 or "auto", default="auto"
+        One-hot blocks of the last items.
+    history_scale, last_scale : float >= 0, default=1.0
+        Length of the history block and value of each last-item entry (0
+        leaves a block out).
+    exclude_seen : bool, default=True
+        Whether items the user already had are left out of recommendations.
+    hidden_layer_sizes, learning_rate_init, batch_size, max_iter, \
+output_sparsity, dropout : "auto" or as in ``BoltClassifier``
+        The network's hyper-parameters; "auto" follows the classifier's
+        rules on the training rows (one per position), except that
+        ``output_sparsity`` is dense up to DENSE_ITEMS items.
+    max_memory : int, str or "auto", default="auto"
+        Bytes the fit may use, as in ``BoltClassifier``.
+    random_state : int, RandomState or None, default=None
+        Seeds the network, the epochs' row order and the "auto" sample.
+    n_jobs : int or None, default=None
+        Threads of the native calls (None: OpenMP's default).
+    verbose : int, default=0
+        Print the "auto" measurements and each epoch's loss.
+
+    Attributes
+    ----------
+    decay_, window_, last_items_ : float, int, int
+        The resolved encoding.
+    encoding_scores_ : dict or None
+        With "auto": validation NDCG@n_recommendations of each candidate
+        (decay, last_items) measured (None when nothing was measured).
+    user_ids_, item_ids_ : ndarray
+        The caller's ids; the catalogue is every item of the log.
+    n_items_ : int
+        Items in the catalogue.
+    hidden_layer_sizes_, learning_rate_init_, batch_size_, max_iter_, \
+output_sparsity_, dropout_ : resolved hyper-parameters
+    memory_bytes_ : dict
+        The network's estimated peak bytes by part.
+    loss_curve_ : list of float
+        Mean training loss per epoch.
+
+    See Also
+    --------
+    BoltRecommender : order-free recommendation from interaction sets.
+    time_order : the event order this estimator uses.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbolt import BoltSequentialRecommender
+    >>> rng = np.random.default_rng(0)
+    >>> users = np.repeat(np.arange(50), 8)
+    >>> items = (rng.integers(0, 20, 50)[:, None] + np.arange(8)).ravel() % 30
+    >>> times = np.tile(np.arange(8), 50)
+    >>> rec = BoltSequentialRecommender(decay=0.9, last_items=1, max_iter=5,
+    ...                                 random_state=0).fit(users, items, times)
+    >>> ids, scores = rec.recommend([0, 1], n=3)
+    >>> ids.shape
+    (2, 3)
+    """
+
+    def __init__(self, n_recommendations=10, decay="auto", window="auto", last_items="auto",
+                 history_scale=1.0, last_scale=1.0, exclude_seen=True,
+                 hidden_layer_sizes="auto", learning_rate_init="auto", batch_size="auto",
+                 max_iter="auto", output_sparsity="auto", dropout="auto", max_memory="auto",
+                 random_state=None, n_jobs=None, verbose=0):
+        self.n_recommendations = n_recommendations
+        self.decay = decay
+        self.window = window
+        self.last_items = last_items
+        self.history_scale = history_scale
+        self.last_scale = last_scale
+        self.exclude_seen = exclude_seen
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.learning_rate_init = learning_rate_init
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.output_sparsity = output_sparsity
+        self.dropout = dropout
+        self.max_memory = max_memory
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------
+    # input
+
+    @staticmethod
+    def _events(users, items, timestamps, weights):
+        """The four event columns, from separate arrays or from one table
+        (n_events, 3 or 4) of user, item, timestamp[, weight] columns, the
+        form ``GridSearchCV`` splits by rows."""
+        if items is None and timestamps is None:
+            table = users
+            if hasattr(table, "iloc"):  # a DataFrame: its columns by position
+                cols = [np.asarray(table.iloc[:, j]) for j in range(table.shape[1])]
+            else:
+                table = np.asarray(table, dtype=object if not hasattr(table, "dtype")
+                                   else None)
+                if table.ndim != 2 or table.shape[1] not in (3, 4):
+                    raise ValueError(
+                        "Pass fit(users, items, timestamps[, weights]) as 1-D arrays, or one "
+                        f"table of 3 or 4 columns (user, item, timestamp[, weight]); got an "
+                        f"array of shape {table.shape}.")
+                cols = [table[:, j] for j in range(table.shape[1])]
+            if len(cols) not in (3, 4):
+                raise ValueError(f"An event table needs 3 or 4 columns (user, item, "
+                                 f"timestamp[, weight]), got {len(cols)}.")
+            users, items, timestamps = cols[:3]
+            if len(cols) == 4:
+                if weights is not None:
+                    raise ValueError("weights were given twice: as a fourth column and as "
+                                     "an argument; pass one.")
+                weights = cols[3]
+            timestamps = np.asarray(timestamps)
+            if timestamps.dtype == object:
+                try:
+                    timestamps = timestamps.astype(np.float64)
+                except (TypeError, ValueError):
+                    raise ValueError("the event table's third column must hold numeric "
+                                     "timestamps.") from None
+            if weights is not None:
+                weights = np.asarray(weights, dtype=np.float64)
+        elif items is None or timestamps is None:
+            raise ValueError("Pass users, items and timestamps (one entry per event), or "
+                             "one (n_events, 3) table as the first argument.")
+        users, items = np.asarray(users), np.asarray(items)
+        if users.ndim != 1 or items.ndim != 1:
+            raise ValueError(f"users and items must be 1-D, got shapes {users.shape} and "
+                             f"{items.shape}.")
+        return users, items, timestamps, weights
+
+    def _check_params(self):
+        def number(name, ok, what):
+            v = getattr(self, name)
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) or not ok(v):
+                raise ValueError(f"{name} must be {what}, got {v!r}")
+            return v
+
+        for name, lo in (("window", 1), ("last_items", 0)):
+            v = getattr(self, name)
+            if not _rules.is_auto(v) and (isinstance(v, (bool, np.bool_)) or not isinstance(
+                    v, numbers.Integral) or v < lo):
+                raise ValueError(f"{name} must be an integer >= {lo} or 'auto', got {v!r}")
+        if not _rules.is_auto(self.decay):
+            number("decay", lambda v: 0 < v <= 1, "in (0, 1] or 'auto'")
+        number("history_scale", lambda v: 0 <= v < np.inf, "a number >= 0")
+        number("last_scale", lambda v: 0 <= v < np.inf, "a number >= 0")
+        n = self.n_recommendations
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral) or n < 1:
+            raise ValueError(f"n_recommendations must be a positive integer, got {n!r}")
+        if not isinstance(self.exclude_seen, (bool, np.bool_)):
+            raise ValueError(f"exclude_seen must be True or False, got {self.exclude_seen!r}")
+
+    # ------------------------------------------------------------------
+    # fit
+
+    def fit(self, users, items=None, timestamps=None, weights=None):
+        """Learn next items from an event log.
+
+        Parameters
+        ----------
+        users, items : array-like of shape (n_events,)
+            Who did what: any hashable ids (ints, strings). With ``items``
+            and ``timestamps`` left out, ``users`` is one table of shape
+            (n_events, 3 or 4): user, item, timestamp[, weight] columns
+            (what ``GridSearchCV`` splits; use ``GroupKFold`` by user).
+        timestamps : array-like of shape (n_events,)
+            When: numbers or datetime64. Events of one user at the same
+            time are ordered by ``time_order``'s fixed pseudo-random key.
+        weights : array-like of shape (n_events,), default=None
+            Non-negative weight of each event: it multiplies the event's
+            entry in the history block; events of weight 0 are dropped.
+
+        Returns
+        -------
+        self : BoltSequentialRecommender
+            The fitted recommender.
+
+        Raises
+        ------
+        ValueError
+            For an empty log, arrays of different lengths, NaN or infinite
+            times or weights, fewer than 2 items, or no user with 2 events.
+        """
+        self._check_params()
+        users, items, timestamps, weights = self._events(users, items, timestamps, weights)
+        user_ids, rows, item_ids, cols, w = _interaction_codes(users, items, weights)
+        t = check_times(timestamps, rows.size)
+        keep = w > 0
+        if not keep.all():
+            rows, cols, w, t = rows[keep], cols[keep], w[keep], t[keep]
+            if rows.size == 0:
+                raise ValueError("every event has weight 0: there is nothing to learn from.")
+        if item_ids.size < 2:
+            raise ValueError(f"the log names {item_ids.size} item; next-item recommendation "
+                             "needs a catalogue of at least 2 items.")
+        seqs = Sequences.from_codes(rows, cols, t, tie_keys(user_ids, rows, item_ids, cols), w,
+                                    user_ids.size)
+        positions = seqs.positions()
+        if positions.size == 0:
+            raise ValueError("no user has two events, so no event follows another to learn "
+                             "from; a next-item model needs users with at least 2 events.")
+        self.user_ids_, self.item_ids_, self.n_items_ = user_ids, item_ids, item_ids.size
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        threads = resolve_n_threads(self.n_jobs, max_threads())
+        self._resolve_encoding(seqs, seed, threads)
+        enc = self._encoding()
+        net, plan = self._new_network(enc, seqs, positions, seed, threads)
+        self.loss_curve_ = self._train(net, plan, enc, seqs, positions, seed, threads)
+        self._network, self._sequences = net, seqs
+        self._seen = seqs.seen(self.n_items_)
+        self._user_index = {u: i for i, u in enumerate(user_ids.tolist())}
+        self._item_index = None
+        return self
+
+    def _encoding(self, decay=None, last_items=None):
+        return Encoding(self.n_items_, self.decay_ if decay is None else decay, self.window_,
+                        self.last_items_ if last_items is None else last_items,
+                        self.history_scale, self.last_scale)
+
+    def _resolve_encoding(self, seqs, seed, threads):
+        """Resolve "auto" in the encoding: each candidate of AUTO_CANDIDATES
+        that the given values allow is trained for AUTO_EPOCHS epochs on
+        every position but each user's last, and scored by NDCG on the last
+        events of a sample of users; the best is kept."""
+        self.window_ = AUTO_WINDOW if _rules.is_auto(self.window) else int(self.window)
+        cands = [(d if _rules.is_auto(self.decay) else float(self.decay),
+                  k if _rules.is_auto(self.last_items) else int(self.last_items))
+                 for d, k in AUTO_CANDIDATES]
+        cands = list(dict.fromkeys(cands))
+        self.encoding_scores_ = None
+        val_users = np.flatnonzero(np.diff(seqs.starts) >= 3)
+        if len(cands) > 1 and val_users.size >= 20:
+            rng = np.random.RandomState(seed)
+            if val_users.size > AUTO_USERS:
+                val_users = np.sort(rng.choice(val_users, AUTO_USERS, replace=False))
+            train = seqs.positions(skip_last=1)
+            ends = seqs.starts[val_users + 1] - 1
+            targets = seqs.items[ends]
+            seen = seqs.seen(self.n_items_, end=ends)
+            scores = {}
+            for d, k in cands:
+                self.decay_, self.last_items_ = d, k
+                enc = self._encoding()
+                net, plan = self._new_network(enc, seqs, train, seed, threads,
+                                              max_iter=AUTO_EPOCHS)
+                self._train(net, plan, enc, seqs, train, seed, threads)
+                X = enc.rows(seqs.items, ends, ends - seqs.starts[val_users], seqs.weights)
+                ids, _ = self._ranked(net, X, seen, self.n_recommendations, threads)
+                scores[(d, k)] = _ndcg(ids, targets)
+                if self.verbose:
+                    print(f"encoding decay={d} last_items={k}: validation NDCG@"
+                          f"{self.n_recommendations} {scores[(d, k)]:.4f}")
+            self.encoding_scores_ = scores
+            self.decay_, self.last_items_ = max(scores, key=scores.get)
+        else:
+            self.decay_, self.last_items_ = cands[0]
+
+    def _new_network(self, enc, seqs, positions, seed, threads, max_iter=None):
+        n_items = self.n_items_
+        targets = np.bincount(seqs.items[positions], minlength=n_items)
+        lengths = positions - seqs.starts[seqs.user_of(positions)]
+        nnz = float(np.minimum(lengths, enc.window).mean()
+                    + np.minimum(lengths, enc.last_items).mean())
+        problem = Problem(n_samples=int(positions.size), n_features=enc.n_features,
+                          n_outputs=n_items, nnz_per_row=nnz, multilabel=False,
+                          rare_label_share=_rules.rare_share_of_counts(
+                              targets[targets > 0], positions.size),
+                          n_labelled=int(np.count_nonzero(targets)))
+        params = {name: getattr(self, name) for name in (
+            "hidden_layer_sizes", "learning_rate_init", "batch_size", "max_iter", "dropout")}
+        params["loss"] = "softmax"
+        if _rules.is_auto(self.output_sparsity):
+            params["output_sparsity"] = 1.0 if n_items <= DENSE_ITEMS else "auto"
+        else:
+            params["output_sparsity"] = self.output_sparsity
+        if max_iter is not None:
+            params["max_iter"] = max_iter
+        plan = Plan.make(params, problem, seed, threads, memory_budget(self.max_memory))
+        r = plan.resolved
+        if max_iter is None:
+            self.hidden_layer_sizes_, self.learning_rate_init_ = r.hidden_layer_sizes, \
+                r.learning_rate_init
+            self.batch_size_, self.max_iter_ = r.batch_size, r.max_iter
+            self.output_sparsity_, self.dropout_ = r.output_sparsity, r.dropout
+            self.memory_bytes_ = plan.memory
+            self.hash_params_ = r.hash_params
+        net = Network(plan.config, build_tables=False, n_threads=threads)
+        if net.sparse_output:
+            rng = np.random.RandomState(seed)
+            sample = positions if positions.size <= CENTROID_ROWS else np.sort(
+                rng.choice(positions, CENTROID_ROWS, replace=False))
+            total = None
+            for lo in range(0, sample.size, CHUNK_ROWS):
+                X, Y = enc.training_rows(seqs, sample[lo:lo + CHUNK_ROWS])
+                part = net.centroid_sums(X, Y, np.arange(X.shape[0]), threads)
+                total = part if total is None else _add_sums(total, part)
+            net.set_centroids(total, _rules.CENTROID_LOGIT, threads)
+        return net, plan
+
+    def _train(self, net, plan, enc, seqs, positions, seed, threads):
+        r = plan.resolved
+        stream = RowStream.seeded(positions, seed)
+        curve = []
+        try:
+            for epoch in range(r.max_iter):
+                order, loss = stream.epoch(epoch), 0.0
+                for lo in range(0, order.size, CHUNK_ROWS):
+                    X, Y = enc.training_rows(seqs, order[lo:lo + CHUNK_ROWS])
+                    loss += net.train(X, Y, np.arange(X.shape[0]), r.batch_size,
+                                      r.learning_rate_init, threads)
+                curve.append(loss / order.size)
+                if self.verbose:
+                    print(f"epoch {epoch + 1}/{r.max_iter}: loss {curve[-1]:.4f}")
+                # the tables freeze after freeze_after epochs, as in BoltClassifier
+                if (net.sparse_output and not net.frozen
+                        and epoch + 1 >= r.hash_params["freeze_after"]):
+                    net.set_frozen(True)
+        finally:
+            net.release_buffers()
+        return curve
+
+    # ------------------------------------------------------------------
+    # recommend
+
+    def _ranked(self, net, X, seen, n, threads):
+        """Best ``n`` items of each input row of ``X``, the row's items of
+        CSR ``seen`` left out (None: none); -1 / NaN where none is left."""
+        n = min(int(n), self.n_items_)
+        parts = []
+        # a dense score block stays under 64 MB of float32
+        step = max(1, (1 << 24) // self.n_items_)
+        sparse = net.sparse_output
+        for lo in range(0, X.shape[0], step if not sparse else 1 << 16):
+            x = X[lo:lo + (step if not sparse else 1 << 16)]
+            s = None if seen is None else seen[lo:lo + x.shape[0]]
+            parts.append(self._sparse_ranked(net, x, s, n, threads) if sparse
+                         else self._dense_ranked(net, x, s, n, threads))
+        return tuple(np.concatenate(p) for p in zip(*parts))
+
+    def _dense_ranked(self, net, x, seen, n, threads):
+        scores = net.predict_scores(x, True, threads)
+        if seen is not None and seen.nnz:
+            r = np.repeat(np.arange(x.shape[0]), np.diff(seen.indptr))
+            scores[r, seen.indices] = -np.inf
+        top = np.argpartition(-scores, n - 1, axis=1)[:, :n] if n < scores.shape[1] else \
+            np.tile(np.arange(scores.shape[1]), (x.shape[0], 1))
+        s = np.take_along_axis(scores, top, axis=1)
+        order = np.argsort(-s, axis=1, kind="stable")
+        ids = np.take_along_axis(top, order, axis=1).astype(np.int64)
+        s = np.take_along_axis(s, order, axis=1).astype(np.float32)
+        gone = np.isneginf(s)
+        ids[gone], s[gone] = -1, np.nan
+        return ids, s
+
+    def _sparse_ranked(self, net, x, seen, n, threads):
+        extra = int(np.diff(seen.indptr).max(initial=0)) if seen is not None else 0
+        k = min(self.n_items_, n + extra)
+        ids, s = net.predict_topk(x, k, True, threads, self.hash_params_["inference_candidates"])
+        if seen is not None:
+            ids, s = _exclude(ids, s, seen)
+        ids, s = ids[:, :n], s[:, :n].astype(np.float32)
+        # the tables may retrieve fewer unseen items than asked: those rows
+        # are ranked over the whole catalogue
+        left = self.n_items_ - (np.diff(seen.indptr) if seen is not None else 0)
+        short = np.flatnonzero((ids >= 0).sum(axis=1) < np.minimum(n, left))
+        if short.size:
+            ids[short], s[short] = self._dense_ranked(
+                net, x[short], None if seen is None else seen[short], n, threads)
+        s[ids < 0] = np.nan
+        return ids, s
+
+    def _check_n(self, n):
+        n = self.n_recommendations if n is None else n
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral) or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
+        return int(n)
+
+    def _user_codes(self, users):
+        users = np.asarray(users)
+        if users.ndim != 1:
+            raise ValueError(f"users must be a 1-D array of user ids, got shape {users.shape}")
+        codes = np.array([self._user_index.get(u, -1) for u in users.tolist()], dtype=np.int64)
+        unknown = np.flatnonzero(codes < 0)
+        if unknown.size:
+            raise ValueError(f"{unknown.size} user(s) were not in the log fit read (e.g. "
+                             f"{users[unknown[0]]!r}); pass their time-ordered items to "
+                             "recommend_history instead.")
+        return codes
+
+    def _output(self, ids, scores):
+        named = self.item_ids_[np.maximum(ids, 0)]
+        if (ids < 0).any():
+            named = named.astype(object)
+            named[ids < 0] = None
+        return named, scores
+
+    def recommend(self, users, n=None):
+        """The next items for users seen in ``fit``, best first.
+
+        Parameters
+        ----------
+        users : array-like of shape (n_users,)
+            User ids as ``fit`` read them; each is scored from their whole
+            history in the log (the items after their last event).
+        n : int, default=None
+            Items per user (``n_recommendations`` when None); at most the
+            catalogue's size.
+
+        Returns
+        -------
+        ids : ndarray of shape (n_users, min(n, n_items_))
+            The caller's item ids, best first. With ``exclude_seen`` the
+            user's items are left out; where fewer items remain, the last
+            slots hold None (the array is then of dtype object).
+        scores : ndarray of float32 of the same shape
+            The items' softmax probabilities (NaN in empty slots).
+
+        Raises
+        ------
+        ValueError
+            For a user ``fit`` did not read (use ``recommend_history``).
+        """
+        check_is_fitted(self, "_network")
+        n = self._check_n(n)
+        codes = self._user_codes(users)
+        X = self._encoding().user_rows(self._sequences, codes)
+        seen = self._seen[codes] if self.exclude_seen else None
+        threads = resolve_n_threads(self.n_jobs, max_threads())
+        return self._output(*self._ranked(self._network, X, seen, n, threads))
+
+    def _item_codes(self, items):
+        if self._item_index is None:
+            self._item_index = {v: i for i, v in enumerate(self.item_ids_.tolist())}
+        get = self._item_index.get
+        return np.array([get(v, -1) for v in np.asarray(items).tolist()], dtype=np.int64)
+
+    def recommend_history(self, histories, n=None):
+        """Next items for new users from their time-ordered items (fold-in:
+        no refit).
+
+        Parameters
+        ----------
+        histories : list of array-like
+            Each user's items, earliest first. Items ``fit`` never saw are
+            ignored (they have no input weights); a history with no known
+            item is an empty input, ranked by the network's biases alone
+            (close to popularity of next items).
+        n : int, default=None
+            Items per user (``n_recommendations`` when None).
+
+        Returns
+        -------
+        ids, scores : ndarray of shape (len(histories), min(n, n_items_))
+            As ``recommend`` returns them; each history's items are left
+            out with ``exclude_seen``.
+        """
+        check_is_fitted(self, "_network")
+        n = self._check_n(n)
+        seqs = self._history_sequences(histories)
+        X = self._encoding().user_rows(seqs, np.arange(seqs.n_users))
+        seen = seqs.seen(self.n_items_) if self.exclude_seen else None
+        threads = resolve_n_threads(self.n_jobs, max_threads())
+        return self._output(*self._ranked(self._network, X, seen, n, threads))
+
+    def _history_sequences(self, histories):
+        if isinstance(histories, (str, bytes)) or not hasattr(histories, "__len__"):
+            raise ValueError("histories must be a list with one sequence of item ids per user.")
+        lists = [np.atleast_1d(np.asarray(h)) for h in histories]
+        if any(h.ndim != 1 for h in lists):
+            raise ValueError("each history must be a 1-D sequence of item ids, earliest first.")
+        flat = np.concatenate(lists) if lists else np.zeros(0)
+        codes = self._item_codes(flat) if flat.size else np.zeros(0, dtype=np.int64)
+        owner = np.repeat(np.arange(len(lists)), [h.size for h in lists])
+        known = codes >= 0
+        codes, owner = codes[known], owner[known]
+        starts = np.zeros(len(lists) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(owner, minlength=len(lists)), out=starts[1:])
+        return Sequences(codes, np.ones(codes.size), starts)
+
+    # ------------------------------------------------------------------
+    # score
+
+    def score(self, users, items=None, timestamps=None, weights=None):
+        """NDCG@n_recommendations of each user's last event in the given
+        log, averaged over users.
+
+        A user's history is their events in ``fit`` (if any) followed by
+        their earlier events here; the last event here (in ``time_order``)
+        is the target. With a held-out last event per user
+        (``skbolt.datasets.split_last`` on a ``time_order``-ed log) this is
+        leave-last-out; with ``GridSearchCV`` and ``GroupKFold`` by user the
+        test users are folded in from their own earlier events.
+        Targets outside the catalogue, or already seen with
+        ``exclude_seen``, score 0.
+
+        Parameters
+        ----------
+        users, items, timestamps, weights
+            An event log, as ``fit`` takes it (one table allowed).
+
+        Returns
+        -------
+        float
+            Mean NDCG over the log's users.
+        """
+        check_is_fitted(self, "_network")
+        users, items, timestamps, _ = self._events(users, items, timestamps, weights)
+        order = time_order(users, items, timestamps)
+        users, items = users[order], items[order]
+        u_ids, u_codes = np.unique(users, return_inverse=True)
+        # each user's events stay in time order under a stable sort by user
+        by_user = np.argsort(u_codes, kind="stable")
+        users, items, u_codes = users[by_user], items[by_user], u_codes[by_user]
+        last = np.r_[u_codes[1:] != u_codes[:-1], True]
+        targets = self._item_codes(items[last])
+        histories = []
+        starts = np.r_[0, np.flatnonzero(last)[:-1] + 1]
+        fit_seqs = self._sequences
+        for u, s, e in zip(u_ids.tolist(), starts.tolist(), np.flatnonzero(last).tolist()):
+            code = self._user_index.get(u, -1)
+            before = self.item_ids_[fit_seqs.items[fit_seqs.starts[code]:fit_seqs.starts[
+                code + 1]]] if code >= 0 else items[:0]
+            histories.append(np.concatenate([before, items[s:e]]))
+        ids = self._ranked_histories(histories)
+        return _ndcg(ids, targets)
+
+    def _ranked_histories(self, histories):
+        seqs = self._history_sequences(histories)
+        X = self._encoding().user_rows(seqs, np.arange(seqs.n_users))
+        seen = seqs.seen(self.n_items_) if self.exclude_seen else None
+        threads = resolve_n_threads(self.n_jobs, max_threads())
+        return self._ranked(self._network, X, seen, self.n_recommendations, threads)[0]
+
+
+def _ndcg(ids, targets):
+    """Mean NDCG of one relevant item per row (ids: item codes, -1 empty;
+    a target of -1 is never found)."""
+    hit = (ids == np.asarray(targets)[:, None]) & (ids >= 0)
+    rank = np.argmax(hit, axis=1)
+    gain = np.where(hit.any(axis=1), 1.0 / np.log2(rank + 2.0), 0.0)
+    return float(gain.mean()) if gain.size else 0.0
+
+
+def _add_sums(a, b):
+    """Two ``Network.centroid_sums`` added up."""
+    labels = np.union1d(a["labels"], b["labels"])
+    sums = np.zeros((labels.size, a["sums"].shape[1]), dtype=np.float32)
+    counts = np.zeros(labels.size)
+    for part in (a, b):
+        at = np.searchsorted(labels, part["labels"])
+        sums[at] += part["sums"]
+        counts[at] += part["counts"]
+    return {"labels": labels.astype(np.int32), "sums": sums, "counts": counts,
+            "total": a["total"] + b["total"], "sq": a["sq"] + b["sq"],
+            "used": a["used"] + b["used"]}
