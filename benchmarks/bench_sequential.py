@@ -537,7 +537,7 @@ def summarise(runs, key):
             v = np.array([r[m] for r in rs])
             entry[m] = [float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0]
         table.append(entry)
-    print(f"\n| data | system | NDCG@10 | HR@10 | MRR | fit CPU s | ms/user | peak RSS MB |")
+    print("\n| data | system | NDCG@10 | HR@10 | MRR | fit CPU s | ms/user | peak RSS MB |")
     print("|---|---|---|---|---|---|---|---|")
     for e in table:
         f = {m: f"{e[m][0]:.4f} ± {e[m][1]:.4f}" for m in ("ndcg", "hr", "mrr")}

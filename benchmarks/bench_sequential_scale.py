@@ -15,7 +15,6 @@ import os
 import time
 
 import numpy as np
-
 from bench_sequential import RESULTS, cpu, peak_rss_mb
 
 N_ITEMS = 100_000
@@ -63,8 +62,6 @@ def run_scale(n_users, out_name, epochs=1, sasrec_seconds=300):
     rec.fit(users, items, times)
     fit_cpu, fit_wall = cpu() - c0, time.perf_counter() - w0
     peak = peak_rss_mb()
-    default_epochs = BoltSequentialRecommender(decay=0.9, last_items=1).set_params(
-        max_iter="auto")
     from skbolt import _rules
 
     auto_epochs = _rules.auto_max_iter(n_events - n_users, None)
@@ -73,7 +70,6 @@ def run_scale(n_users, out_name, epochs=1, sasrec_seconds=300):
     r0 = time.perf_counter()
     rec.recommend(probe, n=10)
     ms_user = (time.perf_counter() - r0) * 1000 / probe.size
-    del default_epochs
     result = {
         "n_users": n_users, "n_items": N_ITEMS, "n_events": int(n_events),
         "epochs_measured": epochs, "fit_cpu_s": fit_cpu, "fit_wall_s": fit_wall,
@@ -100,7 +96,6 @@ def sasrec_epoch_time(users, items, times, seconds, batch=16, max_len=200):
     """SASRec's training time per event on the log's first users, for
     ``seconds`` at most: full softmax over 100k items limits the batch."""
     import torch
-
     from bench_sequential import Coded, _pad, make_sasrec
 
     torch.set_num_threads(2)

@@ -38,7 +38,7 @@ def load(synthetic):
         d = np.loadtxt(path, dtype=np.int64)
         return "MovieLens-100K", d[:, 0], d[:, 1], d[:, 3]
     rng = np.random.default_rng(0)
-    n_users, n_items, length = 800, 300, 25
+    n_users, n_items, length = 500, 200, 20
     items = np.empty((n_users, length), dtype=np.int64)
     items[:, 0] = rng.integers(0, n_items, n_users)
     for j in range(1, length):

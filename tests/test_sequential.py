@@ -62,7 +62,7 @@ def test_default_contract_finds_planted_next_item():
 
 
 def test_time_order_not_input_order(planted):
-    rec, users, items, times, nxt = planted
+    rec, users, items, times, _ = planted
     perm = np.random.default_rng(3).permutation(users.size)
     other = BoltSequentialRecommender(decay=0.9, last_items=1, **FAST).fit(
         users[perm], items[perm], times[perm])
@@ -112,7 +112,7 @@ def test_string_ids_round_trip():
 
 
 def test_seen_items_excluded_and_n_past_catalogue(planted):
-    rec, users, items, times, nxt = planted
+    rec, users, items, times, _ = planted
     ids, scores = rec.recommend(np.arange(20), n=3 * N_ITEMS)
     assert ids.shape == (20, N_ITEMS)
     for r, u in enumerate(range(20)):
@@ -127,7 +127,7 @@ def test_seen_items_excluded_and_n_past_catalogue(planted):
 
 
 def test_catalogue_holds_items_never_a_target():
-    users, items, times, nxt = planted_log(n_users=200, seed=4)
+    users, items, times, _ = planted_log(n_users=200, seed=4)
     # item 99 only ever opens a sequence: never a next item
     users = np.r_[users, 1000, 1000]
     items = np.r_[items, 99, 5]
@@ -142,7 +142,7 @@ def test_catalogue_holds_items_never_a_target():
 
 
 def test_fold_in_matches_seen_users_and_ignores_unknown_items(planted):
-    rec, users, items, times, nxt = planted
+    rec, users, items, _, _ = planted
     hist = [items[users == u] for u in range(5)]
     a, sa = rec.recommend(np.arange(5), n=5)
     b, sb = rec.recommend_history(hist, n=5)
@@ -214,7 +214,7 @@ def ndcg_reference(ranked, targets, k):
 
 
 def test_score_is_ndcg_of_the_last_event(planted):
-    rec, users, items, times, nxt = planted
+    rec, _, _, _, nxt = planted
     # one held-out next event per user, after everything fit read
     u = np.arange(100)
     ids, _ = rec.recommend(u, n=rec.n_recommendations)
