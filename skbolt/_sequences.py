@@ -43,6 +43,51 @@ def tie_keys(user_ids, user_codes, item_ids, item_codes):
                     ^ _id_keys(item_ids)[item_codes])
 
 
+def event_columns(users, items, timestamps, weights):
+    """The four event columns, from separate arrays or from one table
+    (n_events, 3 or 4) of user, item, timestamp[, weight] columns, the
+    form ``GridSearchCV`` splits by rows."""
+    if items is None and timestamps is None:
+        table = users
+        if hasattr(table, "iloc"):  # a DataFrame: its columns by position
+            cols = [np.asarray(table.iloc[:, j]) for j in range(table.shape[1])]
+        else:
+            table = np.asarray(table, dtype=object if not hasattr(table, "dtype")
+                               else None)
+            if table.ndim != 2 or table.shape[1] not in (3, 4):
+                raise ValueError(
+                    "Pass fit(users, items, timestamps[, weights]) as 1-D arrays, or one "
+                    f"table of 3 or 4 columns (user, item, timestamp[, weight]); got an "
+                    f"array of shape {table.shape}.")
+            cols = [table[:, j] for j in range(table.shape[1])]
+        if len(cols) not in (3, 4):
+            raise ValueError(f"An event table needs 3 or 4 columns (user, item, "
+                             f"timestamp[, weight]), got {len(cols)}.")
+        users, items, timestamps = cols[:3]
+        if len(cols) == 4:
+            if weights is not None:
+                raise ValueError("weights were given twice: as a fourth column and as "
+                                 "an argument; pass one.")
+            weights = cols[3]
+        timestamps = np.asarray(timestamps)
+        if timestamps.dtype == object:
+            try:
+                timestamps = timestamps.astype(np.float64)
+            except (TypeError, ValueError):
+                raise ValueError("the event table's third column must hold numeric "
+                                 "timestamps.") from None
+        if weights is not None:
+            weights = np.asarray(weights, dtype=np.float64)
+    elif items is None or timestamps is None:
+        raise ValueError("Pass users, items and timestamps (one entry per event), or "
+                         "one (n_events, 3) table as the first argument.")
+    users, items = np.asarray(users), np.asarray(items)
+    if users.ndim != 1 or items.ndim != 1:
+        raise ValueError(f"users and items must be 1-D, got shapes {users.shape} and "
+                         f"{items.shape}.")
+    return users, items, timestamps, weights
+
+
 def check_times(timestamps, n_events):
     """Timestamps as float64, or a ValueError that says what is wrong."""
     t = np.asarray(timestamps)

@@ -12,10 +12,17 @@ from . import _rules
 from ._base import Plan, Problem, memory_budget, resolve_n_threads
 from ._native import max_threads
 from ._network import Network
-from ._sequences import Encoding, Sequences, check_times, tie_keys, time_order
+from ._sequences import (
+    Encoding,
+    Sequences,
+    check_times,
+    event_columns,
+    tie_keys,
+    time_order,
+)
+from ._topn import add_sums, ndcg_one, ranked
 from ._training import RowStream
 from .datasets import _interaction_codes
-from .recommender import _exclude
 
 __all__ = ["BoltSequentialRecommender", "time_order"]
 
@@ -165,51 +172,6 @@ output_sparsity_, dropout_ : resolved hyper-parameters
     # ------------------------------------------------------------------
     # input
 
-    @staticmethod
-    def _events(users, items, timestamps, weights):
-        """The four event columns, from separate arrays or from one table
-        (n_events, 3 or 4) of user, item, timestamp[, weight] columns, the
-        form ``GridSearchCV`` splits by rows."""
-        if items is None and timestamps is None:
-            table = users
-            if hasattr(table, "iloc"):  # a DataFrame: its columns by position
-                cols = [np.asarray(table.iloc[:, j]) for j in range(table.shape[1])]
-            else:
-                table = np.asarray(table, dtype=object if not hasattr(table, "dtype")
-                                   else None)
-                if table.ndim != 2 or table.shape[1] not in (3, 4):
-                    raise ValueError(
-                        "Pass fit(users, items, timestamps[, weights]) as 1-D arrays, or one "
-                        f"table of 3 or 4 columns (user, item, timestamp[, weight]); got an "
-                        f"array of shape {table.shape}.")
-                cols = [table[:, j] for j in range(table.shape[1])]
-            if len(cols) not in (3, 4):
-                raise ValueError(f"An event table needs 3 or 4 columns (user, item, "
-                                 f"timestamp[, weight]), got {len(cols)}.")
-            users, items, timestamps = cols[:3]
-            if len(cols) == 4:
-                if weights is not None:
-                    raise ValueError("weights were given twice: as a fourth column and as "
-                                     "an argument; pass one.")
-                weights = cols[3]
-            timestamps = np.asarray(timestamps)
-            if timestamps.dtype == object:
-                try:
-                    timestamps = timestamps.astype(np.float64)
-                except (TypeError, ValueError):
-                    raise ValueError("the event table's third column must hold numeric "
-                                     "timestamps.") from None
-            if weights is not None:
-                weights = np.asarray(weights, dtype=np.float64)
-        elif items is None or timestamps is None:
-            raise ValueError("Pass users, items and timestamps (one entry per event), or "
-                             "one (n_events, 3) table as the first argument.")
-        users, items = np.asarray(users), np.asarray(items)
-        if users.ndim != 1 or items.ndim != 1:
-            raise ValueError(f"users and items must be 1-D, got shapes {users.shape} and "
-                             f"{items.shape}.")
-        return users, items, timestamps, weights
-
     def _check_params(self):
         def number(name, ok, what):
             v = getattr(self, name)
@@ -264,7 +226,7 @@ output_sparsity_, dropout_ : resolved hyper-parameters
             times or weights, fewer than 2 items, or no user with 2 events.
         """
         self._check_params()
-        users, items, timestamps, weights = self._events(users, items, timestamps, weights)
+        users, items, timestamps, weights = event_columns(users, items, timestamps, weights)
         user_ids, rows, item_ids, cols, w = _interaction_codes(users, items, weights)
         t = check_times(timestamps, rows.size)
         keep = w > 0
@@ -327,8 +289,8 @@ output_sparsity_, dropout_ : resolved hyper-parameters
                                               max_iter=AUTO_EPOCHS, cheap=True)
                 self._train(net, plan, enc, seqs, train, seed, threads)
                 X = enc.rows(seqs.items, ends, ends - seqs.starts[val_users], seqs.weights)
-                ids, _ = self._ranked(net, X, seen, self.n_recommendations, threads)
-                scores[(d, k)] = _ndcg(ids, targets)
+                ids, _ = self._ranked(net, X, seen, self.n_recommendations, threads, plan)
+                scores[(d, k)] = ndcg_one(ids, targets)
                 if self.verbose:
                     print(f"encoding decay={d} last_items={k}: validation NDCG@"
                           f"{self.n_recommendations} {scores[(d, k)]:.4f}")
@@ -371,7 +333,7 @@ output_sparsity_, dropout_ : resolved hyper-parameters
             for lo in range(0, sample.size, CHUNK_ROWS):
                 X, Y = enc.training_rows(seqs, sample[lo:lo + CHUNK_ROWS])
                 part = net.centroid_sums(X, Y, np.arange(X.shape[0]), threads)
-                total = part if total is None else _add_sums(total, part)
+                total = part if total is None else add_sums(total, part)
             net.set_centroids(total, _rules.CENTROID_LOGIT, threads)
         return net, plan
 
@@ -450,52 +412,13 @@ output_sparsity_, dropout_ : resolved hyper-parameters
     # ------------------------------------------------------------------
     # recommend
 
-    def _ranked(self, net, X, seen, n, threads):
+    def _ranked(self, net, X, seen, n, threads, plan=None):
         """Best ``n`` items of each input row of ``X``, the row's items of
-        CSR ``seen`` left out (None: none); -1 / NaN where none is left."""
-        n = min(int(n), self.n_items_)
-        parts = []
-        # a dense score block stays under 64 MB of float32
-        step = max(1, (1 << 24) // self.n_items_)
-        sparse = net.sparse_output
-        for lo in range(0, X.shape[0], step if not sparse else 1 << 16):
-            x = X[lo:lo + (step if not sparse else 1 << 16)]
-            s = None if seen is None else seen[lo:lo + x.shape[0]]
-            parts.append(self._sparse_ranked(net, x, s, n, threads) if sparse
-                         else self._dense_ranked(net, x, s, n, threads))
-        return tuple(np.concatenate(p) for p in zip(*parts))
-
-    def _dense_ranked(self, net, x, seen, n, threads):
-        scores = net.predict_scores(x, True, threads)
-        if seen is not None and seen.nnz:
-            r = np.repeat(np.arange(x.shape[0]), np.diff(seen.indptr))
-            scores[r, seen.indices] = -np.inf
-        top = np.argpartition(-scores, n - 1, axis=1)[:, :n] if n < scores.shape[1] else \
-            np.tile(np.arange(scores.shape[1]), (x.shape[0], 1))
-        s = np.take_along_axis(scores, top, axis=1)
-        order = np.argsort(-s, axis=1, kind="stable")
-        ids = np.take_along_axis(top, order, axis=1).astype(np.int64)
-        s = np.take_along_axis(s, order, axis=1).astype(np.float32)
-        gone = np.isneginf(s)
-        ids[gone], s[gone] = -1, np.nan
-        return ids, s
-
-    def _sparse_ranked(self, net, x, seen, n, threads):
-        extra = int(np.diff(seen.indptr).max(initial=0)) if seen is not None else 0
-        k = min(self.n_items_, n + extra)
-        ids, s = net.predict_topk(x, k, True, threads, self.hash_params_["inference_candidates"])
-        if seen is not None:
-            ids, s = _exclude(ids, s, seen)
-        ids, s = ids[:, :n], s[:, :n].astype(np.float32)
-        # the tables may retrieve fewer unseen items than asked: those rows
-        # are ranked over the whole catalogue
-        left = self.n_items_ - (np.diff(seen.indptr) if seen is not None else 0)
-        short = np.flatnonzero((ids >= 0).sum(axis=1) < np.minimum(n, left))
-        if short.size:
-            ids[short], s[short] = self._dense_ranked(
-                net, x[short], None if seen is None else seen[short], n, threads)
-        s[ids < 0] = np.nan
-        return ids, s
+        CSR ``seen`` left out (None: none); -1 / NaN where none is left.
+        ``plan``: that of ``net`` when it is not the fitted network."""
+        hash_params = self.hash_params_ if plan is None else plan.resolved.hash_params
+        return ranked(net, X, seen, n, self.n_items_, hash_params["inference_candidates"],
+                      threads)
 
     def _check_n(self, n):
         n = self.n_recommendations if n is None else n
@@ -632,7 +555,7 @@ output_sparsity_, dropout_ : resolved hyper-parameters
             Mean NDCG over the log's users.
         """
         check_is_fitted(self, "_network")
-        users, items, timestamps, _ = self._events(users, items, timestamps, weights)
+        users, items, timestamps, _ = event_columns(users, items, timestamps, weights)
         order = time_order(users, items, timestamps)
         users, items = users[order], items[order]
         u_ids, u_codes = np.unique(users, return_inverse=True)
@@ -650,7 +573,7 @@ output_sparsity_, dropout_ : resolved hyper-parameters
                 code + 1]]] if code >= 0 else items[:0]
             histories.append(np.concatenate([before, items[s:e]]))
         ids = self._ranked_histories(histories)
-        return _ndcg(ids, targets)
+        return ndcg_one(ids, targets)
 
     def _ranked_histories(self, histories):
         seqs = self._history_sequences(histories)
@@ -660,24 +583,3 @@ output_sparsity_, dropout_ : resolved hyper-parameters
         return self._ranked(self._network, X, seen, self.n_recommendations, threads)[0]
 
 
-def _ndcg(ids, targets):
-    """Mean NDCG of one relevant item per row (ids: item codes, -1 empty;
-    a target of -1 is never found)."""
-    hit = (ids == np.asarray(targets)[:, None]) & (ids >= 0)
-    rank = np.argmax(hit, axis=1)
-    gain = np.where(hit.any(axis=1), 1.0 / np.log2(rank + 2.0), 0.0)
-    return float(gain.mean()) if gain.size else 0.0
-
-
-def _add_sums(a, b):
-    """Two ``Network.centroid_sums`` added up."""
-    labels = np.union1d(a["labels"], b["labels"])
-    sums = np.zeros((labels.size, a["sums"].shape[1]), dtype=np.float32)
-    counts = np.zeros(labels.size)
-    for part in (a, b):
-        at = np.searchsorted(labels, part["labels"])
-        sums[at] += part["sums"]
-        counts[at] += part["counts"]
-    return {"labels": labels.astype(np.int32), "sums": sums, "counts": counts,
-            "total": a["total"] + b["total"], "sq": a["sq"] + b["sq"],
-            "used": a["used"] + b["used"]}
