@@ -178,15 +178,18 @@ class Sequences:
         count = np.maximum(n - 1 - skip_last, 0)
         return _ranges(first, count)
 
-    def seen(self, n_items, end=None):
-        """Users x items CSR of the items each user had before ``end`` (by
-        default every event)."""
-        end = self.starts[1:] if end is None else end
-        count = end - self.starts[:-1]
-        idx = _ranges(self.starts[:-1], count)
+    def seen(self, n_items, users=None, end=None):
+        """CSR of the items each of ``users`` (default: all) had before
+        flat index ``end`` (default: their last event included), a row
+        per user."""
+        users = np.arange(self.n_users) if users is None else np.asarray(users)
+        first = self.starts[users]
+        end = self.starts[users + 1] if end is None else np.asarray(end)
+        count = end - first
+        idx = _ranges(first, count)
         X = sp.csr_matrix((np.ones(idx.size, dtype=np.float32), self.items[idx],
                            np.concatenate([[0], np.cumsum(count)])),
-                          shape=(self.n_users, n_items))
+                          shape=(users.size, n_items))
         X.sum_duplicates()
         return X
 

@@ -280,7 +280,7 @@ output_sparsity_, dropout_ : resolved hyper-parameters
             train = seqs.positions(skip_last=1)
             ends = seqs.starts[val_users + 1] - 1
             targets = seqs.items[ends]
-            seen = seqs.seen(self.n_items_, end=ends)
+            seen = seqs.seen(self.n_items_, val_users, ends)
             scores = {}
             for d, k in cands:
                 self.decay_, self.last_items_ = d, k

@@ -61,6 +61,19 @@ def test_default_contract_finds_planted_next_item():
     assert rec.encoding_scores_ is not None and len(rec.encoding_scores_) > 1
 
 
+def test_auto_encoding_with_users_too_short_to_validate():
+    # users with 2 events have no validation position: the "auto" choice
+    # scores the others only
+    users, items, times, _ = planted_log(n_users=120, seed=6)
+    users = np.r_[users, 500, 500, 501, 501]
+    items = np.r_[items, 1, 2, 3, 4]
+    times = np.r_[times, 0.0, 1.0, 0.0, 1.0]
+    rec = BoltSequentialRecommender(hidden_layer_sizes=(16,), max_iter=2, random_state=0,
+                                    n_jobs=1).fit(users, items, times)
+    assert len(rec.encoding_scores_) > 1
+    assert rec.recommend([500], n=3)[0].shape == (1, 3)
+
+
 def test_time_order_not_input_order(planted):
     rec, users, items, times, _ = planted
     perm = np.random.default_rng(3).permutation(users.size)
