@@ -143,6 +143,6 @@ def test_plots_writes_four_images_that_are_not_blank(tmp_path):
 def test_next_item_synthetic():
     out = run("next_item.py", "--synthetic")
     assert "data: synthetic" in out, out
-    # measured 0.498 against 0.011 for popularity
+    # measured 0.425 against 0.024 for popularity
     assert figure(r"NDCG@10 = ([0-9.]+)", out) >= 0.35, out
     assert figure(r"popularity ([0-9.]+)", out) < 0.1, out
