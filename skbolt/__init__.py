@@ -4,7 +4,9 @@ from .classifier import BoltClassifier
 from .graph import NeighborhoodFeatures
 from .io import load
 from .recommender import BoltRecommender
+from .sequential import BoltSequentialRecommender
 
 __version__ = "0.1.0"
 
-__all__ = ["BoltClassifier", "BoltRecommender", "NeighborhoodFeatures", "load", "__version__"]
+__all__ = ["BoltClassifier", "BoltRecommender", "BoltSequentialRecommender",
+           "NeighborhoodFeatures", "load", "__version__"]
