@@ -459,7 +459,7 @@ output_sparsity_, dropout_ : resolved hyper-parameters
 
         Returns
         -------
-        ids : ndarray of shape (n_users, min(n, n_items_))
+        ids : ndarray of shape (n_users, min(n, ``n_items_``))
             The caller's item ids, best first. With ``exclude_seen`` the
             user's items are left out; where fewer items remain, the last
             slots hold None (the array is then of dtype object).
@@ -501,7 +501,7 @@ output_sparsity_, dropout_ : resolved hyper-parameters
 
         Returns
         -------
-        ids, scores : ndarray of shape (len(histories), min(n, n_items_))
+        ids, scores : ndarray of shape (len(histories), min(n, ``n_items_``))
             As ``recommend`` returns them; each history's items are left
             out with ``exclude_seen``.
         """
