@@ -339,8 +339,14 @@ def test_real_ctrl_c_stops_within_one_chunk():
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(Network, "train", counted)
-        with pytest.raises(KeyboardInterrupt), pytest.warns(UserWarning, match="interrupted"):
-            clf.fit(X, y)
+        # Python's own SIGINT handler, whatever an earlier test or library left
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            with pytest.raises(KeyboardInterrupt), \
+                    pytest.warns(UserWarning, match="interrupted"):
+                clf.fit(X, y)
+        finally:
+            signal.signal(signal.SIGINT, previous)
     assert sent.is_set() and calls["after"] <= 1, calls
     assert 1 <= clf.n_iter_ < 50 and len(clf.loss_curve_) == clf.n_iter_
     assert clf.predict_topk(X[:20], k=3)[0].shape == (20, 3)
