@@ -86,10 +86,12 @@ def cpu():
 # data
 
 def data_dir():
-    root = os.environ.get("SKBOLT_DATA")
-    root = Path(root) if root else HERE.parents[2] / "shared" / "data"
-    if not root.exists():
-        root = Path("/work/shared/data")
+    from skbolt.datasets import data_home
+
+    root = data_home()
+    if root is None:
+        raise SystemExit("MovieLens-100K not found: set SKBOLT_DATA to the folder that "
+                         "holds rec_movielens100k/")
     return root / "rec_movielens100k"
 
 
