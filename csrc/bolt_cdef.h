@@ -53,6 +53,16 @@ typedef struct {
     float beta1;
     float beta2;
     float epsilon;
+    /* LSH-sparse first hidden layer (issue 36): units computed per sample,
+       chosen by the layer's own tables over the sparse input. 0 (or the
+       layer's width) = dense; sparse needs exactly one hidden layer. */
+    int32_t hidden_active;
+    int32_t hidden_K;        /* bin codes per table key */
+    int32_t hidden_L;        /* tables; the input is cut into K * L bins */
+    int32_t hidden_range_pow; /* log2 of buckets per table */
+    int32_t hidden_reservoir; /* ids kept per bucket */
+    int32_t hidden_rebuild_interval; /* Adam steps between re-insertions of
+                                        the layer's units; 0 = never */
 } bolt_config;
 
 const char *bolt_last_error(void);
@@ -223,6 +233,21 @@ int bolt_set_centroids(bolt_network *net, const int32_t *labels, int64_t n_label
 /* Re-insert every output neuron, first drawing new hash functions when
  * redraw != 0. */
 int bolt_rebuild_tables(bolt_network *net, int32_t redraw, int32_t n_threads);
+
+/* The sparse hidden layer's tables (bolt_table_size etc. for them; zero
+ * sizes when the hidden layer is dense), and their rebuild from the
+ * current weights. */
+int bolt_hidden_table_size(const bolt_network *net, int64_t *n_buckets,
+                           int64_t *n_ids);
+int bolt_get_hidden_tables(const bolt_network *net, uint32_t *counts, int32_t *ids);
+int bolt_set_hidden_tables(bolt_network *net, const uint32_t *counts,
+                           const int32_t *ids, int64_t n_ids);
+int bolt_rebuild_hidden_tables(bolt_network *net, int32_t n_threads);
+
+/* exact != 0: inference computes every unit of a sparse hidden layer (the
+ * dense, exact path); 0 (the default): only the units its tables choose,
+ * as in training. Training is not affected. */
+int bolt_set_hidden_exact(bolt_network *net, int32_t exact);
 
 /* Table contents, for saving a model: per bucket its insertion count, and
  * the ids it holds in bucket order (min(count, reservoir) each). */

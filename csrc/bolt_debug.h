@@ -19,3 +19,8 @@ int bolt_hash_keys(const bolt_network *net, const float *vectors, int64_t n,
  * min(cap, *n_out) of them go to out, *n_out counts all. */
 int bolt_candidates(const bolt_network *net, const bolt_csr *X, int64_t row,
                     int32_t *out, int64_t cap, int64_t *n_out);
+
+/* The active units the sparse hidden layer chooses for one row of X at
+ * training step `step` (ascending ids; *n_out of them, at most cap). */
+int bolt_hidden_active(const bolt_network *net, const bolt_csr *X, int64_t row,
+                       int64_t step, int32_t *out, int64_t cap, int64_t *n_out);

@@ -99,11 +99,39 @@ static int check_dense_config(const bolt_config *c)
     return BOLT_OK;
 }
 
+/* The sparse hidden layer's parameters, when it is sparse. */
+static int check_hidden_config(const bolt_config *c)
+{
+    if (c->hidden_active < 0)
+        return bolt_fail(BOLT_EINVAL, "hidden_active must be >= 0, got %d", c->hidden_active);
+    if (c->hidden_active == 0 || c->hidden_active >= c->hidden_sizes[0])
+        return BOLT_OK;
+    if (c->n_hidden != 1)
+        return bolt_fail(BOLT_EINVAL, "a sparse hidden layer needs exactly one hidden layer, "
+                         "got %d", c->n_hidden);
+    if (c->hidden_K < 1 || c->hidden_K > 4)
+        return bolt_fail(BOLT_EINVAL, "hidden_K must be in [1, 4], got %d", c->hidden_K);
+    if (c->hidden_L < 1 || c->hidden_L > 255)
+        return bolt_fail(BOLT_EINVAL, "hidden_L must be in [1, 255], got %d", c->hidden_L);
+    if (c->hidden_range_pow < 1 || c->hidden_range_pow > 24)
+        return bolt_fail(BOLT_EINVAL, "hidden_range_pow must be in [1, 24], got %d",
+                         c->hidden_range_pow);
+    if (c->hidden_reservoir < 1 || c->hidden_reservoir > 65536)
+        return bolt_fail(BOLT_EINVAL, "hidden_reservoir must be in [1, 65536], got %d",
+                         c->hidden_reservoir);
+    if (c->hidden_rebuild_interval < 0)
+        return bolt_fail(BOLT_EINVAL, "hidden_rebuild_interval must be >= 0, got %d",
+                         c->hidden_rebuild_interval);
+    return BOLT_OK;
+}
+
 int check_config(const bolt_config *c)
 {
     if (!c)
         return bolt_fail(BOLT_EINVAL, "config is missing");
     int rc = check_dense_config(c);
+    if (!rc)
+        rc = check_hidden_config(c);
     if (rc || c->active_size >= c->n_outputs)
         return rc; /* a dense output uses no hashing parameter */
     if (c->hash_family != BOLT_HASH_DWTA && c->hash_family != BOLT_HASH_SRP)

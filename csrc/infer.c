@@ -106,16 +106,24 @@ static void lse_add(double *m, double *sum, float z)
 typedef void (*logit_visitor)(void *ctx, int i, int64_t r0, const float *z,
                               int64_t n);
 
-static void dense_logits(const bolt_network *net, const float *hs, int nb,
-                         float *zbuf, logit_visitor visit, void *ctx)
+/* hs: nb dense hidden vectors; or, with sids, nb k-sparse ones (a sparse
+ * hidden layer: sids and hs hold hk ids and activations per sample), whose
+ * logits cost hk gathers each instead of H multiplications. */
+static void dense_logits(const bolt_network *net, const float *hs, const int32_t *sids,
+                         int nb, float *zbuf, logit_visitor visit, void *ctx)
 {
     const bolt_layer *out = &net->layer[net->n_layers - 1];
-    const int64_t C = out->rows, H = out->cols;
+    const int64_t C = out->rows, H = out->cols, k = net->hk;
     float dots[SAMPLE_BLOCK];
     for (int64_t r0 = 0; r0 < C; r0 += ROW_CHUNK) {
         const int64_t n = C - r0 < ROW_CHUNK ? C - r0 : ROW_CHUNK;
         for (int64_t r = 0; r < n; r++) {
-            simd_dot_many(out->w + (r0 + r) * H, hs, H, nb, dots);
+            if (sids)
+                for (int i = 0; i < nb; i++)
+                    dots[i] = gather_dot(out->w + (r0 + r) * H, sids + i * k, hs + i * k,
+                                         (int32_t)k);
+            else
+                simd_dot_many(out->w + (r0 + r) * H, hs, H, nb, dots);
             const int masked = unseen(net, r0 + r);
             for (int i = 0; i < nb; i++)
                 zbuf[(int64_t)i * ROW_CHUNK + r] = masked ? -INFINITY : dots[i] + out->b[r0 + r];
@@ -168,6 +176,7 @@ typedef struct {
 typedef struct {
     float *hs, *hbuf, *zbuf;
     scored *heaps;
+    int32_t *sids; /* a sparse hidden layer's active ids per sample */
 } dense_bufs;
 
 typedef struct {
@@ -186,10 +195,12 @@ static void dense_layout(arena *a, void *vbufs, const void *vdims)
     b->hbuf = arena_take(a, PART_BUFFERS, nt * sum_width(c), sizeof(float));
     b->zbuf = arena_take(a, PART_BUFFERS, nt * SAMPLE_BLOCK * ROW_CHUNK, sizeof(float));
     b->heaps = arena_take(a, PART_BUFFERS, nt * SAMPLE_BLOCK * d->k, sizeof(scored));
+    b->sids = arena_take(a, PART_BUFFERS, d->net->hsparse ? nt * SAMPLE_BLOCK * d->net->hk : 0,
+                         sizeof(int32_t));
 }
 
 static void dense_block_topk(const bolt_network *net, const dense_job *job,
-                             scored *heaps, const float *h, float *zb,
+                             scored *heaps, const float *h, const int32_t *sids, float *zb,
                              int64_t first, int nb)
 {
     const int32_t k = job->k;
@@ -201,7 +212,7 @@ static void dense_block_topk(const bolt_network *net, const dense_job *job,
         ctx.max[i] = -INFINITY;
         ctx.sum[i] = 0.0;
     }
-    dense_logits(net, h, nb, zb, topk_visit, &ctx);
+    dense_logits(net, h, sids, nb, zb, topk_visit, &ctx);
     for (int i = 0; i < nb; i++)
         emit_topk(ctx.heaps + (int64_t)i * k, ctx.n[i], k, net->cfg.loss,
                   ctx.max[i] + log(ctx.sum[i]), job->ids + (first + i) * k,
@@ -209,12 +220,13 @@ static void dense_block_topk(const bolt_network *net, const dense_job *job,
 }
 
 static void dense_block_scores(const bolt_network *net, const dense_job *job,
-                               const float *h, float *zb, int64_t first, int nb)
+                               const float *h, const int32_t *sids, float *zb, int64_t first,
+                               int nb)
 {
     const int64_t C = net->cfg.n_outputs;
     const int loss = net->cfg.loss;
     scores_ctx ctx = {job->all_out, first, C};
-    dense_logits(net, h, nb, zb, scores_visit, &ctx);
+    dense_logits(net, h, sids, nb, zb, scores_visit, &ctx);
     if (!job->probabilities)
         return;
     for (int i = 0; i < nb; i++) {
@@ -243,15 +255,29 @@ static int dense_pass(const bolt_network *net, const bolt_csr *X, int32_t nt,
         const int64_t first = blk * SAMPLE_BLOCK;
         const int nb = (int)(X->n_rows - first < SAMPLE_BLOCK ? X->n_rows - first : SAMPLE_BLOCK);
         float *h = b.hs + (int64_t)tid * SAMPLE_BLOCK * H;
-        for (int i = 0; i < nb; i++)
-            memcpy(h + i * H, hidden_infer(net, X, first + i, b.hbuf + tid * sw),
-                   (size_t)H * sizeof(float));
+        int32_t *sids = NULL;
+        if (net->hsparse && !net->hexact) { /* active ids and values only */
+            const int64_t k = net->hk;
+            sids = b.sids + (int64_t)tid * SAMPLE_BLOCK * k;
+            for (int i = 0; i < nb; i++) {
+                int32_t *ids;
+                float *a;
+                hidden_infer(net, X, first + i, b.hbuf + tid * sw);
+                hidden_last(net, b.hbuf + tid * sw, &ids, &a);
+                memcpy(sids + i * k, ids, (size_t)k * sizeof(int32_t));
+                memcpy(h + i * k, a, (size_t)k * sizeof(float));
+            }
+        } else {
+            for (int i = 0; i < nb; i++)
+                memcpy(h + i * H, hidden_infer(net, X, first + i, b.hbuf + tid * sw),
+                       (size_t)H * sizeof(float));
+        }
         float *zb = b.zbuf + (int64_t)tid * SAMPLE_BLOCK * ROW_CHUNK;
         if (job->k > 0)
-            dense_block_topk(net, job, b.heaps + (int64_t)tid * SAMPLE_BLOCK * job->k, h, zb,
-                             first, nb);
+            dense_block_topk(net, job, b.heaps + (int64_t)tid * SAMPLE_BLOCK * job->k, h, sids,
+                             zb, first, nb);
         else
-            dense_block_scores(net, job, h, zb, first, nb);
+            dense_block_scores(net, job, h, sids, zb, first, nb);
     }
     free(block);
     return BOLT_OK;
@@ -285,10 +311,14 @@ static void sparse_layout(arena *a, void *vbufs, const void *vdims)
 }
 
 /* Scores the n candidates cd of hidden vector h into a top k. */
-static void score_candidates(const bolt_network *net, const float *h,
+static void score_candidates(const bolt_network *net, const float *h, float *hbuf,
                              const int32_t *cd, int32_t n, scored *heap,
                              int32_t k, int32_t *ids, float *scores)
 {
+    int32_t *hid = NULL;
+    float *ha = NULL;
+    if (net->hsparse && !net->hexact) /* gathers over the active units */
+        hidden_last(net, hbuf, &hid, &ha);
     const int64_t H = net->width[net->cfg.n_hidden];
     const bolt_layer *out = &net->layer[net->n_layers - 1];
     int32_t nh = 0;
@@ -297,7 +327,8 @@ static void score_candidates(const bolt_network *net, const float *h,
         if (j + PREFETCH_ROWS < n)
             prefetch_floats(out->w + (int64_t)cd[j + PREFETCH_ROWS] * H, H);
         const float *w = out->w + (int64_t)cd[j] * H;
-        float z = unseen(net, cd[j]) ? -INFINITY : simd_dot(w, h, H) + out->b[cd[j]];
+        float z = unseen(net, cd[j]) ? -INFINITY
+                  : (hid ? gather_dot(w, hid, ha, net->hk) : simd_dot(w, h, H)) + out->b[cd[j]];
         scored x = {z, cd[j]};
         heap_offer(heap, &nh, k, x);
         lse_add(&m, &sum, z);
@@ -327,7 +358,7 @@ static int predict_sparse(const bolt_network *net, const bolt_csr *X, int32_t k,
         probe_hash(net, &p, h);
         int32_t *cd = b.cand + tid * cap;
         int32_t n = sparse_candidates(net, &p, cd, cap, k, keep, b.hist + tid * (L + 2));
-        score_candidates(net, h, cd, n, b.heaps + (int64_t)tid * k, k, ids + i * k,
+        score_candidates(net, h, b.hbuf + tid * sw, cd, n, b.heaps + (int64_t)tid * k, k, ids + i * k,
                          scores + i * k);
     }
     free(block);

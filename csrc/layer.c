@@ -112,9 +112,36 @@ const float *hidden_forward(const bolt_network *net, const bolt_csr *X,
     return a;
 }
 
+void hidden_last(const bolt_network *net, float *buf, int32_t **ids, float **a)
+{
+    float *at = buf + net->width[1] + hprobe_words(net);
+    *ids = (int32_t *)at;
+    *a = at + net->hk;
+}
+
 const float *hidden_infer(const bolt_network *net, const bolt_csr *X,
                           int64_t row, float *buf)
 {
+    if (net->hsparse) {
+        /* buf: the dense vector (H), the probe, then the active ids and
+         * their activations, which the scorers read back (hidden_last) */
+        const int64_t H = net->width[1];
+        if (net->hexact) {
+            layer_input_forward(&net->layer[0], X, row, buf);
+            relu(buf, H);
+            return buf;
+        }
+        const hidden_probe p = hprobe_carve(net, buf + H);
+        int32_t *ids;
+        float *a;
+        hidden_last(net, buf, &ids, &a);
+        hsparse_choose(net, &p, X, row, 0, ids);
+        hsparse_forward(net, X, row, ids, net->hk, a);
+        memset(buf, 0, (size_t)H * sizeof(float));
+        for (int32_t i = 0; i < net->hk; i++)
+            buf[ids[i]] = a[i];
+        return buf;
+    }
     float *acts[BOLT_MAX_HIDDEN];
     acts[0] = buf;
     for (int i = 1; i < net->cfg.n_hidden; i++)

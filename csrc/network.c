@@ -125,6 +125,14 @@ int64_t sum_width(const bolt_config *c)
     int64_t s = 0;
     for (int i = 0; i < c->n_hidden; i++)
         s += c->hidden_sizes[i];
+    if (c->n_hidden == 1 && c->hidden_active > 0 && c->hidden_active < c->hidden_sizes[0]) {
+        /* a sparse hidden layer's inference scratch rides in the same
+         * per-thread buffer (hidden_infer): its probe (hprobe_words), then
+         * the active ids and their activations */
+        const int64_t L = c->hidden_L, nc = (int64_t)c->hidden_K * L;
+        s += L + 2 * nc + L * (int64_t)c->hidden_reservoir + (c->hidden_sizes[0] + 3) / 4 +
+             2 * (int64_t)c->hidden_active;
+    }
     return s;
 }
 
@@ -139,6 +147,7 @@ static void net_shape(bolt_network *net, const bolt_config *cfg)
     for (int i = 0; i < cfg->n_hidden; i++)
         net->width[i + 1] = cfg->hidden_sizes[i];
     net->width[net->n_layers] = cfg->n_outputs;
+    hsparse_shape(net);
     net->sparse = cfg->active_size < cfg->n_outputs;
     if (!net->sparse)
         return;
@@ -163,6 +172,8 @@ static void model_layout(arena *a, void *vnet, const void *unused)
             layer_layout(&net->layer[i], a, out, in, out);
     }
     net->seen = arena_zero(a, PART_BUFFERS, net->cfg.n_outputs, 1);
+    if (net->hsparse)
+        hsparse_layout(a, net);
     if (!net->sparse)
         return;
     net->center = arena_zero(a, PART_TABLES, net->width[net->cfg.n_hidden], sizeof(float));
@@ -226,6 +237,7 @@ int bolt_estimate_memory(const bolt_config *cfg, int32_t batch_size,
     arena w = {0}, r = {0};
     train_layout(&w, &net, batch_size, 1, (int64_t)batch_size * nnz_per_row, n_threads);
     arena_report(&w, out);
+    hsparse_rebuild_memory(&net, n_threads, out);
     if (net.sparse) {
         rebuild_bufs bufs;
         rebuild_dims dims = {&net, n_threads};
@@ -321,6 +333,11 @@ int bolt_create(const bolt_config *cfg, int32_t build, int32_t n_threads,
         return create_failed(net, rc);
     for (int i = 0; i < net->n_layers; i++)
         layer_init(&net->layer[i], cfg->seed, i, net->width[i], net->width[i + 1], n_threads);
+    if (net->hsparse) {
+        hsparse_draw(net);
+        if ((rc = hsparse_build(net, n_threads)))
+            return create_failed(net, rc);
+    }
     if (net->sparse) {
         order_fill(net);
         if ((rc = hash_create(&net->hash, cfg->seed, 0)) ||
@@ -420,6 +437,14 @@ int maintain_tables(bolt_network *net, int32_t n_threads)
     const bolt_config *c = &net->cfg;
     net->ctr.since_rebuild++;
     net->ctr.since_redraw++;
+    /* the sparse hidden layer's own schedule, counted in Adam steps (saved
+     * with the counters) and frozen with the output's tables */
+    if (net->hsparse && !net->ctr.frozen && c->hidden_rebuild_interval > 0 &&
+        net->ctr.step % c->hidden_rebuild_interval == 0) {
+        const int rc = hsparse_build(net, n_threads);
+        if (rc)
+            return rc;
+    }
     if (!net->sparse || net->ctr.frozen)
         return BOLT_OK;
     if (c->redraw_interval > 0 && net->ctr.since_redraw >= c->redraw_interval)

@@ -333,6 +333,28 @@ static inline int32_t tables_get(const bolt_tables *t, int32_t l, uint32_t key,
     return bucket_held(t->counts[b], t->R);
 }
 
+/* ---- the LSH-sparse first hidden layer (hsparse.c) ----
+ * Densified winner-take-all over the raw input: one random permutation of
+ * the input coordinates cut into K * L bins of `bin` positions. A neuron's
+ * code in a bin is the position of its largest weight there; a sample's is
+ * the position of its largest nonzero there (bins it has no nonzero in
+ * borrow the code of the next bin that has one). */
+typedef struct {
+    int32_t K, L, range_pow, n_codes, bin, dim;
+    int32_t *perm; /* dim: position -> coordinate */
+    int32_t *pos;  /* dim: coordinate -> position */
+    uint64_t salt;
+} hidden_hash;
+
+/* One thread's scratch for choosing a sample's active units. */
+typedef struct {
+    uint32_t *keys;  /* L */
+    int32_t *codes;  /* n_codes */
+    float *best;     /* n_codes */
+    int32_t *cand;   /* L * R retrieved ids */
+    uint8_t *count;  /* width: tables that retrieved each unit (zero between uses) */
+} hidden_probe;
+
 /* ---- the network (network.c) ---- */
 struct bolt_network {
     bolt_config cfg;
@@ -357,6 +379,13 @@ struct bolt_network {
      * rows point where a label's rows sit above the mean, so the queries
      * must be measured from the mean too. NULL when the output is dense. */
     float *center;
+    /* LSH-sparse first hidden layer (0 < cfg.hidden_active < its width) */
+    int hsparse;
+    int hexact;                           /* inference computes every unit */
+    int32_t hk;                           /* active units per sample */
+    hidden_hash hhash;
+    bolt_tables htables;
+    int32_t *hfill;                       /* random permutation of the units */
     void *block;                          /* layers, seen, centre, fill order, tables */
     void *train_ws;                       /* the last bolt_train's buffers (train.c), or NULL */
 };
@@ -452,6 +481,9 @@ const float *hidden_forward(const bolt_network *net, const bolt_csr *X,
 /* hidden_forward for inference into buf (sum of hidden widths). */
 const float *hidden_infer(const bolt_network *net, const bolt_csr *X,
                           int64_t row, float *buf);
+/* Where hidden_infer left a sparse hidden layer's active ids and their
+ * activations in buf (when it is sparse and not exact). */
+void hidden_last(const bolt_network *net, float *buf, int32_t **ids, float **a);
 /* Last hidden layer of rows[0..n) of X (rows NULL: rows 0..n) into hs
  * (n x width), in parallel; buf holds sum_width floats per thread. */
 void hidden_rows(const bolt_network *net, const bolt_csr *X, const int64_t *rows,
@@ -461,6 +493,61 @@ void hidden_rows(const bolt_network *net, const bolt_csr *X, const int64_t *rows
  * widest layer, and da is overwritten. */
 void hidden_backward(const bolt_network *net, float *const *acts,
                      float *const *deltas, float *da, float *db);
+
+/* ---- the sparse hidden layer (hsparse.c) ---- */
+void hsparse_shape(bolt_network *net);
+/* The layer's hash permutation, fill order and tables in the model block. */
+void hsparse_layout(arena *a, bolt_network *net);
+/* Draws the permutation and the fill order (at creation). */
+void hsparse_draw(bolt_network *net);
+/* Re-inserts every unit of the layer from its current weights. */
+int hsparse_build(bolt_network *net, int32_t n_threads);
+/* Bytes of a table rebuild's buffers, counted into m (estimate_memory). */
+void hsparse_rebuild_memory(const bolt_network *net, int32_t n_threads, bolt_memory *m);
+/* A probe's arrays for nt threads out of an arena. */
+void hprobe_layout(arena *a, hidden_probe *all, const bolt_network *net, int64_t nt);
+hidden_probe hprobe_at(const hidden_probe *all, const bolt_network *net, int tid);
+/* 32-bit words a hidden_probe takes (for hprobe_carve). */
+int64_t hprobe_words(const bolt_network *net);
+/* A probe carved out of n = hprobe_words words at buf (count zeroed). */
+hidden_probe hprobe_carve(const bolt_network *net, float *buf);
+/* The k active units of row `row` of X (ascending ids) at training step
+ * `step` (0 at inference). */
+void hsparse_choose(const bolt_network *net, const hidden_probe *p, const bolt_csr *X,
+                    int64_t row, uint64_t step, int32_t *ids);
+/* Pre-activations + ReLU of units ids[0..k) for row `row` of X into a. */
+void hsparse_forward(const bolt_network *net, const bolt_csr *X, int64_t row,
+                     const int32_t *ids, int32_t k, float *a);
+/* sum_i a[i] * w[ids[i]] */
+static inline float gather_dot(const float *w, const int32_t *ids, const float *a, int32_t k)
+{
+    float s = 0.0f;
+    for (int32_t i = 0; i < k; i++)
+        s += a[i] * w[ids[i]];
+    return s;
+}
+
+/* ---- column-sparse updates (colgrad.c) ---- */
+/* Per-thread buffers of a column-sparse update: a gradient row, marks and
+ * the list of the columns it touched (all zero between rows). */
+typedef struct {
+    float *g;
+    uint8_t *mark;
+    int32_t *cols;
+    int64_t width;
+} col_bufs;
+
+void colbufs_layout(arena *a, col_bufs *cb, int64_t width, int64_t nt);
+/* Like update_indexed_rows, the vector of sample s being k-sparse:
+ * ids[s * k ..] and vals[s * k ..]. Only the touched (row, column) entries
+ * reach the sink. */
+void update_indexed_cols(const row_index *ix, const int32_t *ids, const float *vals,
+                         int32_t k, const row_sink *sink, const col_bufs *cb,
+                         int32_t n_threads);
+/* The bias of the sparse layer: unit ids[s * k + i] gets vals[s * k + i]
+ * from each sample s; only the touched biases reach the sink. */
+void update_sparse_bias(int64_t n_samples, const int32_t *ids, const float *vals,
+                        int32_t k, const row_sink *sink, const col_bufs *cb);
 
 /* ---- training (train.c) ---- */
 /* The training workspace of one call, for sizing only. */

@@ -353,3 +353,59 @@ int bolt_set_tables(bolt_network *net, const uint32_t *counts,
     copy_held(t->ids, ids, counts, nb, t->R, 1);
     return BOLT_OK;
 }
+
+/* ------------------------------------------------------------------------ */
+/* the sparse hidden layer's tables                                           */
+
+int bolt_hidden_table_size(const bolt_network *net, int64_t *n_buckets, int64_t *n_ids)
+{
+    int rc = check_given("network n_buckets n_ids", (const void *[]){net, n_buckets, n_ids}, 3);
+    if (rc)
+        return rc;
+    *n_buckets = 0;
+    *n_ids = 0;
+    if (!net->hsparse)
+        return BOLT_OK;
+    *n_buckets = tables_n_buckets(&net->htables);
+    *n_ids = held_total(net->htables.counts, *n_buckets, net->htables.R);
+    return BOLT_OK;
+}
+
+int bolt_get_hidden_tables(const bolt_network *net, uint32_t *counts, int32_t *ids)
+{
+    int rc = check_given("network counts ids", (const void *[]){net, counts, ids}, 3);
+    if (rc)
+        return rc;
+    if (!net->hsparse)
+        return BOLT_OK;
+    const bolt_tables *t = &net->htables;
+    const int64_t nb = tables_n_buckets(t);
+    memcpy(counts, t->counts, (size_t)nb * sizeof(uint32_t));
+    copy_held(ids, t->ids, counts, nb, t->R, 0);
+    return BOLT_OK;
+}
+
+int bolt_set_hidden_tables(bolt_network *net, const uint32_t *counts,
+                           const int32_t *ids, int64_t n_ids)
+{
+    int rc = check_given("network counts", (const void *[]){net, counts}, 2);
+    if (rc)
+        return rc;
+    if (n_ids < 0 || (n_ids > 0 && !ids))
+        return bolt_fail(BOLT_EINVAL, "ids is missing (a NULL pointer) or n_ids is negative");
+    if (!net->hsparse)
+        return bolt_fail(BOLT_EINVAL, "this network has a dense hidden layer and no hidden "
+                         "tables");
+    bolt_tables *t = &net->htables;
+    const int64_t nb = tables_n_buckets(t), total = held_total(counts, nb, t->R);
+    if (total != n_ids)
+        return bolt_fail(BOLT_EINVAL, "hidden table contents hold %lld ids but the counts "
+                         "imply %lld", (long long)n_ids, (long long)total);
+    for (int64_t p = 0; p < n_ids; p++)
+        if (ids[p] < 0 || ids[p] >= net->width[1])
+            return bolt_fail(BOLT_EINVAL, "hidden table contents hold an id outside [0, %lld)",
+                             (long long)net->width[1]);
+    memcpy(t->counts, counts, (size_t)nb * sizeof(uint32_t));
+    copy_held(t->ids, ids, counts, nb, t->R, 1);
+    return BOLT_OK;
+}

@@ -34,6 +34,12 @@ typedef struct {
     int32_t *in_count, *in_rows;
     float *in_vals;
     float *grad;                   /* nt x max width: gradient rows */
+    /* a sparse hidden layer: act[0] and delta[0] hold B x hk values of the
+     * units hid (B x hk) names */
+    int32_t *hid;
+    hidden_probe hprobes;          /* per thread */
+    float *hdense;                 /* nt x H zeros: a sample's scattered vector */
+    col_bufs cb;
     row_index ix;
     void *block;
 } workspace;
@@ -62,8 +68,16 @@ static void ws_layout(arena *a, void *vws, const void *vnet)
     const int64_t nnz = ws->max_nnz > 0 ? ws->max_nnz : 1;
     const int P = PART_BUFFERS;
     for (int i = 0; i < c->n_hidden; i++) {
-        ws->act[i] = arena_take(a, P, B * net->width[i + 1], sizeof(float));
-        ws->delta[i] = arena_take(a, P, B * net->width[i + 1], sizeof(float));
+        const int64_t w = i == 0 && net->hsparse ? net->hk : net->width[i + 1];
+        ws->act[i] = arena_take(a, P, B * w, sizeof(float));
+        ws->delta[i] = arena_take(a, P, B * w, sizeof(float));
+    }
+    if (net->hsparse) {
+        ws->hid = arena_take(a, P, B * net->hk, sizeof(int32_t));
+        hprobe_layout(a, &ws->hprobes, net, nt);
+        colbufs_layout(a, &ws->cb, net->width[1], nt);
+        if (net->sparse)
+            ws->hdense = arena_zero(a, P, nt * net->width[1], sizeof(float));
     }
     ws->out_val = arena_take(a, P, B * ws->kmax, sizeof(float));
     ws->out_begin = arena_take(a, P, B, sizeof(int64_t));
@@ -76,15 +90,16 @@ static void ws_layout(arena *a, void *vws, const void *vnet)
     ws->in_rows = arena_take(a, P, nnz, sizeof(int32_t));
     ws->in_vals = arena_take(a, P, nnz, sizeof(float));
     ws->grad = arena_take(a, P, nt * mw, sizeof(float));
-    if (net->sparse) {
+    if (net->sparse || net->hsparse)
         ws->out_ids = arena_take(a, P, B * ws->kmax, sizeof(int32_t));
+    if (net->sparse) {
         probe_layout(a, &ws->probes, net, nt, B);
         ws->missed = arena_take(a, P, B * lab, sizeof(int32_t));
         ws->n_missed = arena_take(a, P, B, sizeof(int32_t));
     }
     /* phase 2 indexes input rows (features) and output rows (neurons) */
     const int64_t rows = c->n_features > C ? c->n_features : C;
-    int64_t ents = net->sparse ? B * ws->kmax : 0;
+    int64_t ents = net->sparse || net->hsparse ? B * ws->kmax : 0;
     ents = ents > ws->max_nnz ? ents : ws->max_nnz;
     rowindex_layout(&ws->ix, a, rows, ents > 0 ? ents : 1, (int32_t)nt);
 }
@@ -203,7 +218,8 @@ static int32_t row_labels(const workspace *ws, const bolt_csr *Y, int64_t row,
 /* Logits and loss of sample s over its active set; returns its size. */
 static int32_t sparse_output(const bolt_network *net, workspace *ws,
                              const float *h, const negative_source *neg, int64_t s,
-                             int tid, int32_t *lp, int32_t nl, float scale)
+                             int tid, int32_t *lp, int32_t nl, float scale,
+                             const int32_t *hid, const float *ha)
 {
     const int64_t H = net->width[net->cfg.n_hidden];
     const bolt_layer *out = &net->layer[net->cfg.n_hidden];
@@ -214,7 +230,9 @@ static int32_t sparse_output(const bolt_network *net, workspace *ws,
     int32_t nd;
     const int32_t n = choose_active(net, &p, neg, lp, nl, ids, &nd,
                                     ws->missed + s * ws->max_lab, &ws->n_missed[s]);
-    for (int32_t j = 0; j < n; j++) {
+    for (int32_t j = 0; j < n && hid; j++) /* a sparse hidden vector */
+        z[j] = gather_dot(out->w + (int64_t)ids[j] * H, hid, ha, net->hk) + out->b[ids[j]];
+    for (int32_t j = 0; j < n && !hid; j++) {
         if (j + PREFETCH_ROWS < n)
             prefetch_floats(out->w + (int64_t)ids[j + PREFETCH_ROWS] * H, H);
         z[j] = simd_dot(out->w + (int64_t)ids[j] * H, h, H) + out->b[ids[j]];
@@ -234,7 +252,14 @@ static int32_t dense_output(const bolt_network *net, workspace *ws,
 {
     const int64_t C = net->cfg.n_outputs;
     float *z = ws->out_val + s * C;
-    layer_dense_forward(&net->layer[net->cfg.n_hidden], h, z);
+    const bolt_layer *out = &net->layer[net->cfg.n_hidden];
+    if (net->hsparse) { /* h is the sample's active activations */
+        const int32_t *hid = ws->hid + s * net->hk;
+        for (int64_t j = 0; j < C; j++)
+            z[j] = gather_dot(out->w + j * out->cols, hid, h, net->hk) + out->b[j];
+    } else {
+        layer_dense_forward(out, h, z);
+    }
     /* duplicate labels in a row count once */
     int32_t nd = 0;
     for (int32_t j = 0; j < nl; j++) {
@@ -291,11 +316,64 @@ static void sample_pass(const bolt_network *net, workspace *ws,
     const float *h = hidden_forward(net, X, row, acts, 1);
     int32_t *lp;
     const int32_t nl = row_labels(ws, Y, row, tid, &lp);
-    const int32_t n = net->sparse ? sparse_output(net, ws, h, &neg, s, tid, lp, nl, scale)
+    const int32_t n = net->sparse ? sparse_output(net, ws, h, &neg, s, tid, lp, nl, scale,
+                                                  NULL, NULL)
                                   : dense_output(net, ws, h, s, lp, nl, scale);
     float *da = ws->scratch + (int64_t)tid * 2 * mw;
     output_backward(net, ws, s, n, da);
     hidden_backward(net, acts, deltas, da, da + mw);
+}
+
+/* Phase 1 for one sample through a sparse hidden layer: its active units,
+ * their forward pass, the output layer on that k-sparse vector, and the
+ * backward pass through the active units alone. */
+static void sparse_sample_pass(const bolt_network *net, workspace *ws, const bolt_csr *X,
+                               const bolt_csr *Y, const int64_t *rows, int64_t B, int64_t s,
+                               float scale)
+{
+    const int64_t row = rows[s], k = net->hk, H = net->width[1];
+    const negative_source neg = {
+        rng_at(rng_at(net->cfg.seed, 0x7000u, (uint64_t)net->ctr.step), (uint64_t)row, 0),
+        Y, rows, B};
+    const int tid = THREAD_ID();
+    const hidden_probe hp = hprobe_at(&ws->hprobes, net, tid);
+    int32_t *hid = ws->hid + s * k;
+    float *a = ws->act[0] + s * k, *d = ws->delta[0] + s * k;
+    hsparse_choose(net, &hp, X, row, (uint64_t)net->ctr.step + 1, hid);
+    hsparse_forward(net, X, row, hid, (int32_t)k, a);
+    int32_t *lp;
+    const int32_t nl = row_labels(ws, Y, row, tid, &lp);
+    const bolt_layer *out = &net->layer[1];
+    int32_t n;
+    const int32_t *oid;
+    const float *g;
+    if (net->sparse) {
+        /* the output tables hash a dense vector: scattered, then cleared */
+        float *h = ws->hdense + (int64_t)tid * H;
+        for (int64_t i = 0; i < k; i++)
+            h[hid[i]] = a[i];
+        n = sparse_output(net, ws, h, &neg, s, tid, lp, nl, scale, hid, a);
+        for (int64_t i = 0; i < k; i++)
+            h[hid[i]] = 0.0f;
+        oid = ws->out_ids + s * ws->kmax;
+        g = ws->out_val + s * ws->kmax;
+    } else {
+        n = dense_output(net, ws, a, s, lp, nl, scale);
+        oid = NULL;
+        g = ws->out_val + s * n;
+    }
+    /* da_i = sum_j g_j w[j, hid_i], over the output rows used */
+    for (int64_t i = 0; i < k; i++)
+        d[i] = 0.0f;
+    for (int32_t j = 0; j < n; j++) {
+        if (g[j] == 0.0f)
+            continue;
+        const float *w = out->w + (int64_t)(oid ? oid[j] : j) * H;
+        for (int64_t i = 0; i < k; i++)
+            d[i] += g[j] * w[hid[i]];
+    }
+    for (int64_t i = 0; i < k; i++)
+        d[i] = a[i] > 0.0f ? d[i] : 0.0f;
 }
 
 static void run_phase1(bolt_network *net, workspace *ws, const bolt_csr *X,
@@ -305,8 +383,12 @@ static void run_phase1(bolt_network *net, workspace *ws, const bolt_csr *X,
     const float scale = 1.0f / (float)B;
     (void)nt; /* without OpenMP */
 #pragma omp parallel for schedule(dynamic, 4) num_threads(nt)
-    for (int64_t s = 0; s < B; s++)
-        sample_pass(net, ws, X, Y, rows, B, s, scale);
+    for (int64_t s = 0; s < B; s++) {
+        if (net->hsparse)
+            sparse_sample_pass(net, ws, X, Y, rows, B, s, scale);
+        else
+            sample_pass(net, ws, X, Y, rows, B, s, scale);
+    }
     double total = 0.0;
     for (int64_t s = 0; s < B; s++)
         total += ws->loss[s];
@@ -332,12 +414,43 @@ static void input_entries(workspace *ws, const bolt_csr *X,
     }
 }
 
+/* layer_update next to a sparse hidden layer: rows step only at the
+ * columns of the active units (colgrad.c). */
+static void sparse_layer_update(bolt_network *net, workspace *ws, const bolt_csr *X,
+                                const int64_t *rows, int64_t B, int li,
+                                const row_sink *sink, int32_t nt)
+{
+    const int32_t k = net->hk;
+    if (li == 1) {
+        if (!net->sparse) { /* every output row, from every sample */
+            const int64_t C = net->cfg.n_outputs;
+            for (int64_t s = 0; s < B; s++) {
+                ws->out_begin[s] = s * C;
+                ws->out_n[s] = (int32_t)C;
+                for (int64_t j = 0; j < C; j++)
+                    ws->out_ids[s * C + j] = (int32_t)j;
+            }
+        }
+        rowindex_build(&ws->ix, B, ws->out_begin, ws->out_n, ws->out_ids, ws->out_val, nt);
+        update_indexed_cols(&ws->ix, ws->hid, ws->act[0], k, sink, &ws->cb, nt);
+    } else {
+        input_entries(ws, X, rows, B);
+        rowindex_build(&ws->ix, B, ws->in_begin, ws->in_count, ws->in_rows, ws->in_vals, nt);
+        update_indexed_cols(&ws->ix, ws->hid, ws->delta[0], k, sink, &ws->cb, nt);
+        update_sparse_bias(B, ws->hid, ws->delta[0], k, sink, &ws->cb);
+    }
+}
+
 /* Gathers each touched row's gradient of layer li and hands it to the sink. */
 static void layer_update(bolt_network *net, workspace *ws, const bolt_csr *X,
                          const int64_t *rows, int64_t B, int li,
                          const row_sink *sink, int32_t nt)
 {
     const int nh = net->cfg.n_hidden;
+    if (net->hsparse) {
+        sparse_layer_update(net, ws, X, rows, B, li, sink, nt);
+        return;
+    }
     if (li == nh && !net->sparse) {
         update_all_rows(B, ws->out_val, ws->act[nh - 1], sink, nt);
     } else if (li == nh) {

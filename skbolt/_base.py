@@ -407,6 +407,7 @@ class BoltEstimator(BaseEstimator):
         """The resolved attributes of ``plan``, one by one."""
         r = plan.resolved
         self.hidden_layer_sizes_ = r.hidden_layer_sizes
+        self.hidden_sparsity_ = r.hidden_sparsity
         self.learning_rate_init_ = r.learning_rate_init
         self.batch_size_ = r.batch_size
         self.max_iter_ = r.max_iter

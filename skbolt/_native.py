@@ -91,6 +91,11 @@ class CSR:
         )
 
 
+#: Configuration keys of the sparse first hidden layer (0 when dense).
+HIDDEN_KEYS = ("hidden_active", "hidden_K", "hidden_L", "hidden_range_pow",
+               "hidden_reservoir", "hidden_rebuild_interval")
+
+
 def make_config(cfg):
     """A ``bolt_config`` from a dict of plain Python values."""
     hidden = tuple(int(h) for h in cfg["hidden_sizes"])
@@ -118,6 +123,9 @@ def make_config(cfg):
     c.beta1 = float(cfg["beta1"])
     c.beta2 = float(cfg["beta2"])
     c.epsilon = float(cfg["epsilon"])
+    # the sparse hidden layer (issue 36); absent keys: a dense one
+    for key in HIDDEN_KEYS:
+        setattr(c, key, int(cfg.get(key, 0)))
     return c
 
 
@@ -161,6 +169,7 @@ def get_config(handle):
         "beta1": float(c.beta1),
         "beta2": float(c.beta2),
         "epsilon": float(c.epsilon),
+        **{key: int(getattr(c, key)) for key in HIDDEN_KEYS},
     }
 
 
@@ -450,3 +459,47 @@ def candidates(handle, X, row):
     n = ffi.new("int64_t *")
     _check(lib.bolt_candidates(handle, x.c, int(row), _ptr("int32_t[]", out), cap, n))
     return out[: min(int(n[0]), cap)]
+
+
+def get_hidden_tables(handle):
+    """(counts, ids) of the sparse hidden layer's buckets; empty when dense."""
+    nb, ni = ffi.new("int64_t *"), ffi.new("int64_t *")
+    _check(lib.bolt_hidden_table_size(handle, nb, ni))
+    counts = np.empty(nb[0], dtype=np.uint32)
+    ids = np.empty(ni[0], dtype=np.int32)
+    if nb[0]:
+        _check(lib.bolt_get_hidden_tables(handle, _ptr("uint32_t[]", counts),
+                                          ffi.from_buffer("int32_t[]", ids)))
+    return counts, ids
+
+
+def set_hidden_tables(handle, counts, ids):
+    counts = np.ascontiguousarray(counts, dtype=np.uint32)
+    ids = np.ascontiguousarray(ids, dtype=np.int32)
+    nb, ni = ffi.new("int64_t *"), ffi.new("int64_t *")
+    _check(lib.bolt_hidden_table_size(handle, nb, ni))
+    if counts.shape != (nb[0],):
+        raise ValueError(f"expected {nb[0]} hidden bucket counts, got {counts.shape[0]}")
+    _check(lib.bolt_set_hidden_tables(handle, _ptr("uint32_t[]", counts),
+                                      _ptr("int32_t[]", ids), ids.size))
+
+
+def rebuild_hidden_tables(handle, n_threads):
+    _check(lib.bolt_rebuild_hidden_tables(handle, int(n_threads)))
+
+
+def set_hidden_exact(handle, exact):
+    _check(lib.bolt_set_hidden_exact(handle, int(bool(exact))))
+
+
+def hidden_active(handle, X, row, step):
+    """The active units the sparse hidden layer picks for ``row`` of X at
+    training step ``step`` (0: inference); empty when the layer is dense."""
+    cfg = get_config(handle)
+    cap = max(cfg["hidden_active"], 1)
+    out = np.empty(cap, dtype=np.int32)
+    n = ffi.new("int64_t *")
+    m = CSR(X)
+    _check(lib.bolt_hidden_active(handle, m.c, int(row), int(step),
+                                  ffi.from_buffer("int32_t[]", out), cap, n))
+    return out[:min(n[0], cap)]

@@ -22,11 +22,11 @@ _CONFIG_KEYS = (
     "n_features", "n_outputs", "hidden_sizes", "loss", "active_size", "hash_family",
     "hash_K", "hash_L", "range_pow", "reservoir", "rebuild_interval", "redraw_interval",
     "seed", "dropout", "beta1", "beta2", "epsilon", "batch_negatives",
-)
+) + _native.HIDDEN_KEYS
 
 #: Keys a configuration saved by an older version may lack, with the value
 #: that reproduces how that version trained.
-_CONFIG_DEFAULTS = {"batch_negatives": 0}
+_CONFIG_DEFAULTS = {"batch_negatives": 0, **{key: 0 for key in _native.HIDDEN_KEYS}}
 
 
 def _counters_to_array(counters):
@@ -164,6 +164,17 @@ class Network:
     @property
     def embedding_width(self):
         return self.config["hidden_sizes"][-1]
+
+    @property
+    def sparse_hidden(self):
+        """Whether the (single) hidden layer is LSH-sparse."""
+        c = self.config
+        return 0 < c["hidden_active"] < c["hidden_sizes"][0]
+
+    def set_hidden_exact(self, exact):
+        """Exact (every unit) or, by default, LSH-sparse inference through a
+        sparse hidden layer; training is not affected."""
+        _native.set_hidden_exact(self._handle, exact)
 
     @property
     def sparse_output(self):
@@ -421,6 +432,9 @@ class Network:
         })
         if tables:
             state["table_counts"], state["table_ids"] = _native.get_tables(self._handle)
+            if self.sparse_hidden:
+                state["hidden_table_counts"], state["hidden_table_ids"] = \
+                    _native.get_hidden_tables(self._handle)
         return state
 
     @_writes
@@ -447,6 +461,11 @@ class Network:
             _native.set_tables(self._handle, state["table_counts"], state["table_ids"])
         elif self.sparse_output:  # a state without tables: built from its rows
             self.rebuild_tables(False, n_threads)
+        if self.sparse_hidden and "hidden_table_counts" in state:
+            _native.set_hidden_tables(self._handle, state["hidden_table_counts"],
+                                      state["hidden_table_ids"])
+        elif self.sparse_hidden:  # built from the input layer's weights
+            _native.rebuild_hidden_tables(self._handle, n_threads)
         return self
 
     @classmethod

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _hidden
+
 
 def is_auto(value):
     """Whether a parameter value is the string "auto"."""
@@ -365,6 +367,7 @@ class Resolved:
     sparse_inference: bool
     centroid_finish: bool
     hash_params: dict = field(compare=False)
+    hidden_sparsity: tuple = (1.0,)
 
     def replace(self, **changes):
         """A copy with some fields changed."""
@@ -509,7 +512,14 @@ def resolve(params, n_samples, n_features, n_outputs, nnz_per_row, multilabel,
     family = _choice(family, "hash_function", ("dwta", "srp"))
     loss = given("loss", auto_loss)
     loss = _choice(loss, "loss", ("softmax", "sigmoid"))
-    drop = given("dropout", lambda: auto_dropout(n_samples))
+    hsparsity = _hidden.hidden_sparsity(params.get("hidden_sparsity", "auto"), hidden)
+    hparams = _hidden.hidden_params(hsparsity, hidden, n_samples, n_features, batch)
+    if hparams is not None and not is_auto(params.get("dropout", "auto")) \
+            and params.get("dropout") != 0:
+        raise ValueError("a sparse hidden layer takes no dropout (its few active units per "
+                         "sample are chosen, not dropped); leave dropout='auto' or use "
+                         "hidden_sparsity=1.0")
+    drop = given("dropout", lambda: auto_dropout(n_samples) if hparams is None else 0.0)
     drop = _number(drop, "dropout", lambda v: 0 <= v < 1, "in [0, 1)")
 
     active = max(1, int(math.ceil(sparsity * n_outputs)))
@@ -528,10 +538,13 @@ def resolve(params, n_samples, n_features, n_outputs, nnz_per_row, multilabel,
     hash_params = _hash_params(params, n_samples, n_outputs, nnz_per_row, active, batch,
                                hidden[-1], family, sparsity, mean_labels,
                                n_outputs if n_labelled is None else n_labelled)
+    if hparams is not None:
+        hash_params["hidden"] = hparams
     return Resolved(hidden_layer_sizes=hidden, batch_size=batch, learning_rate_init=lr,
                     max_iter=epochs, output_sparsity=sparsity, hash_function=family,
                     loss=loss, dropout=drop, sparse_inference=bool(inference) and sparse_output,
-                    centroid_finish=bool(finish), hash_params=hash_params)
+                    centroid_finish=bool(finish), hash_params=hash_params,
+                    hidden_sparsity=hsparsity)
 
 
 def _hash_params(params, n_samples, n_outputs, nnz_per_row, active, batch, width, family,
@@ -589,4 +602,5 @@ def network_config(resolved, n_features, n_outputs, seed):
         "beta1": 0.9,
         "beta2": 0.999,
         "epsilon": 1e-7,
+        **_hidden.config_keys(hp.get("hidden")),
     }

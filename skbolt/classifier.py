@@ -47,6 +47,19 @@ class BoltClassifier(ClassifierMixin, BoltEstimator):
         label sets need), between 5 and 50 epochs (or, with autotuning,
         stops where the search's validation score peaked, when it then did
         not improve for ``n_iter_no_change`` epochs).
+    hidden_sparsity : float in (0, 1], sequence of floats or "auto", default="auto"
+        Share of the hidden layer's units computed per training sample,
+        chosen by the layer's own LSH tables over the sparse input
+        (densified winner-take-all, as BOLT / SLIDE make hidden layers
+        sparse): the forward pass, backward pass and Adam steps touch only
+        those ``ceil(hidden_sparsity * width)`` units, and inference
+        computes the same ones. One float, or one per hidden layer; only a
+        single hidden layer can be sparse (it reads the sparse input), and
+        it takes no dropout. "auto" stays dense (1.0): measured on text
+        sets (benchmarks/README.md, ``bench_sparse_hidden.py``), a wide
+        sparse layer did not beat the dense default's accuracy at equal fit
+        time. The resolved value is ``hidden_sparsity_``; the layer's table
+        shape and schedule are ``hash_params_["hidden"]``.
     output_sparsity : float in (0, 1] or "auto", default="auto"
         Fraction of output neurons computed per training sample. "auto"
         follows BOLT: dense below 450 classes, 0.005 from 20,000.
@@ -161,7 +174,7 @@ class BoltClassifier(ClassifierMixin, BoltEstimator):
         Number of output neurons (classes or labels).
     multilabel_ : bool
         Whether ``y`` was a multi-label indicator matrix.
-    hidden_layer_sizes_, learning_rate_init_, batch_size_, max_iter_, \
+    hidden_layer_sizes_, hidden_sparsity_, learning_rate_init_, batch_size_, max_iter_, \
 output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_, \
 centroid_finish_ :
         The resolved values of the corresponding parameters.
@@ -236,6 +249,7 @@ centroid_finish_ :
         n_jobs=None,
         verbose=0,
         warm_start=False,
+        hidden_sparsity="auto",
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.learning_rate_init = learning_rate_init
@@ -259,6 +273,7 @@ centroid_finish_ :
         self.n_jobs = n_jobs
         self.verbose = verbose
         self.warm_start = warm_start
+        self.hidden_sparsity = hidden_sparsity
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

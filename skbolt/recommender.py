@@ -122,6 +122,19 @@ verbose, warm_start
         ``sparse_inference="auto"`` scores every item while items x rank is
         at most SVD_DENSE_SCORING, and ``max_memory`` counts the SVD's
         working arrays (``estimate_memory``'s ``spectral`` part).
+    hidden_sparsity : float in (0, 1], sequence of floats or "auto", default="auto"
+        Share of the hidden layer's units computed per training sample,
+        chosen by the layer's own LSH tables over the sparse input
+        (densified winner-take-all, as BOLT / SLIDE make hidden layers
+        sparse): the forward pass, backward pass and Adam steps touch only
+        those ``ceil(hidden_sparsity * width)`` units, and inference
+        computes the same ones. One float, or one per hidden layer; only a
+        single hidden layer can be sparse (it reads the sparse input), and
+        it takes no dropout. "auto" stays dense (1.0): measured on text
+        sets (benchmarks/README.md, ``bench_sparse_hidden.py``), a wide
+        sparse layer did not beat the dense default's accuracy at equal fit
+        time. The resolved value is ``hidden_sparsity_``; the layer's table
+        shape and schedule are ``hash_params_["hidden"]``.
     output_sparsity : float in (0, 1] or "auto", default="auto"
         Share of the items computed per training row. "auto" is dense (1.0)
         up to 2,048 items, else the classifier's rule (0.005 from 20,000).
@@ -159,7 +172,7 @@ verbose, warm_start
         (rank, shrinkage) tried (None without a carve).
     svd_shrinkage_ : float
         With ``init="svd"``: the chosen shrinkage (SVD_SHRINKAGES).
-    hidden_layer_sizes_, learning_rate_init_, batch_size_, max_iter_, \
+    hidden_layer_sizes_, hidden_sparsity_, learning_rate_init_, batch_size_, max_iter_, \
 output_sparsity_, hash_function_, loss_, sparse_inference_, dropout_, \
 centroid_finish_, hash_params_, memory_bytes_, temperature_, n_iter_, \
 loss_curve_, validation_scores_, best_validation_score_, \
@@ -211,6 +224,7 @@ autotune_results_, best_params_, n_features_in_
         n_jobs=None,
         verbose=0,
         warm_start=False,
+        hidden_sparsity="auto",
     ):
         self.n_recommendations = n_recommendations
         self.exclude_seen = exclude_seen
@@ -239,6 +253,7 @@ autotune_results_, best_params_, n_features_in_
         self.n_jobs = n_jobs
         self.verbose = verbose
         self.warm_start = warm_start
+        self.hidden_sparsity = hidden_sparsity
 
     #: Parameters newer than some saved models, with the value that reads
     #: such a model as it was written (pickles and ``skbolt.io`` files).

@@ -1555,7 +1555,8 @@ def test_get_config_round_trip():
                         rebuild_interval=3, redraw_interval=11)
     net = Network(cfg)
     got = _native.get_config(net._handle)
-    assert set(got) == set(cfg)
+    assert set(got) == set(cfg) | set(_native.HIDDEN_KEYS)
+    assert all(got[key] == 0 for key in _native.HIDDEN_KEYS)  # a dense hidden layer
     for key, value in cfg.items():
         if isinstance(value, float):
             assert got[key] == float(np.float32(value)), key
@@ -1617,7 +1618,9 @@ def _null_status(name, args, position):
 
 def test_null_pointers_are_rejected_by_every_function():
     ffi, lib = _native.ffi, _native.lib
-    cfg = sparse_config()
+    # a sparse hidden layer too, so that its table calls succeed below
+    cfg = sparse_config(hidden_active=8, hidden_K=1, hidden_L=4, hidden_range_pow=4,
+                        hidden_reservoir=4, hidden_rebuild_interval=2)
     net = Network(cfg)
     rng = np.random.default_rng(5)
     Xm = random_csr(rng, 6, 60, min_nnz=1)
@@ -1637,6 +1640,8 @@ def test_null_pointers_are_rejected_by_every_function():
     lib.bolt_get_seen(h, seen)
     counts, ids = ffi.new("uint32_t[]", nb[0]), ffi.new("int32_t[]", ni[0])
     lib.bolt_get_tables(h, counts, ids)
+    hcounts, hids = _native.get_hidden_tables(h)
+    assert hids.size > 0
     out = lambda ctype, n=1: ffi.new(ctype, n)  # noqa: E731
     calls = {
         "bolt_estimate_memory": (_native.make_config(cfg), 8, 3, 1, ffi.new("bolt_memory *")),
@@ -1676,6 +1681,14 @@ def test_null_pointers_are_rejected_by_every_function():
         "bolt_set_tables": (h, counts, ids, ni[0]),
         "bolt_hash_keys": (h, out("float[]", 2 * 32), 2, out("uint32_t[]", 2 * 8)),
         "bolt_candidates": (h, X.c, 0, out("int32_t[]", 64), 64, out("int64_t[]")),
+        "bolt_hidden_table_size": (h, out("int64_t[]"), out("int64_t[]")),
+        "bolt_get_hidden_tables": (h, out("uint32_t[]", hcounts.size),
+                                   out("int32_t[]", hids.size)),
+        "bolt_set_hidden_tables": (h, ffi.from_buffer("uint32_t[]", hcounts),
+                                   ffi.from_buffer("int32_t[]", hids), hids.size),
+        "bolt_rebuild_hidden_tables": (h, 1),
+        "bolt_set_hidden_exact": (h, 0),
+        "bolt_hidden_active": (h, X.c, 0, 0, out("int32_t[]", 4), 4, out("int64_t[]")),
     }
     exported = {name for name in dir(lib) if name.startswith("bolt_")
                 and isinstance(getattr(lib, name), type(lib.bolt_free))}

@@ -1,0 +1,424 @@
+/* The LSH-sparse first hidden layer (issue 36): its hash, its tables, the
+ * choice of a sample's active units and their forward pass.
+ *
+ * The layer reads the sparse input, so it is hashed there: densified
+ * winner-take-all (Chen & Shrivastava's densified one-permutation idea
+ * applied to WTA codes). One random permutation of the d input coordinates
+ * is cut into K * L bins of `bin` consecutive positions. A unit's code in a
+ * bin is the position of the largest weight its column has there; a
+ * sample's code is the position of its largest nonzero there. A unit whose
+ * strongest weight in a bin sits on the sample's strongest feature in that
+ * bin collides with it. Bins the sample has no nonzero in borrow the code of
+ * the next bin that has one, so every table gets a key. (Bins of 8
+ * coordinates, as the output layer's DWTA uses over dense hidden vectors,
+ * would see almost no nonzero of a 100-word document among 2^15 features.)
+ *
+ * Units are hashed from the input-major weights in one pass over the input
+ * rows, in permutation order, keeping per-(bin, unit) running maxima: the
+ * columns are never gathered. The pass reads all d x H weights, which is
+ * why the rebuild schedule of this layer is its own (hidden_rebuild_interval).
+ *
+ * A sample's active set: the units retrieved by the most of its L buckets
+ * (ties in retrieval order), topped up to k from a fixed random permutation
+ * of the units at an offset drawn from the sample's keys and the step:
+ * deterministic, and at inference (step 0) a function of the row alone.
+ */
+#include "network.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "rng.h"
+
+/* Streams of rng_at under the network's seed, apart from the others'. */
+#define HS_SALT 0x8000u
+#define HS_TABLES 0x8001u
+#define HS_PERM 0x8002u
+#define HS_FILL 0x8003u
+#define HS_TOPUP 0x8004u
+
+/* Units a rebuild hashes per column block (per thread). */
+static int key_bits_direct(const hidden_hash *h)
+{
+    /* bin^K distinct keys fit 2^range_pow buckets: use the key as is */
+    double keys = 1.0;
+    for (int32_t k = 0; k < h->K; k++)
+        keys *= (double)h->bin;
+    return keys <= (double)((int64_t)1 << h->range_pow);
+}
+
+void hsparse_shape(bolt_network *net)
+{
+    const bolt_config *c = &net->cfg;
+    net->hsparse = c->n_hidden == 1 && c->hidden_active > 0 &&
+                   c->hidden_active < c->hidden_sizes[0];
+    if (!net->hsparse)
+        return;
+    net->hk = c->hidden_active;
+    hidden_hash *h = &net->hhash;
+    h->K = c->hidden_K;
+    h->L = c->hidden_L;
+    h->range_pow = c->hidden_range_pow;
+    h->n_codes = h->K * h->L;
+    h->dim = c->n_features;
+    h->bin = (h->dim + h->n_codes - 1) / h->n_codes;
+    h->salt = rng_at(c->seed, HS_SALT, 0);
+    net->htables.L = h->L;
+    net->htables.range_pow = h->range_pow;
+    net->htables.R = c->hidden_reservoir;
+    net->htables.seed = rng_at(c->seed, HS_TABLES, 0);
+}
+
+void hsparse_layout(arena *a, bolt_network *net)
+{
+    hidden_hash *h = &net->hhash;
+    h->perm = arena_take(a, PART_TABLES, h->dim, sizeof(int32_t));
+    h->pos = arena_take(a, PART_TABLES, h->dim, sizeof(int32_t));
+    net->hfill = arena_take(a, PART_TABLES, net->width[1], sizeof(int32_t));
+    tables_layout(&net->htables, a);
+}
+
+static void shuffle(int32_t *p, int64_t n, uint64_t seed, uint64_t stream)
+{
+    rng_stream rs = {seed, stream, 0};
+    for (int64_t i = 0; i < n; i++)
+        p[i] = (int32_t)i;
+    for (int64_t i = n - 1; i > 0; i--) {
+        const int64_t r = (int64_t)rng_below(rng_next(&rs), (uint32_t)(i + 1));
+        const int32_t t = p[i];
+        p[i] = p[r];
+        p[r] = t;
+    }
+}
+
+void hsparse_draw(bolt_network *net)
+{
+    hidden_hash *h = &net->hhash;
+    shuffle(h->perm, h->dim, net->cfg.seed, HS_PERM);
+    for (int32_t q = 0; q < h->dim; q++)
+        h->pos[h->perm[q]] = q;
+    shuffle(net->hfill, net->width[1], net->cfg.seed, HS_FILL);
+}
+
+/* Table l's key from the codes of its K bins. */
+static uint32_t hidden_key(const hidden_hash *h, const int32_t *code, int32_t l,
+                           int64_t stride)
+{
+    uint64_t key = 0;
+    for (int32_t k = 0; k < h->K; k++)
+        key = key * (uint64_t)h->bin + (uint64_t)code[(int64_t)(l * h->K + k) * stride];
+    if (key_bits_direct(h))
+        return (uint32_t)key;
+    return (uint32_t)(rng_mix(key ^ h->salt ^ ((uint64_t)l << 40)) >> (64 - h->range_pow));
+}
+
+/* ------------------------------------------------------------------------ */
+/* table rebuilds                                                             */
+
+typedef struct {
+    float *best;    /* n_codes x H running maxima */
+    int32_t *arg;   /* n_codes x H their positions in the bin */
+    uint32_t *keys; /* H x L */
+} hbuild_bufs;
+
+static void hbuild_layout(arena *a, void *vb, const void *vnet)
+{
+    hbuild_bufs *b = vb;
+    const bolt_network *net = vnet;
+    const int64_t H = net->width[1], nc = net->hhash.n_codes;
+    b->best = arena_take(a, PART_BUFFERS, nc * H, sizeof(float));
+    b->arg = arena_take(a, PART_BUFFERS, nc * H, sizeof(int32_t));
+    b->keys = arena_take(a, PART_BUFFERS, H * net->hhash.L, sizeof(uint32_t));
+}
+
+void hsparse_rebuild_memory(const bolt_network *net, int32_t n_threads, bolt_memory *m)
+{
+    (void)n_threads; /* the buffers do not depend on the thread count */
+    if (!net->hsparse)
+        return;
+    hbuild_bufs b;
+    arena a = {0};
+    hbuild_layout(&a, &b, net);
+    arena_report(&a, m);
+}
+
+/* Codes of units c0 .. c1 in every bin: one pass over the input rows in
+ * permutation order, so each bin's maxima stay in cache while its rows go
+ * by. Select rather than branch, so the loop vectorises. */
+static void code_columns(const bolt_network *net, const hbuild_bufs *b, int64_t c0, int64_t c1)
+{
+    const hidden_hash *h = &net->hhash;
+    const bolt_layer *l = &net->layer[0];
+    const int64_t H = l->cols;
+    for (int32_t bin = 0; bin < h->n_codes; bin++)
+        for (int64_t c = c0; c < c1; c++) {
+            b->best[bin * H + c] = -INFINITY;
+            b->arg[bin * H + c] = 0;
+        }
+    for (int32_t q = 0; q < h->dim; q++) {
+        if (q + PREFETCH_ROWS < h->dim)
+            prefetch_floats(l->w + (int64_t)h->perm[q + PREFETCH_ROWS] * H + c0, c1 - c0);
+        const int32_t bin = q / h->bin, off = q - bin * h->bin;
+        const float *wr = l->w + (int64_t)h->perm[q] * H;
+        float *best = b->best + (int64_t)bin * H;
+        int32_t *arg = b->arg + (int64_t)bin * H;
+        for (int64_t c = c0; c < c1; c++) {
+            const int gt = wr[c] > best[c];
+            best[c] = gt ? wr[c] : best[c];
+            arg[c] = gt ? off : arg[c];
+        }
+    }
+}
+
+int hsparse_build(bolt_network *net, int32_t n_threads)
+{
+    const hidden_hash *h = &net->hhash;
+    const int64_t H = net->width[1];
+    const int32_t L = h->L;
+    hbuild_bufs b;
+    void *block;
+    int rc = arena_build(hbuild_layout, &b, net, 0, &block, "a hidden-layer table rebuild");
+    if (rc)
+        return rc;
+    tables_clear(&net->htables);
+    (void)n_threads; /* without OpenMP */
+    /* codes are parallel over units (column blocks), insertion parallel
+     * over tables with units in id order: the same tables at any thread
+     * count */
+#pragma omp parallel num_threads(n_threads)
+    {
+        const int64_t team = TEAM_SIZE(), me = THREAD_ID();
+        const int64_t c0 = H * me / team, c1 = H * (me + 1) / team;
+        code_columns(net, &b, c0, c1);
+        for (int64_t c = c0; c < c1; c++)
+            for (int32_t l = 0; l < L; l++)
+                b.keys[c * L + l] = hidden_key(h, b.arg + c, l, H);
+#pragma omp barrier
+#pragma omp for schedule(static)
+        for (int32_t l = 0; l < L; l++)
+            for (int64_t c = 0; c < H; c++)
+                tables_insert(&net->htables, l, b.keys[c * L + l], (int32_t)c);
+    }
+    free(block);
+    return BOLT_OK;
+}
+
+int bolt_rebuild_hidden_tables(bolt_network *net, int32_t n_threads)
+{
+    int rc;
+    if ((rc = check_given("network", (const void *[]){net}, 1)) ||
+        (rc = check_threads(n_threads)))
+        return rc;
+    return net->hsparse ? hsparse_build(net, n_threads) : BOLT_OK;
+}
+
+int bolt_set_hidden_exact(bolt_network *net, int32_t exact)
+{
+    int rc = check_given("network", (const void *[]){net}, 1);
+    if (rc)
+        return rc;
+    net->hexact = exact != 0;
+    return BOLT_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* probes                                                                     */
+
+int64_t hprobe_words(const bolt_network *net)
+{
+    if (!net->hsparse)
+        return 0;
+    const hidden_hash *h = &net->hhash;
+    return (int64_t)h->L + 2 * (int64_t)h->n_codes + (int64_t)h->L * net->htables.R +
+           (net->width[1] + 3) / 4;
+}
+
+void hprobe_layout(arena *a, hidden_probe *all, const bolt_network *net, int64_t nt)
+{
+    const hidden_hash *h = &net->hhash;
+    all->keys = arena_take(a, PART_BUFFERS, nt * h->L, sizeof(uint32_t));
+    all->codes = arena_take(a, PART_BUFFERS, nt * h->n_codes, sizeof(int32_t));
+    all->best = arena_take(a, PART_BUFFERS, nt * h->n_codes, sizeof(float));
+    all->cand = arena_take(a, PART_BUFFERS, nt * h->L * net->htables.R, sizeof(int32_t));
+    all->count = arena_zero(a, PART_BUFFERS, nt * net->width[1], 1);
+}
+
+hidden_probe hprobe_at(const hidden_probe *all, const bolt_network *net, int tid)
+{
+    const hidden_hash *h = &net->hhash;
+    hidden_probe p = {all->keys + (int64_t)tid * h->L, all->codes + (int64_t)tid * h->n_codes,
+                      all->best + (int64_t)tid * h->n_codes,
+                      all->cand + (int64_t)tid * h->L * net->htables.R,
+                      all->count + (int64_t)tid * net->width[1]};
+    return p;
+}
+
+hidden_probe hprobe_carve(const bolt_network *net, float *buf)
+{
+    /* 32-bit words of malloc'd memory, each used as one type only */
+    const hidden_hash *h = &net->hhash;
+    hidden_probe p;
+    p.keys = (uint32_t *)buf;
+    p.codes = (int32_t *)(p.keys + h->L);
+    p.best = (float *)(p.codes + h->n_codes);
+    p.cand = (int32_t *)(p.best + h->n_codes);
+    p.count = (uint8_t *)(p.cand + (int64_t)h->L * net->htables.R);
+    memset(p.count, 0, (size_t)net->width[1]);
+    return p;
+}
+
+/* ------------------------------------------------------------------------ */
+/* active sets                                                                */
+
+/* The sample's codes in every bin, empty bins borrowing from the next
+ * non-empty one (cyclically); all zero for an empty row. */
+static void sample_codes(const hidden_hash *h, const bolt_csr *X, int64_t row,
+                         int32_t *code, float *best)
+{
+    const int32_t nc = h->n_codes;
+    for (int32_t c = 0; c < nc; c++)
+        code[c] = -1;
+    const int64_t end = csr_ptr(X, row + 1);
+    int any = 0;
+    for (int64_t p = csr_ptr(X, row); p < end; p++) {
+        const float v = csr_val(X, p);
+        if (v == 0.0f)
+            continue;
+        const int32_t q = h->pos[csr_col(X, p)], bin = q / h->bin, off = q - bin * h->bin;
+        if (code[bin] < 0 || v > best[bin] || (v == best[bin] && off < code[bin])) {
+            code[bin] = off;
+            best[bin] = v;
+        }
+        any = 1;
+    }
+    if (!any) {
+        memset(code, 0, (size_t)nc * sizeof(int32_t));
+        return;
+    }
+    /* walking down twice round the circle, `next` is the code of the
+     * nearest non-empty bin above; borrowed codes are stored as -2 - code
+     * until the end, so they are never lent on */
+    int32_t next = -1;
+    for (int32_t i = 2 * nc - 1; i >= 0; i--) {
+        const int32_t c = i % nc;
+        if (code[c] >= 0)
+            next = code[c];
+        else if (i < nc && next >= 0)
+            code[c] = -2 - next;
+    }
+    for (int32_t c = 0; c < nc; c++)
+        if (code[c] < 0)
+            code[c] = -2 - code[c];
+}
+
+static int by_id(const void *a, const void *b)
+{
+    const int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+void hsparse_choose(const bolt_network *net, const hidden_probe *p, const bolt_csr *X,
+                    int64_t row, uint64_t step, int32_t *ids)
+{
+    const hidden_hash *h = &net->hhash;
+    const int32_t L = h->L, k = net->hk, H = (int32_t)net->width[1];
+    sample_codes(h, X, row, p->codes, p->best);
+    uint64_t mixed = 0;
+    for (int32_t l = 0; l < L; l++) {
+        p->keys[l] = hidden_key(h, p->codes, l, 1);
+        mixed = rng_mix(mixed ^ p->keys[l]);
+    }
+    tables_prefetch(&net->htables, p->keys);
+    int32_t n = 0;
+    for (int32_t l = 0; l < L; l++) {
+        const int32_t *bucket;
+        const int32_t held = tables_get(&net->htables, l, p->keys[l], &bucket);
+        for (int32_t i = 0; i < held; i++) {
+            const int32_t u = bucket[i];
+            if (p->count[u]++ == 0)
+                p->cand[n++] = u;
+        }
+    }
+    /* the k retrieved by most tables: every unit above the threshold
+     * count t, then those at t in retrieval order */
+    int32_t m = 0;
+    if (n <= k) {
+        for (int32_t i = 0; i < n; i++)
+            ids[m++] = p->cand[i];
+    } else {
+        int32_t hist[256] = {0}, t = L, above = 0;
+        for (int32_t i = 0; i < n; i++)
+            hist[p->count[p->cand[i]]]++;
+        while (t > 1 && above + hist[t] < k)
+            above += hist[t--];
+        for (int32_t i = 0; i < n; i++)
+            if (p->count[p->cand[i]] > t)
+                ids[m++] = p->cand[i];
+        for (int32_t i = 0; i < n && m < k; i++)
+            if (p->count[p->cand[i]] == t)
+                ids[m++] = p->cand[i];
+    }
+    for (int32_t i = 0; i < n; i++)
+        p->count[p->cand[i]] = 0;
+    if (m < k) {
+        /* top up from the fill permutation, skipping the chosen */
+        for (int32_t i = 0; i < m; i++)
+            p->count[ids[i]] = 1;
+        int64_t at = rng_below(rng_at(net->cfg.seed ^ mixed, HS_TOPUP, step), (uint32_t)H);
+        while (m < k) {
+            const int32_t u = net->hfill[at];
+            if (!p->count[u]) {
+                p->count[u] = 1;
+                ids[m++] = u;
+            }
+            at = at + 1 == H ? 0 : at + 1;
+        }
+        for (int32_t i = 0; i < k; i++)
+            p->count[ids[i]] = 0;
+    }
+    /* ascending ids: the gathers along a weight row then go forward */
+    qsort(ids, (size_t)k, sizeof(int32_t), by_id);
+}
+
+void hsparse_forward(const bolt_network *net, const bolt_csr *X, int64_t row,
+                     const int32_t *ids, int32_t k, float *a)
+{
+    const bolt_layer *l = &net->layer[0];
+    const int64_t H = l->cols, end = csr_ptr(X, row + 1);
+    for (int32_t i = 0; i < k; i++)
+        a[i] = l->b[ids[i]];
+    for (int64_t p = csr_ptr(X, row); p < end; p++) {
+        const float v = csr_val(X, p);
+        const float *wr = l->w + csr_col(X, p) * H;
+        for (int32_t i = 0; i < k; i++)
+            a[i] += v * wr[ids[i]];
+    }
+    for (int32_t i = 0; i < k; i++)
+        a[i] = a[i] > 0.0f ? a[i] : 0.0f;
+}
+
+int bolt_hidden_active(const bolt_network *net, const bolt_csr *X, int64_t row,
+                       int64_t step, int32_t *out, int64_t cap, int64_t *n_out)
+{
+    int rc;
+    if ((rc = check_given("network X out n_out", (const void *[]){net, X, out, n_out}, 4)) ||
+        (rc = check_inference(net, X, 1)))
+        return rc;
+    if (row < 0 || row >= X->n_rows || step < 0)
+        return bolt_fail(BOLT_EINVAL, "row must be in [0, %lld) and step non-negative",
+                         (long long)X->n_rows);
+    if (!net->hsparse) {
+        *n_out = 0;
+        return BOLT_OK;
+    }
+    float *buf = malloc((size_t)(hprobe_words(net) + net->hk) * sizeof(float));
+    if (!buf)
+        return bolt_fail(BOLT_ENOMEM, "out of memory choosing active units");
+    const hidden_probe p = hprobe_carve(net, buf);
+    int32_t *ids = (int32_t *)(buf + hprobe_words(net));
+    hsparse_choose(net, &p, X, row, (uint64_t)step, ids);
+    *n_out = net->hk;
+    memcpy(out, ids, (size_t)(cap < net->hk ? cap : net->hk) * sizeof(int32_t));
+    free(buf);
+    return BOLT_OK;
+}
