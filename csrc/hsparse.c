@@ -229,7 +229,7 @@ int64_t hprobe_words(const bolt_network *net)
     if (!net->hsparse)
         return 0;
     const hidden_hash *h = &net->hhash;
-    return (int64_t)h->L + 2 * (int64_t)h->n_codes + (int64_t)h->L * net->htables.R +
+    return (int64_t)h->L + 2 * (int64_t)h->n_codes + 2 * (int64_t)h->L * net->htables.R +
            (net->width[1] + 3) / 4;
 }
 
@@ -240,6 +240,7 @@ void hprobe_layout(arena *a, hidden_probe *all, const bolt_network *net, int64_t
     all->codes = arena_take(a, PART_BUFFERS, nt * h->n_codes, sizeof(int32_t));
     all->best = arena_take(a, PART_BUFFERS, nt * h->n_codes, sizeof(float));
     all->cand = arena_take(a, PART_BUFFERS, nt * h->L * net->htables.R, sizeof(int32_t));
+    all->z = arena_take(a, PART_BUFFERS, nt * h->L * net->htables.R, sizeof(float));
     all->count = arena_zero(a, PART_BUFFERS, nt * net->width[1], 1);
 }
 
@@ -249,6 +250,7 @@ hidden_probe hprobe_at(const hidden_probe *all, const bolt_network *net, int tid
     hidden_probe p = {all->keys + (int64_t)tid * h->L, all->codes + (int64_t)tid * h->n_codes,
                       all->best + (int64_t)tid * h->n_codes,
                       all->cand + (int64_t)tid * h->L * net->htables.R,
+                      all->z + (int64_t)tid * h->L * net->htables.R,
                       all->count + (int64_t)tid * net->width[1]};
     return p;
 }
@@ -262,7 +264,8 @@ hidden_probe hprobe_carve(const bolt_network *net, float *buf)
     p.codes = (int32_t *)(p.keys + h->L);
     p.best = (float *)(p.codes + h->n_codes);
     p.cand = (int32_t *)(p.best + h->n_codes);
-    p.count = (uint8_t *)(p.cand + (int64_t)h->L * net->htables.R);
+    p.z = (float *)(p.cand + (int64_t)h->L * net->htables.R);
+    p.count = (uint8_t *)(p.z + (int64_t)h->L * net->htables.R);
     memset(p.count, 0, (size_t)net->width[1]);
     return p;
 }
@@ -311,6 +314,62 @@ static void sample_codes(const hidden_hash *h, const bolt_csr *X, int64_t row,
             code[c] = -2 - code[c];
 }
 
+/* Candidates kept for ranking by their pre-activations, per active unit. */
+#define RANK_FACTOR 4
+
+/* b_i + sum over the row's nonzeros of x_j w[j, ids[i]], for n units. */
+static void pre_activations(const bolt_network *net, const bolt_csr *X, int64_t row,
+                            const int32_t *ids, int32_t n, float *z)
+{
+    const bolt_layer *l = &net->layer[0];
+    const int64_t H = l->cols, end = csr_ptr(X, row + 1);
+    for (int32_t i = 0; i < n; i++)
+        z[i] = l->b[ids[i]];
+    for (int64_t p = csr_ptr(X, row); p < end; p++) {
+        const float v = csr_val(X, p);
+        const float *wr = l->w + csr_col(X, p) * H;
+        for (int32_t i = 0; i < n; i++)
+            z[i] += v * wr[ids[i]];
+    }
+}
+
+/* The k of n ids with the largest values z (ties: the smaller id) into
+ * out, by quickselect on (z, id) in place; returns k. */
+static int32_t top_by_value(int32_t *id, float *z, int32_t n, int32_t k, int32_t *out)
+{
+    int32_t lo = 0, hi = n - 1;
+#define HS_BEFORE(a, b) (z[a] > z[b] || (z[a] == z[b] && id[a] < id[b]))
+#define HS_SWAP(a, b)                                                                   \
+    do {                                                                                \
+        const float tz = z[a];                                                          \
+        const int32_t ti = id[a];                                                       \
+        z[a] = z[b];                                                                    \
+        id[a] = id[b];                                                                  \
+        z[b] = tz;                                                                      \
+        id[b] = ti;                                                                     \
+    } while (0)
+    while (lo < hi) {
+        HS_SWAP((lo + hi) / 2, hi); /* middle as pivot, parked at hi */
+        int32_t store = lo;
+        for (int32_t i = lo; i < hi; i++)
+            if (HS_BEFORE(i, hi)) {
+                HS_SWAP(i, store);
+                store++;
+            }
+        HS_SWAP(store, hi);
+        if (store == k - 1 || store == k)
+            break;
+        if (store < k)
+            lo = store + 1;
+        else
+            hi = store - 1;
+    }
+#undef HS_BEFORE
+#undef HS_SWAP
+    memcpy(out, id, (size_t)k * sizeof(int32_t));
+    return k;
+}
+
 static int by_id(const void *a, const void *b)
 {
     const int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
@@ -339,27 +398,38 @@ void hsparse_choose(const bolt_network *net, const hidden_probe *p, const bolt_c
                 p->cand[n++] = u;
         }
     }
-    /* the k retrieved by most tables: every unit above the threshold
-     * count t, then those at t in retrieval order */
-    int32_t m = 0;
-    if (n <= k) {
-        for (int32_t i = 0; i < n; i++)
-            ids[m++] = p->cand[i];
-    } else {
+    /* at most RANK_FACTOR * k candidates, those retrieved by most tables
+     * (every unit above a threshold count t and the first at t), compacted
+     * in place at the front of cand (the write index never passes the read
+     * index) */
+    const int32_t want = RANK_FACTOR * k;
+    int32_t m = n;
+    if (n > want) {
         int32_t hist[256] = {0}, t = L, above = 0;
         for (int32_t i = 0; i < n; i++)
             hist[p->count[p->cand[i]]]++;
-        while (t > 1 && above + hist[t] < k)
+        while (t > 1 && above + hist[t] < want)
             above += hist[t--];
+        int32_t ties = want - above;
+        m = 0;
+        for (int32_t i = 0; i < n; i++) {
+            const int32_t u = p->cand[i], c = p->count[u];
+            p->count[u] = 0; /* every count is cleared as it is read */
+            if (c > t || (c == t && ties-- > 0))
+                p->cand[m++] = u;
+        }
+    } else {
         for (int32_t i = 0; i < n; i++)
-            if (p->count[p->cand[i]] > t)
-                ids[m++] = p->cand[i];
-        for (int32_t i = 0; i < n && m < k; i++)
-            if (p->count[p->cand[i]] == t)
-                ids[m++] = p->cand[i];
+            p->count[p->cand[i]] = 0;
     }
-    for (int32_t i = 0; i < n; i++)
-        p->count[p->cand[i]] = 0;
+    if (m > k) {
+        /* hashing collides on any shared feature, a rare one as much as a
+         * telling one: the k of them with the largest pre-activations */
+        pre_activations(net, X, row, p->cand, m, p->z);
+        m = top_by_value(p->cand, p->z, m, k, ids);
+    } else {
+        memcpy(ids, p->cand, (size_t)m * sizeof(int32_t));
+    }
     if (m < k) {
         /* top up from the fill permutation, skipping the chosen */
         for (int32_t i = 0; i < m; i++)

@@ -130,7 +130,7 @@ int64_t sum_width(const bolt_config *c)
          * per-thread buffer (hidden_infer): its probe (hprobe_words), then
          * the active ids and their activations */
         const int64_t L = c->hidden_L, nc = (int64_t)c->hidden_K * L;
-        s += L + 2 * nc + L * (int64_t)c->hidden_reservoir + (c->hidden_sizes[0] + 3) / 4 +
+        s += L + 2 * nc + 2 * L * (int64_t)c->hidden_reservoir + (c->hidden_sizes[0] + 3) / 4 +
              2 * (int64_t)c->hidden_active;
     }
     return s;

@@ -352,6 +352,7 @@ typedef struct {
     int32_t *codes;  /* n_codes */
     float *best;     /* n_codes */
     int32_t *cand;   /* L * R retrieved ids */
+    float *z;        /* L * R: their pre-activations, when ranked */
     uint8_t *count;  /* width: tables that retrieved each unit (zero between uses) */
 } hidden_probe;
 

@@ -14,6 +14,7 @@ is: how targets are encoded and what it predicts.
 import contextlib
 import copy
 import dataclasses
+import inspect
 import math
 import numbers
 import os
@@ -664,6 +665,11 @@ class BoltEstimator(BaseEstimator):
                 f"reads format {PICKLE_VERSION}. Refit the model with this version."
             )
         network_state = state.pop("_network_state", None)
+        # parameters added since the model was saved (hidden_sparsity, issue
+        # 36) take their defaults, which reproduce how it was trained
+        for name, p in inspect.signature(type(self).__init__).parameters.items():
+            if name != "self" and p.default is not inspect.Parameter.empty:
+                state.setdefault(name, p.default)
         super().__setstate__(state)
         if network_state is not None:
             self._network = Network.from_state(network_state)
