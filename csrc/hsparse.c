@@ -317,15 +317,37 @@ static void sample_codes(const hidden_hash *h, const bolt_csr *X, int64_t row,
 /* Candidates kept for ranking by their pre-activations, per active unit. */
 #define RANK_FACTOR 4
 
+/* How many input rows ahead the gathers prefetch their lines: the units'
+ * weights sit at scattered places of rows far larger than the caches, so
+ * a gather is a memory round trip unless it was asked for early. */
+#define GATHER_AHEAD 2
+
+/* Starts loading w[j, ids[i]] for the n units (GCC; nothing elsewhere). */
+static inline void prefetch_gather(const float *wr, const int32_t *ids, int32_t n)
+{
+#if defined(__GNUC__)
+    for (int32_t i = 0; i < n; i++)
+        __builtin_prefetch(wr + ids[i]);
+#else
+    (void)wr;
+    (void)ids;
+    (void)n;
+#endif
+}
+
 /* b_i + sum over the row's nonzeros of x_j w[j, ids[i]], for n units. */
 static void pre_activations(const bolt_network *net, const bolt_csr *X, int64_t row,
                             const int32_t *ids, int32_t n, float *z)
 {
     const bolt_layer *l = &net->layer[0];
-    const int64_t H = l->cols, end = csr_ptr(X, row + 1);
+    const int64_t H = l->cols, begin = csr_ptr(X, row), end = csr_ptr(X, row + 1);
+    for (int64_t p = begin; p < end && p < begin + GATHER_AHEAD; p++)
+        prefetch_gather(l->w + csr_col(X, p) * H, ids, n);
     for (int32_t i = 0; i < n; i++)
         z[i] = l->b[ids[i]];
-    for (int64_t p = csr_ptr(X, row); p < end; p++) {
+    for (int64_t p = begin; p < end; p++) {
+        if (p + GATHER_AHEAD < end)
+            prefetch_gather(l->w + csr_col(X, p + GATHER_AHEAD) * H, ids, n);
         const float v = csr_val(X, p);
         const float *wr = l->w + csr_col(X, p) * H;
         for (int32_t i = 0; i < n; i++)
@@ -453,16 +475,7 @@ void hsparse_choose(const bolt_network *net, const hidden_probe *p, const bolt_c
 void hsparse_forward(const bolt_network *net, const bolt_csr *X, int64_t row,
                      const int32_t *ids, int32_t k, float *a)
 {
-    const bolt_layer *l = &net->layer[0];
-    const int64_t H = l->cols, end = csr_ptr(X, row + 1);
-    for (int32_t i = 0; i < k; i++)
-        a[i] = l->b[ids[i]];
-    for (int64_t p = csr_ptr(X, row); p < end; p++) {
-        const float v = csr_val(X, p);
-        const float *wr = l->w + csr_col(X, p) * H;
-        for (int32_t i = 0; i < k; i++)
-            a[i] += v * wr[ids[i]];
-    }
+    pre_activations(net, X, row, ids, k, a);
     for (int32_t i = 0; i < k; i++)
         a[i] = a[i] > 0.0f ? a[i] : 0.0f;
 }

@@ -213,7 +213,10 @@ class Run:
                 if on_rows is not None:
                     on_rows(count)
                 if self.visits % n == 0:
-                    if (net.sparse_output and self.freeze_after and not net.frozen
+                    # a sparse hidden layer's tables freeze with the output's
+                    # (its rebuilds read every input weight: issue 36)
+                    if ((net.sparse_output or net.sparse_hidden) and self.freeze_after
+                            and not net.frozen
                             and self.epochs >= self.freeze_after):
                         net.set_frozen(True)
                     if on_epoch is not None:
