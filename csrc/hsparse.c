@@ -314,8 +314,12 @@ static void sample_codes(const hidden_hash *h, const bolt_csr *X, int64_t row,
             code[c] = -2 - code[c];
 }
 
-/* Candidates kept for ranking by their pre-activations, per active unit. */
+/* Candidates kept for ranking by their pre-activations: up to RANK_FACTOR
+ * per active unit, and at most RANK_SPARE more than the k kept (ranking
+ * costs a gather per candidate and input nonzero; at k = 500 four times k
+ * would compute a fifth of a 10,000-unit layer). */
 #define RANK_FACTOR 4
+#define RANK_SPARE 128
 
 /* How many input rows ahead the gathers prefetch their lines: the units'
  * weights sit at scattered places of rows far larger than the caches, so
@@ -424,7 +428,8 @@ void hsparse_choose(const bolt_network *net, const hidden_probe *p, const bolt_c
      * (every unit above a threshold count t and the first at t), compacted
      * in place at the front of cand (the write index never passes the read
      * index) */
-    const int32_t want = RANK_FACTOR * k;
+    const int32_t want = k + (RANK_SPARE < (RANK_FACTOR - 1) * k ? RANK_SPARE
+                                                                   : (RANK_FACTOR - 1) * k);
     int32_t m = n;
     if (n > want) {
         int32_t hist[256] = {0}, t = L, above = 0;
