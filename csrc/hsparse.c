@@ -396,14 +396,34 @@ static int32_t top_by_value(int32_t *id, float *z, int32_t n, int32_t k, int32_t
     return k;
 }
 
+/* Shell sort of n (id, z) pairs by id (Ciura's gaps; n is an active set). */
+static void sort_pairs(int32_t *id, float *z, int32_t n)
+{
+    static const int32_t gaps[] = {701, 301, 132, 57, 23, 10, 4, 1};
+    for (size_t g = 0; g < sizeof gaps / sizeof gaps[0]; g++) {
+        const int32_t gap = gaps[g];
+        for (int32_t i = gap; i < n; i++) {
+            const int32_t ti = id[i];
+            const float tz = z[i];
+            int32_t j = i;
+            for (; j >= gap && id[j - gap] > ti; j -= gap) {
+                id[j] = id[j - gap];
+                z[j] = z[j - gap];
+            }
+            id[j] = ti;
+            z[j] = tz;
+        }
+    }
+}
+
 static int by_id(const void *a, const void *b)
 {
     const int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
     return (x > y) - (x < y);
 }
 
-void hsparse_choose(const bolt_network *net, const hidden_probe *p, const bolt_csr *X,
-                    int64_t row, uint64_t step, int32_t *ids)
+int hsparse_choose(const bolt_network *net, const hidden_probe *p, const bolt_csr *X,
+                   int64_t row, uint64_t step, int32_t *ids, float *pre)
 {
     const hidden_hash *h = &net->hhash;
     const int32_t L = h->L, k = net->hk, H = (int32_t)net->width[1];
@@ -453,7 +473,13 @@ void hsparse_choose(const bolt_network *net, const hidden_probe *p, const bolt_c
         /* hashing collides on any shared feature, a rare one as much as a
          * telling one: the k of them with the largest pre-activations */
         pre_activations(net, X, row, p->cand, m, p->z);
-        m = top_by_value(p->cand, p->z, m, k, ids);
+        top_by_value(p->cand, p->z, m, k, ids);
+        /* the k kept, with their pre-activations, in ascending ids */
+        sort_pairs(p->cand, p->z, k);
+        memcpy(ids, p->cand, (size_t)k * sizeof(int32_t));
+        if (pre)
+            memcpy(pre, p->z, (size_t)k * sizeof(float));
+        return pre != NULL;
     } else {
         memcpy(ids, p->cand, (size_t)m * sizeof(int32_t));
     }
@@ -475,6 +501,7 @@ void hsparse_choose(const bolt_network *net, const hidden_probe *p, const bolt_c
     }
     /* ascending ids: the gathers along a weight row then go forward */
     qsort(ids, (size_t)k, sizeof(int32_t), by_id);
+    return 0;
 }
 
 void hsparse_forward(const bolt_network *net, const bolt_csr *X, int64_t row,
@@ -504,7 +531,7 @@ int bolt_hidden_active(const bolt_network *net, const bolt_csr *X, int64_t row,
         return bolt_fail(BOLT_ENOMEM, "out of memory choosing active units");
     const hidden_probe p = hprobe_carve(net, buf);
     int32_t *ids = (int32_t *)(buf + hprobe_words(net));
-    hsparse_choose(net, &p, X, row, (uint64_t)step, ids);
+    hsparse_choose(net, &p, X, row, (uint64_t)step, ids, NULL);
     *n_out = net->hk;
     memcpy(out, ids, (size_t)(cap < net->hk ? cap : net->hk) * sizeof(int32_t));
     free(buf);

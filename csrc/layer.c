@@ -135,8 +135,10 @@ const float *hidden_infer(const bolt_network *net, const bolt_csr *X,
         int32_t *ids;
         float *a;
         hidden_last(net, buf, &ids, &a);
-        hsparse_choose(net, &p, X, row, 0, ids);
-        hsparse_forward(net, X, row, ids, net->hk, a);
+        if (hsparse_choose(net, &p, X, row, 0, ids, a))
+            relu_in_place(a, net->hk);
+        else
+            hsparse_forward(net, X, row, ids, net->hk, a);
         memset(buf, 0, (size_t)H * sizeof(float));
         for (int32_t i = 0; i < net->hk; i++)
             buf[ids[i]] = a[i];

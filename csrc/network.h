@@ -513,9 +513,17 @@ int64_t hprobe_words(const bolt_network *net);
 /* A probe carved out of n = hprobe_words words at buf (count zeroed). */
 hidden_probe hprobe_carve(const bolt_network *net, float *buf);
 /* The k active units of row `row` of X (ascending ids) at training step
- * `step` (0 at inference). */
-void hsparse_choose(const bolt_network *net, const hidden_probe *p, const bolt_csr *X,
-                    int64_t row, uint64_t step, int32_t *ids);
+ * `step` (0 at inference). Returns 1 when it also wrote their
+ * pre-activations into pre (it computed them to rank the candidates;
+ * pre may be NULL), else 0. */
+int hsparse_choose(const bolt_network *net, const hidden_probe *p, const bolt_csr *X,
+                   int64_t row, uint64_t step, int32_t *ids, float *pre);
+/* ReLU of n pre-activations in place. */
+static inline void relu_in_place(float *a, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        a[i] = a[i] > 0.0f ? a[i] : 0.0f;
+}
 /* Pre-activations + ReLU of units ids[0..k) for row `row` of X into a. */
 void hsparse_forward(const bolt_network *net, const bolt_csr *X, int64_t row,
                      const int32_t *ids, int32_t k, float *a);

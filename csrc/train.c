@@ -339,8 +339,10 @@ static void sparse_sample_pass(const bolt_network *net, workspace *ws, const bol
     const hidden_probe hp = hprobe_at(&ws->hprobes, net, tid);
     int32_t *hid = ws->hid + s * k;
     float *a = ws->act[0] + s * k, *d = ws->delta[0] + s * k;
-    hsparse_choose(net, &hp, X, row, (uint64_t)net->ctr.step + 1, hid);
-    hsparse_forward(net, X, row, hid, (int32_t)k, a);
+    if (hsparse_choose(net, &hp, X, row, (uint64_t)net->ctr.step + 1, hid, a))
+        relu_in_place(a, k);
+    else
+        hsparse_forward(net, X, row, hid, (int32_t)k, a);
     int32_t *lp;
     const int32_t nl = row_labels(ws, Y, row, tid, &lp);
     const bolt_layer *out = &net->layer[1];
