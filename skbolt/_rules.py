@@ -500,9 +500,11 @@ def resolve(params, n_samples, n_features, n_outputs, nnz_per_row, multilabel,
 
     hidden = given("hidden_layer_sizes", lambda: auto_hidden(n_samples, n_features, n_outputs))
     hidden = hidden_sizes(hidden)
+    hsparsity = _hidden.hidden_sparsity(params.get("hidden_sparsity", "auto"), hidden)
     batch = given("batch_size", lambda: auto_batch_size(n_samples))
     batch = min(_integer(batch, "batch_size"), n_samples)
-    lr = given("learning_rate_init", lambda: auto_learning_rate(n_samples))
+    lr = given("learning_rate_init",
+               lambda: _hidden.learning_rate(auto_learning_rate(n_samples), hsparsity, hidden))
     lr = _number(lr, "learning_rate_init", lambda v: 0 < v < math.inf, "a positive number")
     epochs = given("max_iter", lambda: auto_max_iter(n_samples, label_share))
     epochs = _integer(epochs, "max_iter")
@@ -512,7 +514,6 @@ def resolve(params, n_samples, n_features, n_outputs, nnz_per_row, multilabel,
     family = _choice(family, "hash_function", ("dwta", "srp"))
     loss = given("loss", auto_loss)
     loss = _choice(loss, "loss", ("softmax", "sigmoid"))
-    hsparsity = _hidden.hidden_sparsity(params.get("hidden_sparsity", "auto"), hidden)
     hparams = _hidden.hidden_params(hsparsity, hidden, n_samples, n_features, batch)
     if hparams is not None and not is_auto(params.get("dropout", "auto")) \
             and params.get("dropout") != 0:

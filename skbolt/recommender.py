@@ -10,7 +10,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from . import _rules
+from . import _hidden, _rules
 from ._base import BoltEstimator, Plan, Problem, memory_budget
 from ._spectral import (
     _SCORE_BLOCK,
@@ -378,11 +378,17 @@ autotune_results_, best_params_, n_features_in_
             raise ValueError(f"init must be 'svd', 'centroids' or 'auto', got {init!r}")
         one_layer = _rules.is_auto(hidden) or len(_rules.hidden_sizes(hidden)) == 1
         searched = self.autotune is True
+        # a sparse hidden layer trains its own hash tables from its weights:
+        # the SVD start writes weights its tables never saw
+        sparse = _hidden.requested(getattr(self, "hidden_sparsity", "auto"))
+        if init == "svd" and sparse:
+            raise ValueError("init='svd' writes the hidden layer from the SVD; a sparse "
+                             "hidden layer (hidden_sparsity) needs init='centroids'")
         if init == "auto":
             # a given width is no rank: PureSVD at rank 128 of 300 items
             # scored 0.04 where the network of that width scored 0.31
             return "svd" if (self.input_fraction_ is not None and _rules.is_auto(hidden)
-                             and not searched) else "centroids"
+                             and not searched and not sparse) else "centroids"
         if init == "svd":
             if self.input_fraction_ is None:
                 raise ValueError("init='svd' starts from the SVD of the interactions: fit(X) "
