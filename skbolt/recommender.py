@@ -130,11 +130,13 @@ verbose, warm_start
         those ``ceil(hidden_sparsity * width)`` units, and inference
         computes the same ones. One float, or one per hidden layer; only a
         single hidden layer can be sparse (it reads the sparse input), and
-        it takes no dropout. "auto" stays dense (1.0): measured on text
-        sets (benchmarks/README.md, ``bench_sparse_hidden.py``), a wide
-        sparse layer did not beat the dense default's accuracy at equal fit
-        time. The resolved value is ``hidden_sparsity_``; the layer's table
-        shape and schedule are ``hash_params_["hidden"]``.
+        it takes no dropout; with it ``learning_rate_init="auto"`` is ten
+        times the dense rule's (a unit steps only when active). "auto"
+        stays dense (1.0): measured on text sets (benchmarks/README.md,
+        ``bench_sparse_hidden.py``), a wide sparse layer cost 3-6x the dense
+        default's epoch and did not beat its accuracy at equal fit time.
+        The resolved value is ``hidden_sparsity_``; the layer's table shape
+        and schedule are ``hash_params_["hidden"]``.
     output_sparsity : float in (0, 1] or "auto", default="auto"
         Share of the items computed per training row. "auto" is dense (1.0)
         up to 2,048 items, else the classifier's rule (0.005 from 20,000).
