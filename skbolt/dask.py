@@ -72,7 +72,7 @@ except ImportError as error:  # pragma: no cover - exercised without the extra
     raise ImportError(
         'skbolt.dask needs dask and distributed: pip install "skbolt[dask]"') from error
 
-from . import _rules
+from . import _hidden, _rules
 from ._base import CHUNKS_PER_EPOCH, Problem, _Progress
 from ._network import Network
 from ._training import RowStream, Run, TrainingData, finished_tables
@@ -390,6 +390,13 @@ class _DaskEstimator(BaseEstimator):
         params = self.get_params()
         for name in ("client", "sync_interval"):
             params.pop(name)
+        if _hidden.requested(params.get("hidden_sparsity")):
+            # replicas average the rows they touched and rebuild output
+            # tables from a shared seed; a sparse hidden layer's own tables
+            # have no such protocol yet
+            raise ValueError("the Dask estimators train dense hidden layers only: leave "
+                             "hidden_sparsity='auto' (or 1.0), or fit the local "
+                             "BoltClassifier / BoltRecommender")
         return params
 
     def _client(self):
@@ -493,7 +500,7 @@ class DaskBoltClassifier(ClassifierMixin, _DaskEstimator):
 output_sparsity, hash_function, rebuild_interval, loss, sparse_inference, \
 dropout, centroid_finish, autotune, autotune_budget, max_memory, \
 early_stopping, validation_fraction, n_iter_no_change, tol, random_state, \
-n_jobs, verbose :
+n_jobs, verbose, hidden_sparsity :
         As in :class:`skbolt.BoltClassifier` (``max_memory`` applies to each
         worker's replica; the autotuning search runs on the first replica's
         rows).
@@ -551,6 +558,7 @@ n_jobs, verbose :
         random_state=None,
         n_jobs=None,
         verbose=0,
+        hidden_sparsity="auto",
     ):
         self.client = client
         self.sync_interval = sync_interval
@@ -575,6 +583,7 @@ n_jobs, verbose :
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.hidden_sparsity = hidden_sparsity
 
     # ------------------------------------------------------------------
 
@@ -923,7 +932,7 @@ class DaskBoltRecommender(_DaskEstimator):
 learning_rate_init, batch_size, max_iter, output_sparsity, hash_function, \
 rebuild_interval, loss, sparse_inference, dropout, centroid_finish, autotune, \
 autotune_budget, max_memory, early_stopping, validation_fraction, \
-n_iter_no_change, tol, random_state, n_jobs, verbose :
+n_iter_no_change, tol, random_state, n_jobs, verbose, hidden_sparsity :
         As in :class:`skbolt.BoltRecommender`.
 
     Attributes
@@ -971,6 +980,7 @@ n_iter_no_change, tol, random_state, n_jobs, verbose :
         random_state=None,
         n_jobs=None,
         verbose=0,
+        hidden_sparsity="auto",
     ):
         self.client = client
         self.sync_interval = sync_interval
@@ -999,6 +1009,7 @@ n_iter_no_change, tol, random_state, n_jobs, verbose :
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.hidden_sparsity = hidden_sparsity
 
     def fit(self, X, y=None):
         """Train replicas on the workers' rows of interactions (or inputs).

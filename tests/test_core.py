@@ -1682,8 +1682,9 @@ def test_null_pointers_are_rejected_by_every_function():
         "bolt_hash_keys": (h, out("float[]", 2 * 32), 2, out("uint32_t[]", 2 * 8)),
         "bolt_candidates": (h, X.c, 0, out("int32_t[]", 64), 64, out("int64_t[]")),
         "bolt_hidden_table_size": (h, out("int64_t[]"), out("int64_t[]")),
+        # room for full buckets (reservoir 4), as for bolt_get_tables
         "bolt_get_hidden_tables": (h, out("uint32_t[]", hcounts.size),
-                                   out("int32_t[]", hids.size)),
+                                   out("int32_t[]", hcounts.size * 4)),
         "bolt_set_hidden_tables": (h, ffi.from_buffer("uint32_t[]", hcounts),
                                    ffi.from_buffer("int32_t[]", hids), hids.size),
         "bolt_rebuild_hidden_tables": (h, 1),

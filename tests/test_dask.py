@@ -234,6 +234,13 @@ def test_parameters_follow_the_scikit_learn_rules(client):
     np.testing.assert_array_equal(back.to_local().predict(X), est.to_local().predict(X))
 
 
+def test_sparse_hidden_layers_are_refused_with_a_reason(client):
+    X, y = make_extreme_classification(600, 100, 10, random_state=3)
+    est = DaskBoltClassifier(client=client, hidden_sparsity=0.05, max_iter=1, autotune=False)
+    with pytest.raises(ValueError, match="dense hidden layers only"):
+        est.fit(_blocks(X, 300), y)
+
+
 @pytest.fixture(scope="module")
 def interactions():
     from skbolt.datasets import make_interactions, split_users
