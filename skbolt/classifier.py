@@ -186,7 +186,11 @@ centroid_finish_ :
         the epoch after which the tables are frozen, ``batch_negatives``
         (outputs of each active set drawn from the labels of the batch's
         rows) and ``inference_candidates`` (outputs sparse inference
-        scores per row; -1: every one the tables retrieve).
+        scores per row; -1: every one the tables retrieve). With a sparse
+        hidden layer, ``"hidden"``: its active units per sample
+        (``active_size``), ``K``, ``L``, ``range_pow``, ``reservoir`` of its
+        tables and their ``rebuild_interval`` (in Adam steps; frozen with
+        the output's tables).
     threshold_ : float or None
         Multi-label models: the probability from which ``predict`` keeps a
         label besides the most probable one, chosen to maximise micro-F1 on
