@@ -85,29 +85,57 @@ def sparse_ranked(net, x, seen, n, n_items, candidates, threads, P=None, weight=
     s[ids < 0] = np.nan
     return ids, s
 
+def _keys(rows, cols, n_items):
+    return np.asarray(rows, dtype=np.int64) * n_items + np.asarray(cols, dtype=np.int64)
+
+
+def _csr_keys(M, n_items):
+    """Sorted (row, column) keys of CSR ``M``'s entries (sorted indices)."""
+    return _keys(np.repeat(np.arange(M.shape[0]), np.diff(M.indptr)), M.indices, n_items)
+
+
 def _blend_retrieved(ids, s, P, weight, seen, n_items):
     """Retrieved (ids, probabilities) reranked with co-occurrence ``P``.
     Items ``P`` names that the tables did not retrieve get the row's lowest
-    retrieved probability (an upper bound of theirs: they ranked below it)."""
-    out_ids = np.full(ids.shape, -1, dtype=np.int64)
-    out_s = np.full(ids.shape, np.nan)
-    for r in range(ids.shape[0]):
-        ok = ids[r] >= 0
-        got, p = ids[r][ok], s[r][ok].astype(np.float64)
-        lo, hi = P.indptr[r], P.indptr[r + 1]
-        extra = np.setdiff1d(P.indices[lo:hi], got)
-        if seen is not None:
-            extra = np.setdiff1d(extra, seen.indices[seen.indptr[r]:seen.indptr[r + 1]])
-        cand = np.concatenate([got, extra]).astype(np.int64)
-        logp = np.log(np.concatenate([p, np.full(extra.size, p.min() if p.size else 1.0)]))
-        pi, pv = P.indices[lo:hi], P.data[lo:hi]
-        at = np.minimum(np.searchsorted(pi, cand), max(pi.size - 1, 0))
-        pc = np.where(pi[at] == cand, pv[at], 0.0) if pi.size else np.zeros(cand.size)
-        score = logp + weight * np.log1p(pc * n_items)
-        order = np.argsort(-score, kind="stable")[:ids.shape[1]]
-        out_ids[r, :order.size] = cand[order]
-        with np.errstate(over="ignore"):
-            out_s[r, :order.size] = np.exp(score[order])
+    retrieved probability (an upper bound of theirs: they ranked below it),
+    so of those only the row's ``k`` largest in ``P`` can make its top k."""
+    m, k = ids.shape
+    P = P.tocsr()
+    P.sort_indices()
+    p_keys = _csr_keys(P, n_items)
+    ok = ids >= 0
+    rows = np.repeat(np.arange(m), k).reshape(m, k)
+    got_keys = np.where(ok, _keys(rows, np.maximum(ids, 0), n_items), -1)
+    at = np.minimum(np.searchsorted(p_keys, got_keys), max(p_keys.size - 1, 0))
+    p_got = np.where(ok & (p_keys[at] == got_keys), P.data[at], 0.0) if p_keys.size else \
+        np.zeros((m, k))
+    # the rest of P's entries, seen and retrieved items left out, k per row
+    rest = ~np.isin(p_keys, got_keys[ok])
+    if seen is not None and seen.nnz:
+        rest &= ~np.isin(p_keys, _csr_keys(seen.tocsr(), n_items))
+    r_rows = np.repeat(np.arange(m), np.diff(P.indptr))[rest]
+    r_cols, r_vals = P.indices[rest], P.data[rest]
+    order = np.lexsort((-r_vals, r_rows))
+    r_rows, r_cols, r_vals = r_rows[order], r_cols[order], r_vals[order]
+    first = np.searchsorted(r_rows, np.arange(m))
+    rank = np.arange(r_rows.size) - first[r_rows]
+    keep = rank < k
+    extra_ids = np.full((m, k), -1, dtype=np.int64)
+    extra_p = np.zeros((m, k))
+    extra_ids[r_rows[keep], rank[keep]] = r_cols[keep]
+    extra_p[r_rows[keep], rank[keep]] = r_vals[keep]
+    with np.errstate(divide="ignore"):
+        log_s = np.where(ok, np.log(np.where(ok, s, 1.0)), -np.inf)
+    floor = np.where(ok.any(axis=1), np.where(ok, log_s, np.inf).min(axis=1), 0.0)
+    cand = np.concatenate([np.where(ok, ids, -1), extra_ids], axis=1)
+    score = np.concatenate([log_s + weight * np.log1p(p_got * n_items),
+                            floor[:, None] + weight * np.log1p(extra_p * n_items)], axis=1)
+    score[cand < 0] = -np.inf
+    best = np.argsort(-score, axis=1, kind="stable")[:, :k]
+    out_ids = np.take_along_axis(cand, best, axis=1)
+    with np.errstate(over="ignore"):
+        out_s = np.exp(np.take_along_axis(score, best, axis=1))
+    out_s[out_ids < 0] = np.nan
     return out_ids, out_s
 
 
