@@ -617,6 +617,8 @@ def main():
                     help="which rows of ABLATION to run (all by default)")
     ap.add_argument("--scale", action="store_true")
     ap.add_argument("--scale-users", type=int, default=1_000_000)
+    ap.add_argument("--scale-sasrec-seconds", type=float, default=300,
+                    help="SASRec's timed sample on the scale log (0: not run)")
     ap.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
     ap.add_argument("--systems", nargs="*",
                     default=["popularity", "markov", "itemknn", "ease", "als", "sasrec", "skbolt"])
@@ -630,7 +632,8 @@ def main():
     if args.scale:
         from bench_sequential_scale import run_scale
 
-        run_scale(args.scale_users, args.out or "sequential_scale.json")
+        run_scale(args.scale_users, args.out or "sequential_scale.json",
+                  sasrec_seconds=args.scale_sasrec_seconds)
         return
     runs = []
     if args.ablation:
