@@ -247,7 +247,45 @@ class Plan:
                          self.overrides)
 
 
-class BoltEstimator(BaseEstimator):
+class NativePickle:
+    """Pickling and deep copies of an estimator holding a native network in
+    ``_network``: its saved state travels in place of the handle."""
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        network = state.pop("_network", None)
+        if network is not None:
+            state["_network_state"] = network.get_state()
+        state["_skbolt_pickle_version"] = PICKLE_VERSION
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        version = state.pop("_skbolt_pickle_version", None)
+        if version != PICKLE_VERSION:
+            raise ValueError(
+                f"this {type(self).__name__} was saved in pickle format {version}; this skbolt "
+                f"reads format {PICKLE_VERSION}. Refit the model with this version."
+            )
+        network_state = state.pop("_network_state", None)
+        # parameters added since the model was saved (hidden_sparsity, issue
+        # 36) take their defaults, which reproduce how it was trained
+        for name, p in inspect.signature(type(self).__init__).parameters.items():
+            if name != "self" and p.default is not inspect.Parameter.empty:
+                state.setdefault(name, p.default)
+        super().__setstate__(state)
+        if network_state is not None:
+            self._network = Network.from_state(network_state)
+
+    def __deepcopy__(self, memo):
+        # the native handle cannot be copied; its saved state can
+        twin = self.__class__.__new__(self.__class__)
+        memo[id(self)] = twin
+        twin.__setstate__(copy.deepcopy(self.__getstate__(), memo))
+        return twin
+
+
+class BoltEstimator(NativePickle, BaseEstimator):
     """Base of skbolt's estimators; not meant to be used directly.
 
     Subclasses implement ``_training_data`` (validated inputs and encoded
@@ -647,40 +685,6 @@ class BoltEstimator(BaseEstimator):
 
         io.save(self, path)
         return self
-
-    def __getstate__(self):
-        state = dict(super().__getstate__())
-        network = state.pop("_network", None)
-        if network is not None:
-            state["_network_state"] = network.get_state()
-        state["_skbolt_pickle_version"] = PICKLE_VERSION
-        return state
-
-    def __setstate__(self, state):
-        state = dict(state)
-        version = state.pop("_skbolt_pickle_version", None)
-        if version != PICKLE_VERSION:
-            raise ValueError(
-                f"this {type(self).__name__} was saved in pickle format {version}; this skbolt "
-                f"reads format {PICKLE_VERSION}. Refit the model with this version."
-            )
-        network_state = state.pop("_network_state", None)
-        # parameters added since the model was saved (hidden_sparsity, issue
-        # 36) take their defaults, which reproduce how it was trained
-        for name, p in inspect.signature(type(self).__init__).parameters.items():
-            if name != "self" and p.default is not inspect.Parameter.empty:
-                state.setdefault(name, p.default)
-        super().__setstate__(state)
-        if network_state is not None:
-            self._network = Network.from_state(network_state)
-
-    def __deepcopy__(self, memo):
-        # the native handle cannot be copied; its saved state can
-        twin = self.__class__.__new__(self.__class__)
-        memo[id(self)] = twin
-        twin.__setstate__(copy.deepcopy(self.__getstate__(), memo))
-        return twin
-
 
 def _check_csr(X):
     """A CSR matrix's structure, checked before anything reads through it

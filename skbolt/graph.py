@@ -333,6 +333,9 @@ class NeighborhoodFeatures(TransformerMixin, BaseEstimator):
         self.relation_names_ = [name for name, _ in relations]
 
         sparse_blocks, dense_blocks = [], []
+        # each block's column names, in the order transform hstacks them
+        sparse_names, dense_names = [], []
+        n_in = 0 if F is None else F.shape[1]
         self.hop_blocks_ = "all"
         if F is not None:
             is_sparse = sp.issparse(F)
@@ -345,13 +348,18 @@ class NeighborhoodFeatures(TransformerMixin, BaseEstimator):
             self.hop_blocks_ = blocks if self.hops else "all"
             if self.hop_blocks_ == "all":
                 (sparse_blocks if is_sparse else dense_blocks).append(F)
-        for A in mats:
+                (sparse_names if is_sparse else dense_names).append(
+                    [f"x{j}" for j in range(n_in)])
+        for name, A in zip(self.relation_names_, mats):
             if F is not None and self.hops:
-                sparse_blocks_r, dense_blocks_r = self._aggregate(A, F)
+                sparse_blocks_r, dense_blocks_r, hops_r = self._aggregate(A, F)
+                names = [[f"{name}_hop{h}_x{j}" for j in range(n_in)] for h in hops_r]
                 sparse_blocks += sparse_blocks_r
                 dense_blocks += dense_blocks_r
+                (sparse_names if sp.issparse(F) else dense_names).extend(names)
             if self.degree:
                 dense_blocks.append(np.log1p(np.asarray(A.sum(axis=1), dtype=np.float32)))
+                dense_names.append([f"{name}_log_degree"])
         self.classes_, self.label_relations_ = None, []
         if self.label_features is not False and y is not None:
             self.classes_, codes = np.unique(y, return_inverse=True)
@@ -363,6 +371,11 @@ class NeighborhoodFeatures(TransformerMixin, BaseEstimator):
                     continue
                 self.label_relations_.append(name)
                 dense_blocks.append(self._label_block(A, ids, codes, len(self.classes_)))
+                for h in range(1, self.label_hops + 1):
+                    dense_names.append(
+                        [f"{name}_label_hop{h}_share_{c}" for c in self.classes_]
+                        + [f"{name}_label_hop{h}_log_count_{c}" for c in self.classes_]
+                        + [f"{name}_label_hop{h}_log_total"])
 
         if self.standardize:
             sparse_blocks = [_unit_rows_on_average(B, ids) for B in sparse_blocks]
@@ -380,15 +393,37 @@ class NeighborhoodFeatures(TransformerMixin, BaseEstimator):
         self.dense_ = dense
         self.n_features_out_ = dense.shape[1] + (0 if self.sparse_ is None
                                                  else self.sparse_.shape[1])
+        self._feature_names = np.asarray(
+            [n for block in sparse_names + dense_names for n in block], dtype=object)
         return self
 
+    def get_feature_names_out(self, input_features=None):
+        """Names of the columns ``transform`` returns.
+
+        Parameters
+        ----------
+        input_features : ignored
+            The input is node ids; the names come from the graph.
+
+        Returns
+        -------
+        ndarray of str objects of shape (n_features_out_,)
+            ``x{j}`` for the own features, ``{relation}_hop{h}_x{j}`` for
+            their neighbourhood means, ``{relation}_log_degree``, and
+            ``{relation}_label_hop{h}_share_{class}`` /
+            ``_log_count_{class}`` / ``_log_total`` for the label features.
+        """
+        check_is_fitted(self, "dense_")
+        return self._feature_names.copy()
+
     def _aggregate(self, A, F):
-        """Neighbourhood means of F over 1 .. hops hops of A."""
+        """Neighbourhood means of F over 1 .. hops hops of A (sparse blocks,
+        dense blocks, and the hops they are of)."""
         if self.self_loops is True or (self.self_loops == "auto"
                                        and self.hop_blocks_ == "last"):
             A = (A + sp.eye(A.shape[0], dtype=A.dtype, format="csr")).tocsr()
         P = _propagator(A, self.normalization)
-        sparse_out, dense_out = [], []
+        sparse_out, dense_out, kept = [], [], []
         H = F
         for hop in range(self.hops):
             H = P @ H
@@ -396,7 +431,8 @@ class NeighborhoodFeatures(TransformerMixin, BaseEstimator):
             if self.hop_blocks_ == "last" and hop < self.hops - 1:
                 continue
             (sparse_out if sp.issparse(H) else dense_out).append(H)
-        return sparse_out, dense_out
+            kept.append(hop + 1)
+        return sparse_out, dense_out, kept
 
     def _label_block(self, A, ids, codes, n_classes):
         """Per hop: label fractions, log counts per class and log of their total.

@@ -9,7 +9,17 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import _rules
-from ._base import Plan, Problem, memory_budget, resolve_n_threads
+from ._base import NativePickle, Plan, Problem, memory_budget, resolve_n_threads
+from ._cooccurrence import (
+    CHUNK_EVENTS,
+    MAX_NEIGHBORS,
+    NEIGHBOR_BYTES,
+    PAIR_BYTES,
+    WINDOW,
+    cooccurrence,
+    history_distribution,
+    without_last,
+)
 from ._native import max_threads
 from ._network import Network
 from ._sequences import (
@@ -61,8 +71,12 @@ AUTO_USERS = 5000
 AUTO_EPOCHS = 3
 AUTO_WIDTH = 128
 
+#: Co-occurrence weights "auto" measures on the same validation events,
+#: with the best encoding's cheap network (0: the network alone).
+AUTO_WEIGHTS = (0.0, 1.0, 2.0, 4.0)
 
-class BoltSequentialRecommender(BaseEstimator):
+
+class BoltSequentialRecommender(NativePickle, BaseEstimator):
     """Next-item recommender over time-ordered event logs.
 
     ``fit`` reads an event log (user, item, timestamp[, weight]) with ids of
@@ -77,6 +91,14 @@ class BoltSequentialRecommender(BaseEstimator):
     and the network of ``BoltClassifier`` (ReLU hidden layer, softmax output
     layer over every item of the log, sampled by LSH above DENSE_ITEMS
     items) learns them.
+
+    The network's hidden layer is a low-rank map from the last items to the
+    next, so item-to-item links it cannot hold (a successor table over the
+    catalogue) come from a second source: how often two items occur within
+    a few steps of each other in users' sequences (``_cooccurrence``). An
+    item ranks by p * (1 + n_items * P) ** ``cooccurrence_weight_``, p the
+    network's probability and P the co-occurrence distribution of the
+    user's last items; the weight is measured on validation events.
 
     Parameters
     ----------
@@ -94,6 +116,11 @@ class BoltSequentialRecommender(BaseEstimator):
         leaves a block out).
     exclude_seen : bool, default=True
         Whether items the user already had are left out of recommendations.
+    cooccurrence_weight : float >= 0 or "auto", default="auto"
+        Exponent of the co-occurrence factor in the ranking (0: the network
+        alone). "auto" picks one of AUTO_WEIGHTS by NDCG on each user's
+        last training event, scored with the cheap network of the encoding
+        choice and co-occurrence counted without those events.
     hidden_layer_sizes, learning_rate_init, batch_size, max_iter, \
 output_sparsity, dropout : "auto" or as in ``BoltClassifier``
         The network's hyper-parameters; "auto" follows the classifier's
@@ -115,6 +142,11 @@ output_sparsity, dropout : "auto" or as in ``BoltClassifier``
     encoding_scores_ : dict or None
         With "auto": validation NDCG@n_recommendations of each candidate
         (decay, last_items) measured (None when nothing was measured).
+    cooccurrence_weight_ : float
+        The resolved co-occurrence weight ("auto" falls back to 0 when
+        fewer than 20 users have 3 events to validate on).
+    cooccurrence_scores_ : dict or None
+        With "auto": validation NDCG of each weight measured.
     user_ids_, item_ids_ : ndarray
         The caller's ids; the catalogue is every item of the log.
     n_items_ : int
@@ -148,8 +180,9 @@ output_sparsity_, dropout_ : resolved hyper-parameters
 
     def __init__(self, n_recommendations=10, decay="auto", window="auto", last_items="auto",
                  history_scale=1.0, last_scale=1.0, exclude_seen=True,
-                 hidden_layer_sizes="auto", learning_rate_init="auto", batch_size="auto",
-                 max_iter="auto", output_sparsity="auto", dropout="auto", max_memory="auto",
+                 cooccurrence_weight="auto", hidden_layer_sizes="auto",
+                 learning_rate_init="auto", batch_size="auto", max_iter="auto",
+                 output_sparsity="auto", dropout="auto", max_memory="auto",
                  random_state=None, n_jobs=None, verbose=0):
         self.n_recommendations = n_recommendations
         self.decay = decay
@@ -158,6 +191,7 @@ output_sparsity_, dropout_ : resolved hyper-parameters
         self.history_scale = history_scale
         self.last_scale = last_scale
         self.exclude_seen = exclude_seen
+        self.cooccurrence_weight = cooccurrence_weight
         self.hidden_layer_sizes = hidden_layer_sizes
         self.learning_rate_init = learning_rate_init
         self.batch_size = batch_size
@@ -188,6 +222,8 @@ output_sparsity_, dropout_ : resolved hyper-parameters
             number("decay", lambda v: 0 < v <= 1, "in (0, 1] or 'auto'")
         number("history_scale", lambda v: 0 <= v < np.inf, "a number >= 0")
         number("last_scale", lambda v: 0 <= v < np.inf, "a number >= 0")
+        if not _rules.is_auto(self.cooccurrence_weight):
+            number("cooccurrence_weight", lambda v: 0 <= v < np.inf, "a number >= 0 or 'auto'")
         n = self.n_recommendations
         if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral) or n < 1:
             raise ValueError(f"n_recommendations must be a positive integer, got {n!r}")
@@ -251,6 +287,8 @@ output_sparsity_, dropout_ : resolved hyper-parameters
         net, plan = self._new_network(enc, seqs, positions, seed, threads)
         self.loss_curve_ = self._train(net, plan, enc, seqs, positions, seed, threads)
         self._network, self._sequences = net, seqs
+        self._cooccurrence = (cooccurrence(seqs.items, seqs.starts, self.n_items_)
+                              if self.cooccurrence_weight_ > 0 else None)
         self._seen = seqs.seen(self.n_items_)
         self._user_index = {u: i for i, u in enumerate(user_ids.tolist())}
         self._item_index = None
@@ -262,42 +300,63 @@ output_sparsity_, dropout_ : resolved hyper-parameters
                         self.history_scale, self.last_scale)
 
     def _resolve_encoding(self, seqs, seed, threads):
-        """Resolve "auto" in the encoding: each candidate of AUTO_CANDIDATES
-        that the given values allow is trained for AUTO_EPOCHS epochs on
-        every position but each user's last, and scored by NDCG on the last
-        events of a sample of users; the best is kept."""
+        """Resolve "auto" in the encoding and the co-occurrence weight: each
+        encoding of AUTO_CANDIDATES that the given values allow is trained
+        for AUTO_EPOCHS epochs on every position but each user's last, and
+        scored by NDCG on the last events of a sample of users; the best is
+        kept, and its network scores each weight of AUTO_WEIGHTS with
+        co-occurrence counted without those last events."""
         self.window_ = AUTO_WINDOW if _rules.is_auto(self.window) else int(self.window)
         cands = [(d if _rules.is_auto(self.decay) else float(self.decay),
                   k if _rules.is_auto(self.last_items) else int(self.last_items))
                  for d, k in AUTO_CANDIDATES]
         cands = list(dict.fromkeys(cands))
-        self.encoding_scores_ = None
+        auto_weight = _rules.is_auto(self.cooccurrence_weight)
+        self.cooccurrence_weight_ = 0.0 if auto_weight else float(self.cooccurrence_weight)
+        self.encoding_scores_ = self.cooccurrence_scores_ = None
         val_users = np.flatnonzero(np.diff(seqs.starts) >= 3)
-        if len(cands) > 1 and val_users.size >= 20:
-            rng = np.random.RandomState(seed)
-            if val_users.size > AUTO_USERS:
-                val_users = np.sort(rng.choice(val_users, AUTO_USERS, replace=False))
-            train = seqs.positions(skip_last=1)
-            ends = seqs.starts[val_users + 1] - 1
-            targets = seqs.items[ends]
-            seen = seqs.seen(self.n_items_, val_users, ends)
-            scores = {}
-            for d, k in cands:
-                self.decay_, self.last_items_ = d, k
-                enc = self._encoding()
-                net, plan = self._new_network(enc, seqs, train, seed, threads,
-                                              max_iter=AUTO_EPOCHS, cheap=True)
-                self._train(net, plan, enc, seqs, train, seed, threads)
-                X = enc.rows(seqs.items, ends, ends - seqs.starts[val_users], seqs.weights)
-                ids, _ = self._ranked(net, X, seen, self.n_recommendations, threads, plan)
-                scores[(d, k)] = ndcg_one(ids, targets)
-                if self.verbose:
-                    print(f"encoding decay={d} last_items={k}: validation NDCG@"
-                          f"{self.n_recommendations} {scores[(d, k)]:.4f}")
-            self.encoding_scores_ = scores
-            self.decay_, self.last_items_ = max(scores, key=scores.get)
-        else:
+        if not (len(cands) > 1 or auto_weight) or val_users.size < 20:
             self.decay_, self.last_items_ = cands[0]
+            return
+        rng = np.random.RandomState(seed)
+        if val_users.size > AUTO_USERS:
+            val_users = np.sort(rng.choice(val_users, AUTO_USERS, replace=False))
+        train = seqs.positions(skip_last=1)
+        ends = seqs.starts[val_users + 1] - 1
+        lengths = ends - seqs.starts[val_users]
+        targets = seqs.items[ends]
+        seen = seqs.seen(self.n_items_, val_users, ends)
+        scores, best = {}, None
+        for d, k in cands:
+            self.decay_, self.last_items_ = d, k
+            enc = self._encoding()
+            net, plan = self._new_network(enc, seqs, train, seed, threads,
+                                          max_iter=AUTO_EPOCHS, cheap=True)
+            self._train(net, plan, enc, seqs, train, seed, threads)
+            X = enc.rows(seqs.items, ends, lengths, seqs.weights)
+            ids, _ = self._ranked(net, X, seen, self.n_recommendations, threads, plan)
+            scores[(d, k)] = ndcg_one(ids, targets)
+            if best is None or scores[(d, k)] > scores[best[0]]:
+                best = ((d, k), net, plan, X)
+            if self.verbose:
+                print(f"encoding decay={d} last_items={k}: validation NDCG@"
+                      f"{self.n_recommendations} {scores[(d, k)]:.4f}")
+        if len(cands) > 1:
+            self.encoding_scores_ = scores
+        (self.decay_, self.last_items_), net, plan, X = best
+        if auto_weight:
+            C = cooccurrence(*without_last(seqs.items, seqs.starts), self.n_items_)
+            P = history_distribution(C, seqs.items, ends, lengths)
+            weights = {}
+            for w in AUTO_WEIGHTS:
+                ids, _ = self._ranked(net, X, seen, self.n_recommendations, threads, plan,
+                                      P=P, weight=w)
+                weights[w] = ndcg_one(ids, targets)
+                if self.verbose:
+                    print(f"cooccurrence_weight={w}: validation NDCG@"
+                          f"{self.n_recommendations} {weights[w]:.4f}")
+            self.cooccurrence_scores_ = weights
+            self.cooccurrence_weight_ = max(weights, key=weights.get)
 
     def _new_network(self, enc, seqs, positions, seed, threads, max_iter=None, cheap=False):
         n_items = self.n_items_
@@ -383,9 +442,10 @@ output_sparsity_, dropout_ : resolved hyper-parameters
             ``events`` (the fit's copies of the log: codes, times, tie
             keys, the sequences, the seen-items matrix, the positions and
             an epoch's order; about EVENT_BYTES per event), ``rows`` (one
-            chunk of input rows and its scipy temporaries), the network's
-            parts (``weights``, ``optimizer``, ``tables``, ``buffers``)
-            and their ``total``. "auto" encodings count the
+            chunk of input rows and its scipy temporaries),
+            ``cooccurrence`` (its counting, when the weight may be > 0),
+            the network's parts (``weights``, ``optimizer``, ``tables``,
+            ``buffers``) and their ``total``. "auto" encodings count the
             widest candidate. The caller's own arrays are not counted.
         """
         self._check_params()
@@ -403,6 +463,12 @@ output_sparsity_, dropout_ : resolved hyper-parameters
         plan = Plan.make(params, problem, 0, threads, memory_budget(self.max_memory))
         parts = {"events": EVENT_BYTES * int(n_events),
                  "rows": int(CHUNK_ROWS * (nnz + 2) * ROW_BYTES)}
+        if _rules.is_auto(self.cooccurrence_weight) or self.cooccurrence_weight > 0:
+            # the counts of one chunk of events, the running total (pruned
+            # past 4 x MAX_NEIGHBORS a row) and the kept neighbours
+            pairs = 2 * WINDOW * min(int(n_events), CHUNK_EVENTS)
+            held = min(int(n_items) * 4 * MAX_NEIGHBORS, 2 * WINDOW * int(n_events))
+            parts["cooccurrence"] = int(pairs * PAIR_BYTES + 3 * held * NEIGHBOR_BYTES)
         # no rollback copy: this fit keeps no snapshot of the weights
         parts.update({k: int(v) for k, v in plan.memory.items()
                       if k not in ("total", "snapshot")})
@@ -412,13 +478,27 @@ output_sparsity_, dropout_ : resolved hyper-parameters
     # ------------------------------------------------------------------
     # recommend
 
-    def _ranked(self, net, X, seen, n, threads, plan=None):
+    def _ranked(self, net, X, seen, n, threads, plan=None, P=None, weight=None):
         """Best ``n`` items of each input row of ``X``, the row's items of
         CSR ``seen`` left out (None: none); -1 / NaN where none is left.
-        ``plan``: that of ``net`` when it is not the fitted network."""
+        ``plan``: that of ``net`` when it is not the fitted network; ``P``
+        and ``weight``: the rows' co-occurrence and its weight (default:
+        the fitted ones, given ``P``)."""
         hash_params = self.hash_params_ if plan is None else plan.resolved.hash_params
+        weight = self.cooccurrence_weight_ if weight is None else weight
         return ranked(net, X, seen, n, self.n_items_, hash_params["inference_candidates"],
-                      threads)
+                      threads, P=P, weight=weight)
+
+    def _user_inputs(self, seqs, users):
+        """Network rows and co-occurrence distributions (None without a
+        weight) of each user's next item after their whole history."""
+        users = np.asarray(users, dtype=np.int64)
+        X = self._encoding().user_rows(seqs, users)
+        if self._cooccurrence is None:
+            return X, None
+        ends = seqs.starts[users + 1]
+        return X, history_distribution(self._cooccurrence, seqs.items, ends,
+                                       ends - seqs.starts[users])
 
     def _check_n(self, n):
         n = self.n_recommendations if n is None else n
@@ -464,7 +544,10 @@ output_sparsity_, dropout_ : resolved hyper-parameters
             user's items are left out; where fewer items remain, the last
             slots hold None (the array is then of dtype object).
         scores : ndarray of float32 of the same shape
-            The items' softmax probabilities (NaN in empty slots).
+            The items' softmax probabilities times (1 + n_items_ * P) **
+            ``cooccurrence_weight_`` (P: the co-occurrence distribution of
+            the user's last items; the plain probabilities when the weight
+            is 0), not renormalised; NaN in empty slots.
 
         Raises
         ------
@@ -474,10 +557,10 @@ output_sparsity_, dropout_ : resolved hyper-parameters
         check_is_fitted(self, "_network")
         n = self._check_n(n)
         codes = self._user_codes(users)
-        X = self._encoding().user_rows(self._sequences, codes)
+        X, P = self._user_inputs(self._sequences, codes)
         seen = self._seen[codes] if self.exclude_seen else None
         threads = resolve_n_threads(self.n_jobs, max_threads())
-        return self._output(*self._ranked(self._network, X, seen, n, threads))
+        return self._output(*self._ranked(self._network, X, seen, n, threads, P=P))
 
     def _item_codes(self, items):
         if self._item_index is None:
@@ -508,10 +591,10 @@ output_sparsity_, dropout_ : resolved hyper-parameters
         check_is_fitted(self, "_network")
         n = self._check_n(n)
         seqs = self._history_sequences(histories)
-        X = self._encoding().user_rows(seqs, np.arange(seqs.n_users))
+        X, P = self._user_inputs(seqs, np.arange(seqs.n_users))
         seen = seqs.seen(self.n_items_) if self.exclude_seen else None
         threads = resolve_n_threads(self.n_jobs, max_threads())
-        return self._output(*self._ranked(self._network, X, seen, n, threads))
+        return self._output(*self._ranked(self._network, X, seen, n, threads, P=P))
 
     def _history_sequences(self, histories):
         if isinstance(histories, (str, bytes)) or not hasattr(histories, "__len__"):
@@ -577,9 +660,9 @@ output_sparsity_, dropout_ : resolved hyper-parameters
 
     def _ranked_histories(self, histories):
         seqs = self._history_sequences(histories)
-        X = self._encoding().user_rows(seqs, np.arange(seqs.n_users))
+        X, P = self._user_inputs(seqs, np.arange(seqs.n_users))
         seen = seqs.seen(self.n_items_) if self.exclude_seen else None
         threads = resolve_n_threads(self.n_jobs, max_threads())
-        return self._ranked(self._network, X, seen, self.n_recommendations, threads)[0]
+        return self._ranked(self._network, X, seen, self.n_recommendations, threads, P=P)[0]
 
 

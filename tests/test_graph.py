@@ -329,3 +329,30 @@ def test_make_graph_is_homophilous_symmetric_and_seeded():
     assert (again.adjacency != A).nnz == 0
     with pytest.raises(ValueError, match="homophily"):
         make_graph(10, homophily=2)
+
+
+def test_feature_names_follow_the_columns():
+    rng = np.random.default_rng(12)
+    Ws = {"a": random_graph(14, 0.3, rng), "b": random_graph(14, 0.4, rng)}
+    F = rng.normal(size=(14, 3))
+    y = np.array(["no", "yes"])[rng.integers(0, 2, 14)]
+    train = np.arange(10)
+    nf = NeighborhoodFeatures({k: sp.csr_matrix(W) for k, W in Ws.items()}, features=F,
+                              hops=2, label_features=True, standardize=False)
+    Z = nf.fit(train, y[train]).transform(np.arange(14)).toarray()
+    names = nf.get_feature_names_out()
+    assert names.shape == (nf.n_features_out_,) == (Z.shape[1],)
+    assert len(set(names)) == names.size
+    col = {n: Z[:, i] for i, n in enumerate(names)}
+    # each named column is what its name says, from independent references
+    np.testing.assert_allclose(col["x1"], F[:, 1], rtol=1e-5)
+    np.testing.assert_allclose(col["b_hop2_x0"], ref_mean(Ws["b"], ref_mean(Ws["b"], F, "row"),
+                                                          "row")[:, 0], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(col["a_log_degree"], np.log1p(Ws["a"].sum(1)), rtol=1e-5)
+    codes = np.unique(y[train], return_inverse=True)[1]
+    lab = ref_labels(Ws["b"], train, codes, 2, 2)
+    np.testing.assert_allclose(col["b_label_hop1_share_yes"], lab[:, 1], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(col["b_label_hop2_log_total"], lab[:, -1], rtol=1e-4, atol=1e-6)
+    # in a pipeline, the names reach the step after
+    assert list(make_pipeline(clone(nf)).fit(train, y[train]).get_feature_names_out()) == \
+        list(names)

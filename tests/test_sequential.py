@@ -26,8 +26,10 @@ def planted_log(n_users=400, pairs=3, seed=0):
 
 
 # one thread: OpenMP threads on a busy shared machine slowed these small
-# fits sevenfold
-FAST = dict(hidden_layer_sizes=(64,), max_iter=30, random_state=0, n_jobs=1)
+# fits sevenfold; the network alone (co-occurrence has its own tests in
+# test_cooccurrence.py)
+FAST = dict(hidden_layer_sizes=(64,), max_iter=30, random_state=0, n_jobs=1,
+            cooccurrence_weight=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -194,6 +196,8 @@ def test_logs_without_anything_to_learn():
     (dict(decay=0.0), "decay"), (dict(window=0), "window"), (dict(last_items=-1), "last_items"),
     (dict(n_recommendations=0), "n_recommendations"), (dict(exclude_seen="yes"), "exclude_seen"),
     (dict(history_scale=-1.0), "history_scale"),
+    (dict(cooccurrence_weight=-1.0), "cooccurrence_weight"),
+    (dict(cooccurrence_weight="high"), "cooccurrence_weight"),
 ])
 def test_bad_params(params, match):
     with pytest.raises(ValueError, match=match):
