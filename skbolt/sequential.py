@@ -18,7 +18,6 @@ from ._cooccurrence import (
     WINDOW,
     cooccurrence,
     history_distribution,
-    without_last,
 )
 from ._native import max_threads
 from ._network import Network
@@ -29,6 +28,12 @@ from ._sequences import (
     event_columns,
     tie_keys,
     time_order,
+)
+from ._sequential_auto import (
+    AUTO_CANDIDATES,
+    AUTO_WIDTH,
+    AUTO_WINDOW,
+    resolve_auto,
 )
 from ._topn import add_sums, ndcg_one, ranked
 from ._training import RowStream
@@ -56,25 +61,6 @@ ROW_BYTES = 64
 #: Rows the sampled output layer's centroid start reads (a sample of the
 #: positions beyond this).
 CENTROID_ROWS = 500_000
-
-#: Candidate encodings "auto" measures on the validation positions,
-#: (decay, last_items); the window is AUTO_WINDOW. See benchmarks/README.md
-#: (bench_sequential) for what each scored on MovieLens-100K.
-AUTO_CANDIDATES = ((0.9, 1), (0.9, 3), (0.7, 1))
-AUTO_WINDOW = 100
-
-#: Users whose last event the "auto" choice is scored on (a seeded sample
-#: beyond this), and the epochs and hidden width of each candidate's cheap
-#: fit (a given width is kept). On MovieLens-100K validation, width 256
-#: scored as 512 did (0.1080 against 0.1084) at 58% of the CPU time.
-AUTO_USERS = 5000
-AUTO_EPOCHS = 3
-AUTO_WIDTH = 128
-
-#: Co-occurrence weights "auto" measures on the same validation events,
-#: with the best encoding's cheap network (0: the network alone).
-AUTO_WEIGHTS = (0.0, 1.0, 2.0, 4.0)
-
 
 class BoltSequentialRecommender(NativePickle, BaseEstimator):
     """Next-item recommender over time-ordered event logs.
@@ -282,7 +268,7 @@ output_sparsity_, dropout_ : resolved hyper-parameters
         self.user_ids_, self.item_ids_, self.n_items_ = user_ids, item_ids, item_ids.size
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         threads = resolve_n_threads(self.n_jobs, max_threads())
-        self._resolve_encoding(seqs, seed, threads)
+        resolve_auto(self, seqs, seed, threads)
         enc = self._encoding()
         net, plan = self._new_network(enc, seqs, positions, seed, threads)
         self.loss_curve_ = self._train(net, plan, enc, seqs, positions, seed, threads)
@@ -298,65 +284,6 @@ output_sparsity_, dropout_ : resolved hyper-parameters
         return Encoding(self.n_items_, self.decay_ if decay is None else decay, self.window_,
                         self.last_items_ if last_items is None else last_items,
                         self.history_scale, self.last_scale)
-
-    def _resolve_encoding(self, seqs, seed, threads):
-        """Resolve "auto" in the encoding and the co-occurrence weight: each
-        encoding of AUTO_CANDIDATES that the given values allow is trained
-        for AUTO_EPOCHS epochs on every position but each user's last, and
-        scored by NDCG on the last events of a sample of users; the best is
-        kept, and its network scores each weight of AUTO_WEIGHTS with
-        co-occurrence counted without those last events."""
-        self.window_ = AUTO_WINDOW if _rules.is_auto(self.window) else int(self.window)
-        cands = [(d if _rules.is_auto(self.decay) else float(self.decay),
-                  k if _rules.is_auto(self.last_items) else int(self.last_items))
-                 for d, k in AUTO_CANDIDATES]
-        cands = list(dict.fromkeys(cands))
-        auto_weight = _rules.is_auto(self.cooccurrence_weight)
-        self.cooccurrence_weight_ = 0.0 if auto_weight else float(self.cooccurrence_weight)
-        self.encoding_scores_ = self.cooccurrence_scores_ = None
-        val_users = np.flatnonzero(np.diff(seqs.starts) >= 3)
-        if not (len(cands) > 1 or auto_weight) or val_users.size < 20:
-            self.decay_, self.last_items_ = cands[0]
-            return
-        rng = np.random.RandomState(seed)
-        if val_users.size > AUTO_USERS:
-            val_users = np.sort(rng.choice(val_users, AUTO_USERS, replace=False))
-        train = seqs.positions(skip_last=1)
-        ends = seqs.starts[val_users + 1] - 1
-        lengths = ends - seqs.starts[val_users]
-        targets = seqs.items[ends]
-        seen = seqs.seen(self.n_items_, val_users, ends)
-        scores, best = {}, None
-        for d, k in cands:
-            self.decay_, self.last_items_ = d, k
-            enc = self._encoding()
-            net, plan = self._new_network(enc, seqs, train, seed, threads,
-                                          max_iter=AUTO_EPOCHS, cheap=True)
-            self._train(net, plan, enc, seqs, train, seed, threads)
-            X = enc.rows(seqs.items, ends, lengths, seqs.weights)
-            ids, _ = self._ranked(net, X, seen, self.n_recommendations, threads, plan)
-            scores[(d, k)] = ndcg_one(ids, targets)
-            if best is None or scores[(d, k)] > scores[best[0]]:
-                best = ((d, k), net, plan, X)
-            if self.verbose:
-                print(f"encoding decay={d} last_items={k}: validation NDCG@"
-                      f"{self.n_recommendations} {scores[(d, k)]:.4f}")
-        if len(cands) > 1:
-            self.encoding_scores_ = scores
-        (self.decay_, self.last_items_), net, plan, X = best
-        if auto_weight:
-            C = cooccurrence(*without_last(seqs.items, seqs.starts), self.n_items_)
-            P = history_distribution(C, seqs.items, ends, lengths)
-            weights = {}
-            for w in AUTO_WEIGHTS:
-                ids, _ = self._ranked(net, X, seen, self.n_recommendations, threads, plan,
-                                      P=P, weight=w)
-                weights[w] = ndcg_one(ids, targets)
-                if self.verbose:
-                    print(f"cooccurrence_weight={w}: validation NDCG@"
-                          f"{self.n_recommendations} {weights[w]:.4f}")
-            self.cooccurrence_scores_ = weights
-            self.cooccurrence_weight_ = max(weights, key=weights.get)
 
     def _new_network(self, enc, seqs, positions, seed, threads, max_iter=None, cheap=False):
         n_items = self.n_items_
