@@ -94,6 +94,15 @@ def _csr_keys(M, n_items):
     return _keys(np.repeat(np.arange(M.shape[0]), np.diff(M.indptr)), M.indices, n_items)
 
 
+def _member(keys, sorted_keys):
+    """Whether each of ``keys`` is in ``sorted_keys`` (np.isin's hashing
+    was most of a recommend call at 100k items)."""
+    if sorted_keys.size == 0:
+        return np.zeros(keys.shape, dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_keys, keys), sorted_keys.size - 1)
+    return sorted_keys[at] == keys
+
+
 def _blend_retrieved(ids, s, P, weight, seen, n_items):
     """Retrieved (ids, probabilities) reranked with co-occurrence ``P``.
     Items ``P`` names that the tables did not retrieve get the row's lowest
@@ -110,9 +119,11 @@ def _blend_retrieved(ids, s, P, weight, seen, n_items):
     p_got = np.where(ok & (p_keys[at] == got_keys), P.data[at], 0.0) if p_keys.size else \
         np.zeros((m, k))
     # the rest of P's entries, seen and retrieved items left out, k per row
-    rest = ~np.isin(p_keys, got_keys[ok])
+    rest = ~_member(p_keys, np.sort(got_keys[ok]))
     if seen is not None and seen.nnz:
-        rest &= ~np.isin(p_keys, _csr_keys(seen.tocsr(), n_items))
+        seen = seen.tocsr()
+        seen.sort_indices()
+        rest &= ~_member(p_keys, _csr_keys(seen, n_items))
     r_rows = np.repeat(np.arange(m), np.diff(P.indptr))[rest]
     r_cols, r_vals = P.indices[rest], P.data[rest]
     order = np.lexsort((-r_vals, r_rows))
