@@ -407,7 +407,7 @@ class NeighborhoodFeatures(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of str objects of shape (n_features_out_,)
+        ndarray of str objects of shape (``n_features_out_``,)
             ``x{j}`` for the own features, ``{relation}_hop{h}_x{j}`` for
             their neighbourhood means, ``{relation}_log_degree``, and
             ``{relation}_label_hop{h}_share_{class}`` /

@@ -471,8 +471,8 @@ output_sparsity_, dropout_ : resolved hyper-parameters
             user's items are left out; where fewer items remain, the last
             slots hold None (the array is then of dtype object).
         scores : ndarray of float32 of the same shape
-            The items' softmax probabilities times (1 + n_items_ * P) **
-            ``cooccurrence_weight_`` (P: the co-occurrence distribution of
+            The items' softmax probabilities times
+            ``(1 + n_items_ * P) ** cooccurrence_weight_`` (P: the co-occurrence distribution of
             the user's last items; the plain probabilities when the weight
             is 0), not renormalised; NaN in empty slots.
 
