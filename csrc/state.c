@@ -316,17 +316,41 @@ static void copy_held(int32_t *dst, const int32_t *src, const uint32_t *counts,
     }
 }
 
+/* Copies tables t out: counts, then the held ids bucket after bucket. */
+static void get_tables(const bolt_tables *t, uint32_t *counts, int32_t *ids)
+{
+    const int64_t nb = tables_n_buckets(t);
+    memcpy(counts, t->counts, (size_t)nb * sizeof(uint32_t));
+    copy_held(ids, t->ids, counts, nb, t->R, 0);
+}
+
+/* Fills tables t from what get_tables wrote, every id checked against
+ * [0, n_ids_max) first; `what` names the tables in messages. */
+static int set_tables(bolt_tables *t, const uint32_t *counts, const int32_t *ids,
+                      int64_t n_ids, int64_t n_ids_max, const char *what)
+{
+    if (n_ids < 0 || (n_ids > 0 && !ids))
+        return bolt_fail(BOLT_EINVAL, "ids is missing (a NULL pointer) or n_ids is negative");
+    const int64_t nb = tables_n_buckets(t), total = held_total(counts, nb, t->R);
+    if (total != n_ids)
+        return bolt_fail(BOLT_EINVAL, "%s contents hold %lld ids but the counts imply %lld",
+                         what, (long long)n_ids, (long long)total);
+    for (int64_t p = 0; p < n_ids; p++)
+        if (ids[p] < 0 || ids[p] >= n_ids_max)
+            return bolt_fail(BOLT_EINVAL, "%s contents hold an id outside [0, %lld)", what,
+                             (long long)n_ids_max);
+    memcpy(t->counts, counts, (size_t)nb * sizeof(uint32_t));
+    copy_held(t->ids, ids, counts, nb, t->R, 1);
+    return BOLT_OK;
+}
+
 int bolt_get_tables(const bolt_network *net, uint32_t *counts, int32_t *ids)
 {
     int rc = check_given("network counts ids", (const void *[]){net, counts, ids}, 3);
     if (rc)
         return rc;
-    if (!net->sparse)
-        return BOLT_OK;
-    const bolt_tables *t = &net->tables;
-    const int64_t nb = tables_n_buckets(t);
-    memcpy(counts, t->counts, (size_t)nb * sizeof(uint32_t));
-    copy_held(ids, t->ids, counts, nb, t->R, 0);
+    if (net->sparse)
+        get_tables(&net->tables, counts, ids);
     return BOLT_OK;
 }
 
@@ -336,22 +360,9 @@ int bolt_set_tables(bolt_network *net, const uint32_t *counts,
     int rc = check_given("network counts", (const void *[]){net, counts}, 2);
     if (rc)
         return rc;
-    if (n_ids < 0 || (n_ids > 0 && !ids))
-        return bolt_fail(BOLT_EINVAL, "ids is missing (a NULL pointer) or n_ids is negative");
     if (!net->sparse)
         return bolt_fail(BOLT_EINVAL, "this network has a dense output layer and no tables");
-    bolt_tables *t = &net->tables;
-    const int64_t nb = tables_n_buckets(t), total = held_total(counts, nb, t->R);
-    if (total != n_ids)
-        return bolt_fail(BOLT_EINVAL, "table contents hold %lld ids but the counts imply %lld",
-                         (long long)n_ids, (long long)total);
-    for (int64_t p = 0; p < n_ids; p++)
-        if (ids[p] < 0 || ids[p] >= net->cfg.n_outputs)
-            return bolt_fail(BOLT_EINVAL, "table contents hold an id outside [0, %d)",
-                             net->cfg.n_outputs);
-    memcpy(t->counts, counts, (size_t)nb * sizeof(uint32_t));
-    copy_held(t->ids, ids, counts, nb, t->R, 1);
-    return BOLT_OK;
+    return set_tables(&net->tables, counts, ids, n_ids, net->cfg.n_outputs, "table");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -376,12 +387,8 @@ int bolt_get_hidden_tables(const bolt_network *net, uint32_t *counts, int32_t *i
     int rc = check_given("network counts ids", (const void *[]){net, counts, ids}, 3);
     if (rc)
         return rc;
-    if (!net->hsparse)
-        return BOLT_OK;
-    const bolt_tables *t = &net->htables;
-    const int64_t nb = tables_n_buckets(t);
-    memcpy(counts, t->counts, (size_t)nb * sizeof(uint32_t));
-    copy_held(ids, t->ids, counts, nb, t->R, 0);
+    if (net->hsparse)
+        get_tables(&net->htables, counts, ids);
     return BOLT_OK;
 }
 
@@ -391,21 +398,8 @@ int bolt_set_hidden_tables(bolt_network *net, const uint32_t *counts,
     int rc = check_given("network counts", (const void *[]){net, counts}, 2);
     if (rc)
         return rc;
-    if (n_ids < 0 || (n_ids > 0 && !ids))
-        return bolt_fail(BOLT_EINVAL, "ids is missing (a NULL pointer) or n_ids is negative");
     if (!net->hsparse)
         return bolt_fail(BOLT_EINVAL, "this network has a dense hidden layer and no hidden "
                          "tables");
-    bolt_tables *t = &net->htables;
-    const int64_t nb = tables_n_buckets(t), total = held_total(counts, nb, t->R);
-    if (total != n_ids)
-        return bolt_fail(BOLT_EINVAL, "hidden table contents hold %lld ids but the counts "
-                         "imply %lld", (long long)n_ids, (long long)total);
-    for (int64_t p = 0; p < n_ids; p++)
-        if (ids[p] < 0 || ids[p] >= net->width[1])
-            return bolt_fail(BOLT_EINVAL, "hidden table contents hold an id outside [0, %lld)",
-                             (long long)net->width[1]);
-    memcpy(t->counts, counts, (size_t)nb * sizeof(uint32_t));
-    copy_held(t->ids, ids, counts, nb, t->R, 1);
-    return BOLT_OK;
+    return set_tables(&net->htables, counts, ids, n_ids, net->width[1], "hidden table");
 }
