@@ -422,16 +422,19 @@ static int by_id(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-int hsparse_choose(const bolt_network *net, const hidden_probe *p, const bolt_csr *X,
-                   int64_t row, uint64_t step, int32_t *ids, float *pre)
+/* Hashes the row, queries the tables and lists each retrieved unit once in
+ * p->cand with how many tables returned it in p->count; returns how many,
+ * and in *mixed a digest of the row's keys (it seeds the top-up). */
+static int32_t retrieve(const bolt_network *net, const hidden_probe *p, const bolt_csr *X,
+                        int64_t row, uint64_t *mixed)
 {
     const hidden_hash *h = &net->hhash;
-    const int32_t L = h->L, k = net->hk, H = (int32_t)net->width[1];
+    const int32_t L = h->L;
     sample_codes(h, X, row, p->codes, p->best);
-    uint64_t mixed = 0;
+    *mixed = 0;
     for (int32_t l = 0; l < L; l++) {
         p->keys[l] = hidden_key(h, p->codes, l, 1);
-        mixed = rng_mix(mixed ^ p->keys[l]);
+        *mixed = rng_mix(*mixed ^ p->keys[l]);
     }
     tables_prefetch(&net->htables, p->keys);
     int32_t n = 0;
@@ -444,31 +447,65 @@ int hsparse_choose(const bolt_network *net, const hidden_probe *p, const bolt_cs
                 p->cand[n++] = u;
         }
     }
-    /* at most RANK_FACTOR * k candidates, those retrieved by most tables
-     * (every unit above a threshold count t and the first at t), compacted
-     * in place at the front of cand (the write index never passes the read
-     * index) */
-    const int32_t want = k + (RANK_SPARE < (RANK_FACTOR - 1) * k ? RANK_SPARE
-                                                                   : (RANK_FACTOR - 1) * k);
-    int32_t m = n;
-    if (n > want) {
-        int32_t hist[256] = {0}, t = L, above = 0;
-        for (int32_t i = 0; i < n; i++)
-            hist[p->count[p->cand[i]]]++;
-        while (t > 1 && above + hist[t] < want)
-            above += hist[t--];
-        int32_t ties = want - above;
-        m = 0;
-        for (int32_t i = 0; i < n; i++) {
-            const int32_t u = p->cand[i], c = p->count[u];
-            p->count[u] = 0; /* every count is cleared as it is read */
-            if (c > t || (c == t && ties-- > 0))
-                p->cand[m++] = u;
-        }
-    } else {
+    return n;
+}
+
+/* Keeps at most `want` of the n candidates, those retrieved by most tables
+ * (every unit above a threshold count t and the first at t), compacted in
+ * place at the front of cand (the write index never passes the read index);
+ * clears every count it reads. Returns how many are kept. */
+static int32_t keep_most_retrieved(const hidden_probe *p, int32_t n, int32_t want, int32_t L)
+{
+    if (n <= want) {
         for (int32_t i = 0; i < n; i++)
             p->count[p->cand[i]] = 0;
+        return n;
     }
+    int32_t hist[256] = {0}, t = L, above = 0;
+    for (int32_t i = 0; i < n; i++)
+        hist[p->count[p->cand[i]]]++;
+    while (t > 1 && above + hist[t] < want)
+        above += hist[t--];
+    int32_t ties = want - above, m = 0;
+    for (int32_t i = 0; i < n; i++) {
+        const int32_t u = p->cand[i], c = p->count[u];
+        p->count[u] = 0;
+        if (c > t || (c == t && ties-- > 0))
+            p->cand[m++] = u;
+    }
+    return m;
+}
+
+/* Tops ids[0..m) up to k units from the fill permutation at an offset drawn
+ * from the row's key digest and the step, skipping the chosen. */
+static void top_up(const bolt_network *net, const hidden_probe *p, int32_t *ids, int32_t m,
+                   uint64_t mixed, uint64_t step)
+{
+    const int32_t k = net->hk, H = (int32_t)net->width[1];
+    for (int32_t i = 0; i < m; i++)
+        p->count[ids[i]] = 1;
+    int64_t at = rng_below(rng_at(net->cfg.seed ^ mixed, HS_TOPUP, step), (uint32_t)H);
+    while (m < k) {
+        const int32_t u = net->hfill[at];
+        if (!p->count[u]) {
+            p->count[u] = 1;
+            ids[m++] = u;
+        }
+        at = at + 1 == H ? 0 : at + 1;
+    }
+    for (int32_t i = 0; i < k; i++)
+        p->count[ids[i]] = 0;
+}
+
+int hsparse_choose(const bolt_network *net, const hidden_probe *p, const bolt_csr *X,
+                   int64_t row, uint64_t step, int32_t *ids, float *pre)
+{
+    const int32_t k = net->hk;
+    uint64_t mixed;
+    const int32_t n = retrieve(net, p, X, row, &mixed);
+    const int32_t want = k + (RANK_SPARE < (RANK_FACTOR - 1) * k ? RANK_SPARE
+                                                                   : (RANK_FACTOR - 1) * k);
+    const int32_t m = keep_most_retrieved(p, n, want, net->hhash.L);
     if (m > k) {
         /* hashing collides on any shared feature, a rare one as much as a
          * telling one: the k of them with the largest pre-activations */
@@ -480,25 +517,10 @@ int hsparse_choose(const bolt_network *net, const hidden_probe *p, const bolt_cs
         if (pre)
             memcpy(pre, p->z, (size_t)k * sizeof(float));
         return pre != NULL;
-    } else {
-        memcpy(ids, p->cand, (size_t)m * sizeof(int32_t));
     }
-    if (m < k) {
-        /* top up from the fill permutation, skipping the chosen */
-        for (int32_t i = 0; i < m; i++)
-            p->count[ids[i]] = 1;
-        int64_t at = rng_below(rng_at(net->cfg.seed ^ mixed, HS_TOPUP, step), (uint32_t)H);
-        while (m < k) {
-            const int32_t u = net->hfill[at];
-            if (!p->count[u]) {
-                p->count[u] = 1;
-                ids[m++] = u;
-            }
-            at = at + 1 == H ? 0 : at + 1;
-        }
-        for (int32_t i = 0; i < k; i++)
-            p->count[ids[i]] = 0;
-    }
+    memcpy(ids, p->cand, (size_t)m * sizeof(int32_t));
+    if (m < k)
+        top_up(net, p, ids, m, mixed, step);
     /* ascending ids: the gathers along a weight row then go forward */
     qsort(ids, (size_t)k, sizeof(int32_t), by_id);
     return 0;

@@ -415,27 +415,33 @@ def rebuild_tables(handle, redraw, n_threads):
     _check(lib.bolt_rebuild_tables(handle, int(bool(redraw)), int(n_threads)))
 
 
-def get_tables(handle):
-    """(counts, ids) of every bucket; empty arrays for a dense output layer."""
+def _get_tables(size_fn, get_fn, handle):
     nb, ni = ffi.new("int64_t *"), ffi.new("int64_t *")
-    _check(lib.bolt_table_size(handle, nb, ni))
+    _check(size_fn(handle, nb, ni))
     counts = np.empty(nb[0], dtype=np.uint32)
     ids = np.empty(ni[0], dtype=np.int32)
     if nb[0]:
-        _check(lib.bolt_get_tables(handle, _ptr("uint32_t[]", counts),
-                                   ffi.from_buffer("int32_t[]", ids)))
+        _check(get_fn(handle, _ptr("uint32_t[]", counts), ffi.from_buffer("int32_t[]", ids)))
     return counts, ids
 
 
-def set_tables(handle, counts, ids):
+def _set_tables(size_fn, set_fn, handle, counts, ids, what):
     counts = np.ascontiguousarray(counts, dtype=np.uint32)
     ids = np.ascontiguousarray(ids, dtype=np.int32)
     nb, ni = ffi.new("int64_t *"), ffi.new("int64_t *")
-    _check(lib.bolt_table_size(handle, nb, ni))
+    _check(size_fn(handle, nb, ni))
     if counts.shape != (nb[0],):
-        raise ValueError(f"expected {nb[0]} bucket counts, got {counts.shape[0]}")
-    _check(lib.bolt_set_tables(handle, _ptr("uint32_t[]", counts), _ptr("int32_t[]", ids),
-                               ids.size))
+        raise ValueError(f"expected {nb[0]} {what} counts, got {counts.shape[0]}")
+    _check(set_fn(handle, _ptr("uint32_t[]", counts), _ptr("int32_t[]", ids), ids.size))
+
+
+def get_tables(handle):
+    """(counts, ids) of every bucket; empty arrays for a dense output layer."""
+    return _get_tables(lib.bolt_table_size, lib.bolt_get_tables, handle)
+
+
+def set_tables(handle, counts, ids):
+    _set_tables(lib.bolt_table_size, lib.bolt_set_tables, handle, counts, ids, "bucket")
 
 
 def hash_keys(handle, vectors):
@@ -463,25 +469,12 @@ def candidates(handle, X, row):
 
 def get_hidden_tables(handle):
     """(counts, ids) of the sparse hidden layer's buckets; empty when dense."""
-    nb, ni = ffi.new("int64_t *"), ffi.new("int64_t *")
-    _check(lib.bolt_hidden_table_size(handle, nb, ni))
-    counts = np.empty(nb[0], dtype=np.uint32)
-    ids = np.empty(ni[0], dtype=np.int32)
-    if nb[0]:
-        _check(lib.bolt_get_hidden_tables(handle, _ptr("uint32_t[]", counts),
-                                          ffi.from_buffer("int32_t[]", ids)))
-    return counts, ids
+    return _get_tables(lib.bolt_hidden_table_size, lib.bolt_get_hidden_tables, handle)
 
 
 def set_hidden_tables(handle, counts, ids):
-    counts = np.ascontiguousarray(counts, dtype=np.uint32)
-    ids = np.ascontiguousarray(ids, dtype=np.int32)
-    nb, ni = ffi.new("int64_t *"), ffi.new("int64_t *")
-    _check(lib.bolt_hidden_table_size(handle, nb, ni))
-    if counts.shape != (nb[0],):
-        raise ValueError(f"expected {nb[0]} hidden bucket counts, got {counts.shape[0]}")
-    _check(lib.bolt_set_hidden_tables(handle, _ptr("uint32_t[]", counts),
-                                      _ptr("int32_t[]", ids), ids.size))
+    _set_tables(lib.bolt_hidden_table_size, lib.bolt_set_hidden_tables, handle, counts, ids,
+                "hidden bucket")
 
 
 def rebuild_hidden_tables(handle, n_threads):
