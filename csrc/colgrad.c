@@ -15,60 +15,88 @@
 #include <math.h>
 #include <string.h>
 
-void colbufs_layout(arena *a, col_bufs *cb, int64_t width, int64_t nt)
+void colbufs_layout(arena *a, col_bufs *cb, int64_t width, int32_t block, int64_t nt)
 {
     cb->width = width;
+    cb->block = block;
     cb->g = arena_zero(a, PART_BUFFERS, nt * width, sizeof(float));
     cb->mark = arena_zero(a, PART_BUFFERS, nt * width, 1);
-    cb->cols = arena_take(a, PART_BUFFERS, nt * width, sizeof(int32_t));
+    cb->cols = arena_take(a, PART_BUFFERS, nt * (width / block), sizeof(int32_t));
 }
 
-/* adam_step (optim.c) for one entry */
-static inline void adam_one(float *w, float *m, float *v, float g, const bolt_adam *a)
+/* adam_step (optim.c) for the n entries of one block: contiguous in w, m
+ * and v, so the loop vectorises (n is a constant where inlined). */
+static inline void adam_block(float *restrict w, float *restrict m, float *restrict v,
+                              const float *restrict g, int32_t n, const bolt_adam *a)
 {
-    const float mi = a->beta1 * *m + (1.0f - a->beta1) * g;
-    const float vi = a->beta2 * *v + (1.0f - a->beta2) * g * g;
-    *m = mi;
-    *v = vi;
-    *w -= a->lr * mi / (sqrtf(vi) + a->epsilon);
+    const float b1 = a->beta1, b2 = a->beta2, lr = a->lr, eps = a->epsilon;
+    for (int32_t t = 0; t < n; t++) {
+        const float mi = b1 * m[t] + (1.0f - b1) * g[t];
+        const float vi = b2 * v[t] + (1.0f - b2) * g[t] * g[t];
+        m[t] = mi;
+        v[t] = vi;
+        w[t] -= lr * mi / (sqrtf(vi) + eps);
+    }
 }
 
-/* Hands row r's n touched columns to the sink and leaves g and mark zero. */
+static void adam_blocks(float *w, float *m, float *v, const float *g, const int32_t *cols,
+                        int64_t n, int32_t B, const bolt_adam *a)
+{
+#define COLGRAD_BLOCKS(BS)                                                              \
+    for (int64_t t = 0; t < n; t++)                                                     \
+        adam_block(w + cols[t], m + cols[t], v + cols[t], g + cols[t], BS, a)
+    if (B == 16)
+        COLGRAD_BLOCKS(16);
+    else if (B == 8)
+        COLGRAD_BLOCKS(8);
+    else
+        COLGRAD_BLOCKS(B);
+#undef COLGRAD_BLOCKS
+}
+
+/* Hands row r's n touched blocks to the sink and leaves g and mark zero. */
 static void sink_cols(const row_sink *s, int64_t r, float *g, uint8_t *mark,
-                      const int32_t *cols, int64_t n, float gb)
+                      const int32_t *cols, int64_t n, int32_t B, float gb)
 {
     bolt_layer *l = s->layer;
     const int64_t W = l->cols, at = r * W;
     if (s->adam) {
         l->changed[r] = 1; /* one thread per row */
-        for (int64_t t = 0; t < n; t++) {
-            const int32_t c = cols[t];
-            adam_one(l->w + at + c, l->mw + at + c, l->vw + at + c, g[c], s->adam);
+        adam_blocks(l->w + at, l->mw + at, l->vw + at, g, cols, n, B, s->adam);
+        if (s->row_bias) {
+            const float gbs[1] = {gb};
+            adam_block(l->b + r, l->mb + r, l->vb + r, gbs, 1, s->adam);
         }
-        if (s->row_bias)
-            adam_one(l->b + r, l->mb + r, l->vb + r, gb, s->adam);
     } else {
         for (int64_t t = 0; t < n; t++)
-            s->grad_w[at + cols[t]] = g[cols[t]];
+            memcpy(s->grad_w + at + cols[t], g + cols[t], (size_t)B * sizeof(float));
         if (s->row_bias)
             s->grad_b[r] = gb;
     }
     for (int64_t t = 0; t < n; t++) {
-        g[cols[t]] = 0.0f;
+        memset(g + cols[t], 0, (size_t)B * sizeof(float));
         mark[cols[t]] = 0;
     }
 }
 
-/* Adds v times sample vector (ids, vals) of k entries into g; zero entries
- * touch nothing (a ReLU unit that was off passes no gradient). */
+/* Adds v times sample vector (ids, vals) of k entries, whole blocks of B
+ * consecutive units, into g. A block whose units are all zero touches
+ * nothing (ReLU units that were off pass no gradient); within a touched
+ * block every entry steps, as a dense layer's row does. */
 static int64_t add_sparse(float *g, uint8_t *mark, int32_t *cols, int64_t n, float v,
-                          const int32_t *ids, const float *vals, int32_t k)
+                          const int32_t *ids, const float *vals, int32_t k, int32_t B)
 {
-    for (int32_t i = 0; i < k; i++) {
-        if (vals[i] == 0.0f)
+    for (int32_t i = 0; i < k; i += B) {
+        int any = 0;
+        for (int32_t t = 0; t < B; t++)
+            any |= vals[i + t] != 0.0f;
+        if (!any)
             continue;
         const int32_t c = ids[i];
-        g[c] += v * vals[i];
+        float *gc = g + c;
+        const float *vi = vals + i;
+        for (int32_t t = 0; t < B; t++)
+            gc[t] += v * vi[t];
         if (!mark[c]) {
             mark[c] = 1;
             cols[n++] = c;
@@ -82,6 +110,7 @@ void update_indexed_cols(const row_index *ix, const int32_t *ids, const float *v
                          int32_t n_threads)
 {
     const int64_t nt = ix->n_touched, W = cb->width;
+    const int32_t B = cb->block;
     (void)n_threads; /* without OpenMP */
 #pragma omp parallel num_threads(n_threads)
     {
@@ -89,7 +118,7 @@ void update_indexed_cols(const row_index *ix, const int32_t *ids, const float *v
         const int64_t lo = nt * me / team, hi = nt * (me + 1) / team;
         float *g = cb->g + me * W;
         uint8_t *mark = cb->mark + me * W;
-        int32_t *cols = cb->cols + me * W;
+        int32_t *cols = cb->cols + me * (W / B);
         for (int64_t t = lo; t < hi; t++) {
             float gb = 0.0f;
             int64_t n = 0;
@@ -99,10 +128,10 @@ void update_indexed_cols(const row_index *ix, const int32_t *ids, const float *v
                     const int64_t s = ix->sample[p];
                     const float v = ix->value[p];
                     gb += v;
-                    n = add_sparse(g, mark, cols, n, v, ids + s * k, vals + s * k, k);
+                    n = add_sparse(g, mark, cols, n, v, ids + s * k, vals + s * k, k, B);
                 }
             }
-            sink_cols(sink, ix->touched[t], g, mark, cols, n, gb);
+            sink_cols(sink, ix->touched[t], g, mark, cols, n, B, gb);
         }
     }
 }
@@ -111,19 +140,20 @@ void update_sparse_bias(int64_t n_samples, const int32_t *ids, const float *vals
                         int32_t k, const row_sink *sink, const col_bufs *cb)
 {
     bolt_layer *l = sink->layer;
+    const int32_t B = cb->block;
     float *g = cb->g;
     uint8_t *mark = cb->mark;
     int32_t *cols = cb->cols;
     int64_t n = 0;
     for (int64_t s = 0; s < n_samples; s++)
-        n = add_sparse(g, mark, cols, n, 1.0f, ids + s * k, vals + s * k, k);
+        n = add_sparse(g, mark, cols, n, 1.0f, ids + s * k, vals + s * k, k, B);
+    if (sink->adam)
+        adam_blocks(l->b, l->mb, l->vb, g, cols, n, B, sink->adam);
     for (int64_t t = 0; t < n; t++) {
         const int32_t c = cols[t];
-        if (sink->adam)
-            adam_one(l->b + c, l->mb + c, l->vb + c, g[c], sink->adam);
-        else
-            sink->grad_b[c] = g[c];
-        g[c] = 0.0f;
+        if (!sink->adam)
+            memcpy(sink->grad_b + c, g + c, (size_t)B * sizeof(float));
+        memset(g + c, 0, (size_t)B * sizeof(float));
         mark[c] = 0;
     }
 }

@@ -37,7 +37,6 @@
 #define HS_FILL 0x8003u
 #define HS_TOPUP 0x8004u
 
-/* Units a rebuild hashes per column block (per thread). */
 static int key_bits_direct(const hidden_hash *h)
 {
     /* bin^K distinct keys fit 2^range_pow buckets: use the key as is */
@@ -47,14 +46,70 @@ static int key_bits_direct(const hidden_hash *h)
     return keys <= (double)((int64_t)1 << h->range_pow);
 }
 
+/* The units of a block: the largest power of two up to HS_BLOCK that
+ * divides the width (16 floats are one 64-byte cache line). */
+#define HS_BLOCK 16
+
+/* Blocks ranked by pre-activation per active block, and at most
+ * HS_RANK_SPARE units' worth more than the active ones: ranking costs a
+ * block of weights (one line) per candidate block and input nonzero. */
+#define HS_RANK_FACTOR 8
+#define HS_RANK_SPARE 512
+
+/* The block shape of a sparse first hidden layer under config c: 0 when
+ * the layer is dense (also once rounded to whole blocks). */
+typedef struct {
+    int32_t block, nb, blocks, rank;
+} hs_dims;
+
+static int hs_shape_of(const bolt_config *c, hs_dims *d)
+{
+    if (c->n_hidden != 1 || c->hidden_active <= 0 || c->hidden_active >= c->hidden_sizes[0])
+        return 0;
+    const int32_t H = (int32_t)c->hidden_sizes[0];
+    int32_t B = HS_BLOCK;
+    while (H % B)
+        B /= 2;
+    const int32_t nb = (c->hidden_active + B - 1) / B;
+    if (nb * B >= H)
+        return 0;
+    d->block = B;
+    d->nb = nb;
+    d->blocks = H / B;
+    const int32_t spare = (HS_RANK_SPARE + B - 1) / B;
+    const int32_t more = spare < (HS_RANK_FACTOR - 1) * nb ? spare : (HS_RANK_FACTOR - 1) * nb;
+    d->rank = nb + more < d->blocks ? nb + more : d->blocks;
+    return 1;
+}
+
+static int64_t probe_words(const bolt_config *c, const hs_dims *d)
+{
+    const int64_t L = c->hidden_L, nc = (int64_t)c->hidden_K * L;
+    return L + 2 * nc + L * (int64_t)c->hidden_reservoir + (int64_t)d->rank * (d->block + 2) +
+           (d->blocks + 1) / 2;
+}
+
+int64_t hsparse_infer_words(const bolt_config *c)
+{
+    hs_dims d;
+    if (!hs_shape_of(c, &d))
+        return 0;
+    return probe_words(c, &d) + 2 * (int64_t)d.nb * d.block;
+}
+
 void hsparse_shape(bolt_network *net)
 {
-    const bolt_config *c = &net->cfg;
-    net->hsparse = c->n_hidden == 1 && c->hidden_active > 0 &&
-                   c->hidden_active < c->hidden_sizes[0];
+    bolt_config *c = &net->cfg;
+    hs_dims d;
+    net->hsparse = hs_shape_of(c, &d);
     if (!net->hsparse)
         return;
-    net->hk = c->hidden_active;
+    c->hidden_active = d.nb * d.block; /* whole blocks: what get_config reports */
+    net->hk = d.nb * d.block;
+    net->hblock = d.block;
+    net->hnb = d.nb;
+    net->hblocks = d.blocks;
+    net->hrank = d.rank;
     hidden_hash *h = &net->hhash;
     h->K = c->hidden_K;
     h->L = c->hidden_L;
@@ -74,7 +129,7 @@ void hsparse_layout(arena *a, bolt_network *net)
     hidden_hash *h = &net->hhash;
     h->perm = arena_take(a, PART_TABLES, h->dim, sizeof(int32_t));
     h->pos = arena_take(a, PART_TABLES, h->dim, sizeof(int32_t));
-    net->hfill = arena_take(a, PART_TABLES, net->width[1], sizeof(int32_t));
+    net->hfill = arena_take(a, PART_TABLES, net->hblocks, sizeof(int32_t));
     tables_layout(&net->htables, a);
 }
 
@@ -97,7 +152,7 @@ void hsparse_draw(bolt_network *net)
     shuffle(h->perm, h->dim, net->cfg.seed, HS_PERM);
     for (int32_t q = 0; q < h->dim; q++)
         h->pos[h->perm[q]] = q;
-    shuffle(net->hfill, net->width[1], net->cfg.seed, HS_FILL);
+    shuffle(net->hfill, net->hblocks, net->cfg.seed, HS_FILL);
 }
 
 /* Table l's key from the codes of its K bins. */
@@ -228,9 +283,8 @@ int64_t hprobe_words(const bolt_network *net)
 {
     if (!net->hsparse)
         return 0;
-    const hidden_hash *h = &net->hhash;
-    return (int64_t)h->L + 2 * (int64_t)h->n_codes + 2 * (int64_t)h->L * net->htables.R +
-           (net->width[1] + 3) / 4;
+    const hs_dims d = {net->hblock, net->hnb, net->hblocks, net->hrank};
+    return probe_words(&net->cfg, &d);
 }
 
 void hprobe_layout(arena *a, hidden_probe *all, const bolt_network *net, int64_t nt)
@@ -240,8 +294,10 @@ void hprobe_layout(arena *a, hidden_probe *all, const bolt_network *net, int64_t
     all->codes = arena_take(a, PART_BUFFERS, nt * h->n_codes, sizeof(int32_t));
     all->best = arena_take(a, PART_BUFFERS, nt * h->n_codes, sizeof(float));
     all->cand = arena_take(a, PART_BUFFERS, nt * h->L * net->htables.R, sizeof(int32_t));
-    all->z = arena_take(a, PART_BUFFERS, nt * h->L * net->htables.R, sizeof(float));
-    all->count = arena_zero(a, PART_BUFFERS, nt * net->width[1], 1);
+    all->z = arena_take(a, PART_BUFFERS, nt * net->hrank * net->hblock, sizeof(float));
+    all->score = arena_take(a, PART_BUFFERS, nt * net->hrank, sizeof(float));
+    all->order = arena_take(a, PART_BUFFERS, nt * net->hrank, sizeof(int32_t));
+    all->count = arena_zero(a, PART_BUFFERS, nt * net->hblocks, sizeof(uint16_t));
 }
 
 hidden_probe hprobe_at(const hidden_probe *all, const bolt_network *net, int tid)
@@ -250,8 +306,10 @@ hidden_probe hprobe_at(const hidden_probe *all, const bolt_network *net, int tid
     hidden_probe p = {all->keys + (int64_t)tid * h->L, all->codes + (int64_t)tid * h->n_codes,
                       all->best + (int64_t)tid * h->n_codes,
                       all->cand + (int64_t)tid * h->L * net->htables.R,
-                      all->z + (int64_t)tid * h->L * net->htables.R,
-                      all->count + (int64_t)tid * net->width[1]};
+                      all->z + (int64_t)tid * net->hrank * net->hblock,
+                      all->score + (int64_t)tid * net->hrank,
+                      all->order + (int64_t)tid * net->hrank,
+                      all->count + (int64_t)tid * net->hblocks};
     return p;
 }
 
@@ -265,8 +323,10 @@ hidden_probe hprobe_carve(const bolt_network *net, float *buf)
     p.best = (float *)(p.codes + h->n_codes);
     p.cand = (int32_t *)(p.best + h->n_codes);
     p.z = (float *)(p.cand + (int64_t)h->L * net->htables.R);
-    p.count = (uint8_t *)(p.z + (int64_t)h->L * net->htables.R);
-    memset(p.count, 0, (size_t)net->width[1]);
+    p.score = p.z + (int64_t)net->hrank * net->hblock;
+    p.order = (int32_t *)(p.score + net->hrank);
+    p.count = (uint16_t *)(p.order + net->hrank);
+    memset(p.count, 0, (size_t)net->hblocks * sizeof(uint16_t));
     return p;
 }
 
@@ -314,54 +374,73 @@ static void sample_codes(const hidden_hash *h, const bolt_csr *X, int64_t row,
             code[c] = -2 - code[c];
 }
 
-/* Candidates kept for ranking by their pre-activations: up to RANK_FACTOR
- * per active unit, and at most RANK_SPARE more than the k kept (ranking
- * costs a gather per candidate and input nonzero; at k = 500 four times k
- * would compute a fifth of a 10,000-unit layer). */
-#define RANK_FACTOR 4
-#define RANK_SPARE 128
-
-/* How many input rows ahead the gathers prefetch their lines: the units'
- * weights sit at scattered places of rows far larger than the caches, so
- * a gather is a memory round trip unless it was asked for early. */
+/* How many input rows ahead the block loads are prefetched: the blocks sit
+ * at scattered places of rows far larger than the caches, so a load is a
+ * memory round trip unless it was asked for early. */
 #define GATHER_AHEAD 2
 
-/* Starts loading w[j, ids[i]] for the n units (GCC; nothing elsewhere). */
-static inline void prefetch_gather(const float *wr, const int32_t *ids, int32_t n)
+/* Starts loading the n blocks of B units that begin at start[0],
+ * start[stride], ... of weight row wr (GCC; nothing elsewhere). */
+static inline void prefetch_blocks(const float *wr, const int32_t *start, int32_t stride,
+                                   int32_t n, int32_t B)
 {
 #if defined(__GNUC__)
     for (int32_t i = 0; i < n; i++)
-        __builtin_prefetch(wr + ids[i]);
+        for (int32_t t = 0; t < B; t += 16)
+            __builtin_prefetch(wr + start[(int64_t)i * stride] + t);
 #else
     (void)wr;
-    (void)ids;
+    (void)start;
+    (void)stride;
     (void)n;
+    (void)B;
 #endif
 }
 
-/* b_i + sum over the row's nonzeros of x_j w[j, ids[i]], for n units. */
-static void pre_activations(const bolt_network *net, const bolt_csr *X, int64_t row,
-                            const int32_t *ids, int32_t n, float *z)
+/* z[i B + t] += v w[start[i stride] + t]: n contiguous blocks of B weights
+ * of one input row (BS is a constant where inlined, so the loop
+ * vectorises). */
+static inline void axpy_blocks(float *restrict z, const float *restrict wr,
+                               const int32_t *start, int32_t stride, int32_t n, float v,
+                               int32_t BS)
 {
-    const bolt_layer *l = &net->layer[0];
-    const int64_t H = l->cols, begin = csr_ptr(X, row), end = csr_ptr(X, row + 1);
-    for (int64_t p = begin; p < end && p < begin + GATHER_AHEAD; p++)
-        prefetch_gather(l->w + csr_col(X, p) * H, ids, n);
-    for (int32_t i = 0; i < n; i++)
-        z[i] = l->b[ids[i]];
-    for (int64_t p = begin; p < end; p++) {
-        if (p + GATHER_AHEAD < end)
-            prefetch_gather(l->w + csr_col(X, p + GATHER_AHEAD) * H, ids, n);
-        const float v = csr_val(X, p);
-        const float *wr = l->w + csr_col(X, p) * H;
-        for (int32_t i = 0; i < n; i++)
-            z[i] += v * wr[ids[i]];
+    for (int32_t i = 0; i < n; i++) {
+        const float *src = wr + start[(int64_t)i * stride];
+        float *dst = z + (int64_t)i * BS;
+        for (int32_t t = 0; t < BS; t++)
+            dst[t] += v * src[t];
     }
 }
 
-/* The k of n ids with the largest values z (ties: the smaller id) into
- * out, by quickselect on (z, id) in place; returns k. */
-static int32_t top_by_value(int32_t *id, float *z, int32_t n, int32_t k, int32_t *out)
+/* Pre-activations of n blocks of units into z (B each), block i being the
+ * B units from start[i * stride] on: b + sum over the row's nonzeros of
+ * x_j w[j, unit]. Every input row costs one contiguous run of B weights
+ * (one cache line at B = 16) per block. */
+static void block_pre(const bolt_network *net, const bolt_csr *X, int64_t row,
+                      const int32_t *start, int32_t stride, int32_t n, float *z)
+{
+    const bolt_layer *l = &net->layer[0];
+    const int32_t B = net->hblock;
+    const int64_t H = l->cols, begin = csr_ptr(X, row), end = csr_ptr(X, row + 1);
+    for (int64_t p = begin; p < end && p < begin + GATHER_AHEAD; p++)
+        prefetch_blocks(l->w + csr_col(X, p) * H, start, stride, n, B);
+    for (int32_t i = 0; i < n; i++)
+        memcpy(z + (int64_t)i * B, l->b + start[(int64_t)i * stride], (size_t)B * sizeof(float));
+    for (int64_t p = begin; p < end; p++) {
+        if (p + GATHER_AHEAD < end)
+            prefetch_blocks(l->w + csr_col(X, p + GATHER_AHEAD) * H, start, stride, n, B);
+        const float v = csr_val(X, p);
+        const float *wr = l->w + csr_col(X, p) * H;
+        if (B == 16)
+            axpy_blocks(z, wr, start, stride, n, v, 16);
+        else
+            axpy_blocks(z, wr, start, stride, n, v, B);
+    }
+}
+
+/* The k of n indices id with the largest values z (ties: the smaller
+ * index) moved to the front, by quickselect on (z, id) in place. */
+static void top_by_value(int32_t *id, float *z, int32_t n, int32_t k)
 {
     int32_t lo = 0, hi = n - 1;
 #define HS_BEFORE(a, b) (z[a] > z[b] || (z[a] == z[b] && id[a] < id[b]))
@@ -392,44 +471,36 @@ static int32_t top_by_value(int32_t *id, float *z, int32_t n, int32_t k, int32_t
     }
 #undef HS_BEFORE
 #undef HS_SWAP
-    memcpy(out, id, (size_t)k * sizeof(int32_t));
-    return k;
 }
 
-/* Shell sort of n (id, z) pairs by id (Ciura's gaps; n is an active set). */
-static void sort_pairs(int32_t *id, float *z, int32_t n)
+/* Shell sort of n ints (Ciura's gaps; n is a few blocks). */
+static void sort_ints(int32_t *x, int32_t n)
 {
     static const int32_t gaps[] = {701, 301, 132, 57, 23, 10, 4, 1};
     for (size_t g = 0; g < sizeof gaps / sizeof gaps[0]; g++) {
         const int32_t gap = gaps[g];
         for (int32_t i = gap; i < n; i++) {
-            const int32_t ti = id[i];
-            const float tz = z[i];
+            const int32_t t = x[i];
             int32_t j = i;
-            for (; j >= gap && id[j - gap] > ti; j -= gap) {
-                id[j] = id[j - gap];
-                z[j] = z[j - gap];
-            }
-            id[j] = ti;
-            z[j] = tz;
+            for (; j >= gap && x[j - gap] > t; j -= gap)
+                x[j] = x[j - gap];
+            x[j] = t;
         }
     }
 }
 
-static int by_id(const void *a, const void *b)
-{
-    const int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* Hashes the row, queries the tables and lists each retrieved unit once in
- * p->cand with how many tables returned it in p->count; returns how many,
- * and in *mixed a digest of the row's keys (it seeds the top-up). */
+/* Hashes the row, queries the tables and lists in p->cand, once each, the
+ * blocks of the retrieved units, with in p->count how many retrieved units
+ * (over all tables) each holds; returns how many blocks, and in *mixed a
+ * digest of the row's keys (it seeds the top-up). */
 static int32_t retrieve(const bolt_network *net, const hidden_probe *p, const bolt_csr *X,
                         int64_t row, uint64_t *mixed)
 {
     const hidden_hash *h = &net->hhash;
     const int32_t L = h->L;
+    int shift = 0;
+    while ((1 << shift) < net->hblock)
+        shift++;
     sample_codes(h, X, row, p->codes, p->best);
     *mixed = 0;
     for (int32_t l = 0; l < L; l++) {
@@ -442,94 +513,125 @@ static int32_t retrieve(const bolt_network *net, const hidden_probe *p, const bo
         const int32_t *bucket;
         const int32_t held = tables_get(&net->htables, l, p->keys[l], &bucket);
         for (int32_t i = 0; i < held; i++) {
-            const int32_t u = bucket[i];
-            if (p->count[u]++ == 0)
-                p->cand[n++] = u;
+            const int32_t b = bucket[i] >> shift;
+            if (p->count[b] == 0)
+                p->cand[n++] = b;
+            if (p->count[b] < UINT16_MAX)
+                p->count[b]++;
         }
     }
     return n;
 }
 
-/* Keeps at most `want` of the n candidates, those retrieved by most tables
- * (every unit above a threshold count t and the first at t), compacted in
- * place at the front of cand (the write index never passes the read index);
- * clears every count it reads. Returns how many are kept. */
-static int32_t keep_most_retrieved(const hidden_probe *p, int32_t n, int32_t want, int32_t L)
+/* Keeps at most `want` of the n candidate blocks, those with the most
+ * retrieved units (every block above a threshold count t and the first at
+ * t; counts past 255 count as 255), compacted in place at the front of
+ * cand (the write index never passes the read index); clears every count
+ * it reads. Returns how many are kept. */
+static int32_t keep_most_retrieved(const hidden_probe *p, int32_t n, int32_t want)
 {
     if (n <= want) {
         for (int32_t i = 0; i < n; i++)
             p->count[p->cand[i]] = 0;
         return n;
     }
-    int32_t hist[256] = {0}, t = L, above = 0;
-    for (int32_t i = 0; i < n; i++)
-        hist[p->count[p->cand[i]]]++;
+    int32_t hist[256] = {0}, t = 255, above = 0;
+    for (int32_t i = 0; i < n; i++) {
+        const int32_t c = p->count[p->cand[i]];
+        hist[c < 255 ? c : 255]++;
+    }
     while (t > 1 && above + hist[t] < want)
         above += hist[t--];
     int32_t ties = want - above, m = 0;
     for (int32_t i = 0; i < n; i++) {
-        const int32_t u = p->cand[i], c = p->count[u];
-        p->count[u] = 0;
+        const int32_t b = p->cand[i], c = p->count[b] < 255 ? p->count[b] : 255;
+        p->count[b] = 0;
         if (c > t || (c == t && ties-- > 0))
-            p->cand[m++] = u;
+            p->cand[m++] = b;
     }
     return m;
 }
 
-/* Tops ids[0..m) up to k units from the fill permutation at an offset drawn
- * from the row's key digest and the step, skipping the chosen. */
-static void top_up(const bolt_network *net, const hidden_probe *p, int32_t *ids, int32_t m,
+/* Tops blocks[0..m) up to the active count from the fill permutation at an
+ * offset drawn from the row's key digest and the step, skipping the
+ * chosen. */
+static void top_up(const bolt_network *net, const hidden_probe *p, int32_t *blocks, int32_t m,
                    uint64_t mixed, uint64_t step)
 {
-    const int32_t k = net->hk, H = (int32_t)net->width[1];
+    const int32_t nb = net->hnb, nblk = net->hblocks;
     for (int32_t i = 0; i < m; i++)
-        p->count[ids[i]] = 1;
-    int64_t at = rng_below(rng_at(net->cfg.seed ^ mixed, HS_TOPUP, step), (uint32_t)H);
-    while (m < k) {
-        const int32_t u = net->hfill[at];
-        if (!p->count[u]) {
-            p->count[u] = 1;
-            ids[m++] = u;
+        p->count[blocks[i]] = 1;
+    int64_t at = rng_below(rng_at(net->cfg.seed ^ mixed, HS_TOPUP, step), (uint32_t)nblk);
+    while (m < nb) {
+        const int32_t b = net->hfill[at];
+        if (!p->count[b]) {
+            p->count[b] = 1;
+            blocks[m++] = b;
         }
-        at = at + 1 == H ? 0 : at + 1;
+        at = at + 1 == nblk ? 0 : at + 1;
     }
-    for (int32_t i = 0; i < k; i++)
-        p->count[ids[i]] = 0;
+    for (int32_t i = 0; i < nb; i++)
+        p->count[blocks[i]] = 0;
+}
+
+/* ids[i B + t] = blocks[i] B + t for the nb blocks, in place: blocks and
+ * ids may be the same array (expanded from the end). */
+static void expand_blocks(int32_t *ids, const int32_t *blocks, int32_t nb, int32_t B)
+{
+    for (int32_t i = nb - 1; i >= 0; i--) {
+        const int32_t first = blocks[i] * B;
+        for (int32_t t = B - 1; t >= 0; t--)
+            ids[(int64_t)i * B + t] = first + t;
+    }
 }
 
 int hsparse_choose(const bolt_network *net, const hidden_probe *p, const bolt_csr *X,
                    int64_t row, uint64_t step, int32_t *ids, float *pre)
 {
-    const int32_t k = net->hk;
+    const int32_t nb = net->hnb, B = net->hblock;
     uint64_t mixed;
     const int32_t n = retrieve(net, p, X, row, &mixed);
-    const int32_t want = k + (RANK_SPARE < (RANK_FACTOR - 1) * k ? RANK_SPARE
-                                                                   : (RANK_FACTOR - 1) * k);
-    const int32_t m = keep_most_retrieved(p, n, want, net->hhash.L);
-    if (m > k) {
+    const int32_t m = keep_most_retrieved(p, n, net->hrank);
+    if (m > nb) {
         /* hashing collides on any shared feature, a rare one as much as a
-         * telling one: the k of them with the largest pre-activations */
-        pre_activations(net, X, row, p->cand, m, p->z);
-        top_by_value(p->cand, p->z, m, k, ids);
-        /* the k kept, with their pre-activations, in ascending ids */
-        sort_pairs(p->cand, p->z, k);
-        memcpy(ids, p->cand, (size_t)k * sizeof(int32_t));
-        if (pre)
-            memcpy(pre, p->z, (size_t)k * sizeof(float));
+         * telling one: the nb blocks whose units pass the most activation
+         * (sum of their ReLUs) */
+        sort_ints(p->cand, m); /* the loads along a weight row go forward */
+        for (int32_t i = 0; i < m; i++)
+            p->cand[i] *= B; /* first units */
+        block_pre(net, X, row, p->cand, 1, m, p->z);
+        for (int32_t i = 0; i < m; i++) {
+            float sum = 0.0f;
+            const float *zi = p->z + (int64_t)i * B;
+            for (int32_t t = 0; t < B; t++)
+                sum = zi[t] > sum ? zi[t] : sum;
+            p->score[i] = sum;
+            p->order[i] = i;
+        }
+        top_by_value(p->order, p->score, m, nb);
+        sort_ints(p->order, nb); /* ascending candidates: ascending ids */
+        for (int32_t i = 0; i < nb; i++) {
+            const int32_t c = p->order[i];
+            for (int32_t t = 0; t < B; t++)
+                ids[(int64_t)i * B + t] = p->cand[c] + t;
+            if (pre)
+                memcpy(pre + (int64_t)i * B, p->z + (int64_t)c * B, (size_t)B * sizeof(float));
+        }
         return pre != NULL;
     }
     memcpy(ids, p->cand, (size_t)m * sizeof(int32_t));
-    if (m < k)
+    if (m < nb)
         top_up(net, p, ids, m, mixed, step);
-    /* ascending ids: the gathers along a weight row then go forward */
-    qsort(ids, (size_t)k, sizeof(int32_t), by_id);
+    /* ascending ids: the loads along a weight row go forward */
+    sort_ints(ids, nb);
+    expand_blocks(ids, ids, nb, B);
     return 0;
 }
 
 void hsparse_forward(const bolt_network *net, const bolt_csr *X, int64_t row,
                      const int32_t *ids, int32_t k, float *a)
 {
-    pre_activations(net, X, row, ids, k, a);
+    block_pre(net, X, row, ids, net->hblock, k / net->hblock, a);
     for (int32_t i = 0; i < k; i++)
         a[i] = a[i] > 0.0f ? a[i] : 0.0f;
 }

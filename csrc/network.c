@@ -125,14 +125,10 @@ int64_t sum_width(const bolt_config *c)
     int64_t s = 0;
     for (int i = 0; i < c->n_hidden; i++)
         s += c->hidden_sizes[i];
-    if (c->n_hidden == 1 && c->hidden_active > 0 && c->hidden_active < c->hidden_sizes[0]) {
-        /* a sparse hidden layer's inference scratch rides in the same
-         * per-thread buffer (hidden_infer): its probe (hprobe_words), then
-         * the active ids and their activations */
-        const int64_t L = c->hidden_L, nc = (int64_t)c->hidden_K * L;
-        s += L + 2 * nc + 2 * L * (int64_t)c->hidden_reservoir + (c->hidden_sizes[0] + 3) / 4 +
-             2 * (int64_t)c->hidden_active;
-    }
+    /* a sparse hidden layer's inference scratch rides in the same
+     * per-thread buffer (hidden_infer): its probe (hprobe_words), then the
+     * active ids and their activations */
+    s += hsparse_infer_words(c);
     return s;
 }
 

@@ -351,9 +351,12 @@ typedef struct {
     uint32_t *keys;  /* L */
     int32_t *codes;  /* n_codes */
     float *best;     /* n_codes */
-    int32_t *cand;   /* L * R retrieved ids */
-    float *z;        /* L * R: their pre-activations, when ranked */
-    uint8_t *count;  /* width: tables that retrieved each unit (zero between uses) */
+    int32_t *cand;   /* L * R: the blocks of the retrieved units */
+    float *z;        /* rank_blocks * block: pre-activations of the ranked blocks */
+    float *score;    /* rank_blocks: their scores */
+    int32_t *order;  /* rank_blocks: indices into cand */
+    uint16_t *count; /* blocks: units of each block retrieved, over the tables
+                      * (zero between uses) */
 } hidden_probe;
 
 /* ---- the network (network.c) ---- */
@@ -383,10 +386,14 @@ struct bolt_network {
     /* LSH-sparse first hidden layer (0 < cfg.hidden_active < its width) */
     int hsparse;
     int hexact;                           /* inference computes every unit */
-    int32_t hk;                           /* active units per sample */
+    int32_t hk;                           /* active units per sample: hblock * hnb */
+    int32_t hblock;                       /* units per block (a power of two) */
+    int32_t hnb;                          /* active blocks per sample */
+    int32_t hblocks;                      /* blocks of the layer: width / hblock */
+    int32_t hrank;                        /* blocks ranked by pre-activation, at most */
     hidden_hash hhash;
     bolt_tables htables;
-    int32_t *hfill;                       /* random permutation of the units */
+    int32_t *hfill;                       /* random permutation of the blocks */
     void *block;                          /* layers, seen, centre, fill order, tables */
     void *train_ws;                       /* the last bolt_train's buffers (train.c), or NULL */
 };
@@ -508,6 +515,9 @@ void hsparse_rebuild_memory(const bolt_network *net, int32_t n_threads, bolt_mem
 /* A probe's arrays for nt threads out of an arena. */
 void hprobe_layout(arena *a, hidden_probe *all, const bolt_network *net, int64_t nt);
 hidden_probe hprobe_at(const hidden_probe *all, const bolt_network *net, int tid);
+/* 32-bit words of hidden_infer's scratch for a sparse first hidden layer
+ * under config c (its probe, active ids and activations); 0 when dense. */
+int64_t hsparse_infer_words(const bolt_config *c);
 /* 32-bit words a hidden_probe takes (for hprobe_carve). */
 int64_t hprobe_words(const bolt_network *net);
 /* A probe carved out of n = hprobe_words words at buf (count zeroed). */
@@ -541,12 +551,13 @@ static inline float gather_dot(const float *w, const int32_t *ids, const float *
  * the list of the columns it touched (all zero between rows). */
 typedef struct {
     float *g;
-    uint8_t *mark;
-    int32_t *cols;
+    uint8_t *mark;   /* at a block's first column */
+    int32_t *cols;   /* first columns of the touched blocks */
     int64_t width;
+    int32_t block;   /* the sparse layer's block of columns */
 } col_bufs;
 
-void colbufs_layout(arena *a, col_bufs *cb, int64_t width, int64_t nt);
+void colbufs_layout(arena *a, col_bufs *cb, int64_t width, int32_t block, int64_t nt);
 /* Like update_indexed_rows, the vector of sample s being k-sparse:
  * ids[s * k ..] and vals[s * k ..]. Only the touched (row, column) entries
  * reach the sink. */

@@ -75,7 +75,7 @@ static void ws_layout(arena *a, void *vws, const void *vnet)
     if (net->hsparse) {
         ws->hid = arena_take(a, P, B * net->hk, sizeof(int32_t));
         hprobe_layout(a, &ws->hprobes, net, nt);
-        colbufs_layout(a, &ws->cb, net->width[1], nt);
+        colbufs_layout(a, &ws->cb, net->width[1], net->hblock, nt);
         if (net->sparse)
             ws->hdense = arena_zero(a, P, nt * net->width[1], sizeof(float));
     }

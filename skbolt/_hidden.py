@@ -16,6 +16,28 @@ import numpy as np
 #: 2^15 features, more than the 50-500 the measured sparsities keep.
 HIDDEN_TABLES = 32
 
+#: Units of a block of the sparse hidden layer: the active units come in
+#: whole aligned blocks of the largest power of two up to this that divides
+#: the width (16 floats, one 64-byte cache line). Mirrors ``HS_BLOCK`` in
+#: ``csrc/hsparse.c``.
+HIDDEN_BLOCK = 16
+
+
+def block_size(width):
+    """Units per block of a sparse hidden layer ``width`` units wide."""
+    b = HIDDEN_BLOCK
+    while width % b:
+        b //= 2
+    return b
+
+
+def active_units(sparsity, width):
+    """Units a layer of ``width`` computes per sample at ``sparsity``:
+    ``ceil(sparsity * width)`` rounded up to whole blocks (``width`` when
+    that leaves no unit out, the layer then being dense)."""
+    b = block_size(width)
+    return min(width, -(-int(math.ceil(sparsity * width)) // b) * b)
+
 
 def auto_hidden_sparsity(n_hidden):
     """Dense (1.0) for every hidden layer.
@@ -44,7 +66,7 @@ def learning_rate(dense_rate, sparsity, hidden):
     0.741), so the dense rule stays.
     """
     width = hidden[0]
-    if math.ceil(sparsity[0] * width) >= width:
+    if active_units(sparsity[0], width) >= width:
         return dense_rate
     return min(1e-2, 10 * dense_rate)
 
@@ -95,7 +117,7 @@ def hidden_sparsity(value, hidden):
             raise ValueError(
                 f"hidden_sparsity has {len(values)} values for {n} hidden layers; give one "
                 f"float per layer of hidden_layer_sizes={tuple(hidden)}, or a single float")
-    sparse = [i for i, (s, w) in enumerate(zip(values, hidden)) if math.ceil(s * w) < w]
+    sparse = [i for i, (s, w) in enumerate(zip(values, hidden)) if active_units(s, w) < w]
     if sparse and n > 1:
         raise ValueError(
             f"hidden_sparsity < 1 is supported for a single hidden layer only (the one that "
@@ -114,7 +136,7 @@ def hidden_params(sparsity, hidden, n_samples, n_features, batch):
     output layer's schedule, which on text sets is every few batches).
     """
     width = hidden[0]
-    active = int(math.ceil(sparsity[0] * width))
+    active = active_units(sparsity[0], width)
     if active >= width:
         return None
     L = int(min(HIDDEN_TABLES, max(1, n_features)))
@@ -124,6 +146,7 @@ def hidden_params(sparsity, hidden, n_samples, n_features, batch):
     n_batches = max(1, -(-n_samples // batch))
     return {
         "active_size": active,
+        "block": block_size(width),
         "K": 1,
         "L": L,
         "range_pow": range_pow,

