@@ -54,6 +54,31 @@ static void adam_blocks(float *w, float *m, float *v, const float *g, const int3
 #undef COLGRAD_BLOCKS
 }
 
+/* adam_blocks for a layer with pooled moments: a block's first step takes
+ * the pool's next slot (row r belongs to one thread; the counter is
+ * shared). Where a block's moments sit changes nothing computed. */
+static void adam_pooled(bolt_layer *l, int64_t r, const float *g, const int32_t *cols,
+                        int64_t n, int32_t B, const bolt_adam *a)
+{
+    float *w = l->w + r * l->cols;
+    uint32_t *slot = l->slot + r * (l->cols / B);
+    for (int64_t t = 0; t < n; t++) {
+        const int32_t c = cols[t];
+        uint32_t s = slot[c / B];
+        if (!s) {
+            int64_t got;
+#pragma omp atomic capture
+            got = ++l->pool_used;
+            s = slot[c / B] = (uint32_t)got;
+        }
+        float *m = l->pool + (int64_t)(s - 1) * 2 * B;
+        if (B == 16)
+            adam_block(w + c, m, m + 16, g + c, 16, a);
+        else
+            adam_block(w + c, m, m + B, g + c, B, a);
+    }
+}
+
 /* Hands row r's n touched blocks to the sink and leaves g and mark zero. */
 static void sink_cols(const row_sink *s, int64_t r, float *g, uint8_t *mark,
                       const int32_t *cols, int64_t n, int32_t B, float gb)
@@ -62,7 +87,10 @@ static void sink_cols(const row_sink *s, int64_t r, float *g, uint8_t *mark,
     const int64_t W = l->cols, at = r * W;
     if (s->adam) {
         l->changed[r] = 1; /* one thread per row */
-        adam_blocks(l->w + at, l->mw + at, l->vw + at, g, cols, n, B, s->adam);
+        if (l->slot && l->pool_block == B)
+            adam_pooled(l, r, g, cols, n, B, s->adam);
+        else
+            adam_blocks(l->w + at, l->mw + at, l->vw + at, g, cols, n, B, s->adam);
         if (s->row_bias) {
             const float gbs[1] = {gb};
             adam_block(l->b + r, l->mb + r, l->vb + r, gbs, 1, s->adam);

@@ -18,7 +18,7 @@
 #include "rng.h"
 
 void layer_layout(bolt_layer *l, arena *a, int64_t rows, int64_t cols,
-                  int64_t bias_len)
+                  int64_t bias_len, int64_t pool_block)
 {
     const int64_t n = mul_sat(rows, cols);
     l->rows = rows;
@@ -26,8 +26,21 @@ void layer_layout(bolt_layer *l, arena *a, int64_t rows, int64_t cols,
     l->bias_len = bias_len;
     l->w = arena_take(a, PART_WEIGHTS, n, sizeof(float));
     l->b = arena_zero(a, PART_WEIGHTS, bias_len, sizeof(float));
-    l->mw = arena_zero(a, PART_OPTIMIZER, n, sizeof(float));
-    l->vw = arena_zero(a, PART_OPTIMIZER, n, sizeof(float));
+    /* slot numbers are 32-bit: past that, plain moments */
+    const int64_t blocks = pool_block > 0 ? mul_sat(rows, cols / pool_block) : 0;
+    if (pool_block > 0 && cols % pool_block == 0 && blocks < (int64_t)UINT32_MAX) {
+        l->pool_block = pool_block;
+        l->pool_used = 0;
+        l->slot = arena_zero(a, PART_OPTIMIZER, blocks, sizeof(uint32_t));
+        l->pool = arena_zero(a, PART_OPTIMIZER, mul_sat(n, 2), sizeof(float));
+        l->mw = l->vw = NULL;
+    } else {
+        l->pool_block = 0;
+        l->slot = NULL;
+        l->pool = NULL;
+        l->mw = arena_zero(a, PART_OPTIMIZER, n, sizeof(float));
+        l->vw = arena_zero(a, PART_OPTIMIZER, n, sizeof(float));
+    }
     l->mb = arena_zero(a, PART_OPTIMIZER, bias_len, sizeof(float));
     l->vb = arena_zero(a, PART_OPTIMIZER, bias_len, sizeof(float));
     l->changed = arena_zero(a, PART_BUFFERS, rows, sizeof(uint8_t)); /* like the seen flags */

@@ -163,9 +163,9 @@ static void model_layout(arena *a, void *vnet, const void *unused)
     for (int i = 0; i < net->n_layers; i++) {
         const int64_t in = net->width[i], out = net->width[i + 1];
         if (i == 0) /* one row per input feature */
-            layer_layout(&net->layer[i], a, in, out, out);
+            layer_layout(&net->layer[i], a, in, out, out, net->hsparse ? net->hblock : 0);
         else
-            layer_layout(&net->layer[i], a, out, in, out);
+            layer_layout(&net->layer[i], a, out, in, out, 0);
     }
     net->seen = arena_zero(a, PART_BUFFERS, net->cfg.n_outputs, 1);
     if (net->hsparse)

@@ -160,13 +160,25 @@ void simd_dot_many(const float *w, const float *h, int64_t n, int nh,
 typedef struct {
     int64_t rows, cols, bias_len;
     float *w, *b;   /* parameters */
-    float *mw, *vw; /* Adam moments of w */
+    float *mw, *vw; /* Adam moments of w (NULL when pooled) */
     float *mb, *vb; /* Adam moments of b */
     uint8_t *changed; /* per row: an Adam step moved it since bolt_take_changed */
+    /* Pooled moments (the input layer of a sparse hidden layer): w's
+     * columns in blocks of pool_block; block b of row r has its moments,
+     * m then v, at pool + (slot[r * blocks + b] - 1) * 2 * pool_block once
+     * an Adam step touched it (slot 0: never). Slots are handed out in
+     * the order blocks are first touched, so the pages of moments filled
+     * are those of the blocks trained, not every page of an n_features x
+     * width matrix the scattered blocks land on. */
+    int64_t pool_block;
+    uint32_t *slot;
+    float *pool;
+    int64_t pool_used;
 } bolt_layer;
 
+/* pool_block > 0: pooled moments by blocks of that many columns. */
 void layer_layout(bolt_layer *l, arena *a, int64_t rows, int64_t cols,
-                  int64_t bias_len);
+                  int64_t bias_len, int64_t pool_block);
 void layer_init(bolt_layer *l, uint64_t seed, int index, int64_t fan_in,
                 int64_t fan_out, int32_t n_threads);
 /* z = b + sum over the row's nonzeros of x_j * w[j]; out of range columns

@@ -274,10 +274,17 @@ def layer_shape(handle, layer):
     return int(rows[0]), int(cols[0]), int(bias[0])
 
 
-def get_params(handle, layer):
+def get_params(handle, layer, out=None):
+    """Copies of a layer's weights and bias; into ``out`` (a (weights,
+    bias) pair of that shape, C-contiguous float32) when it fits."""
     n_rows, n_cols, n_bias = layer_shape(handle, layer)
-    w = np.empty((n_rows, n_cols), dtype=np.float32)
-    b = np.empty(n_bias, dtype=np.float32)
+    if (out is not None and out[0].shape == (n_rows, n_cols) and out[1].shape == (n_bias,)
+            and all(a.dtype == np.float32 and a.flags.c_contiguous and a.flags.writeable
+                    for a in out)):
+        w, b = out
+    else:
+        w = np.empty((n_rows, n_cols), dtype=np.float32)
+        b = np.empty(n_bias, dtype=np.float32)
     _check(lib.bolt_get_params(handle, int(layer), _ptr("float[]", w), _ptr("float[]", b)))
     return w, b
 

@@ -258,7 +258,9 @@ class _Checkpoint:
             self._config, self._state, self._rows = network.config, None, None
         elif not base or not network.sparse_output:
             self._config, self._rows = None, None
-            self._state = network.get_state(tables=False)
+            # the arrays kept are overwritten in place (fresh pages for a
+            # copy of a wide layer cost more than the copy)
+            self._state = network.get_state(tables=False, reuse=self._state)
         else:
             self._moved = np.union1d(self._moved, network.take_changed(last))
             rows = np.union1d(np.flatnonzero(network.seen), self._moved)
