@@ -162,6 +162,14 @@ int bolt_get_params(const bolt_network *net, int32_t layer, float *weights,
                     float *bias);
 int bolt_set_params(bolt_network *net, int32_t layer, const float *weights,
                     const float *bias);
+/* bolt_get_params, for a copy kept up to date: with moved_only, a layer
+ * that marks the blocks of weights Adam moves (the input layer of a
+ * sparse hidden layer) copies only the blocks moved since the previous
+ * call, set_params or set_rows, and weights must hold what an earlier
+ * call wrote; the marks are cleared either way. Every other layer, or
+ * without moved_only, copies whole. n_copied: weights copied. */
+int bolt_sync_params(bolt_network *net, int32_t layer, float *weights, float *bias,
+                     int32_t moved_only, int64_t *n_copied);
 /* The bias of a layer alone (bias_len values). */
 int bolt_get_bias(const bolt_network *net, int32_t layer, float *bias);
 

@@ -62,8 +62,10 @@ static void adam_pooled(bolt_layer *l, int64_t r, const float *g, const int32_t 
 {
     float *w = l->w + r * l->cols;
     uint32_t *slot = l->slot + r * (l->cols / B);
+    uint8_t *moved = l->moved + r * (l->cols / B);
     for (int64_t t = 0; t < n; t++) {
         const int32_t c = cols[t];
+        moved[c / B] = 1;
         uint32_t s = slot[c / B];
         if (!s) {
             int64_t got;

@@ -32,12 +32,14 @@ void layer_layout(bolt_layer *l, arena *a, int64_t rows, int64_t cols,
         l->pool_block = pool_block;
         l->pool_used = 0;
         l->slot = arena_zero(a, PART_OPTIMIZER, blocks, sizeof(uint32_t));
+        l->moved = arena_zero(a, PART_BUFFERS, blocks, 1);
         l->pool = arena_zero(a, PART_OPTIMIZER, mul_sat(n, 2), sizeof(float));
         l->mw = l->vw = NULL;
     } else {
         l->pool_block = 0;
         l->slot = NULL;
         l->pool = NULL;
+        l->moved = NULL;
         l->mw = arena_zero(a, PART_OPTIMIZER, n, sizeof(float));
         l->vw = arena_zero(a, PART_OPTIMIZER, n, sizeof(float));
     }

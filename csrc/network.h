@@ -174,6 +174,8 @@ typedef struct {
     uint32_t *slot;
     float *pool;
     int64_t pool_used;
+    /* per block: moved since the last bolt_sync_params (pooled layers) */
+    uint8_t *moved;
 } bolt_layer;
 
 /* pool_block > 0: pooled moments by blocks of that many columns. */

@@ -82,6 +82,42 @@ int bolt_set_params(bolt_network *net, int32_t layer, const float *weights,
         return rc;
     memcpy(l->w, weights, (size_t)n * sizeof(float));
     memcpy(l->b, bias, (size_t)l->bias_len * sizeof(float));
+    if (l->moved)
+        memset(l->moved, 1, (size_t)(n / l->pool_block));
+    return BOLT_OK;
+}
+
+int bolt_sync_params(bolt_network *net, int32_t layer, float *weights, float *bias,
+                     int32_t moved_only, int64_t *n_copied)
+{
+    int rc;
+    if ((rc = check_given("network weights bias n_copied",
+                          (const void *[]){net, weights, bias, n_copied}, 4)) ||
+        (rc = check_layer(net, layer)))
+        return rc;
+    bolt_layer *l = &net->layer[layer];
+    const int64_t n = l->rows * l->cols;
+    memcpy(bias, l->b, (size_t)l->bias_len * sizeof(float));
+    if (!l->moved) {
+        memcpy(weights, l->w, (size_t)n * sizeof(float));
+        *n_copied = n;
+        return BOLT_OK;
+    }
+    const int64_t B = l->pool_block, blocks = n / B;
+    if (!moved_only) {
+        memcpy(weights, l->w, (size_t)n * sizeof(float));
+        memset(l->moved, 0, (size_t)blocks);
+        *n_copied = n;
+        return BOLT_OK;
+    }
+    int64_t copied = 0;
+    for (int64_t i = 0; i < blocks; i++)
+        if (l->moved[i]) {
+            memcpy(weights + i * B, l->w + i * B, (size_t)B * sizeof(float));
+            l->moved[i] = 0;
+            copied += B;
+        }
+    *n_copied = copied;
     return BOLT_OK;
 }
 
@@ -165,6 +201,9 @@ int bolt_set_rows(bolt_network *net, int32_t layer, const int32_t *rows, int64_t
     for (int64_t i = 0; i < n; i++) {
         memcpy(l->w + (int64_t)rows[i] * l->cols, weights + i * l->cols,
                (size_t)l->cols * sizeof(float));
+        if (l->moved)
+            memset(l->moved + (int64_t)rows[i] * (l->cols / l->pool_block), 1,
+                   (size_t)(l->cols / l->pool_block));
         if (row_bias)
             l->b[rows[i]] = bias[i];
     }

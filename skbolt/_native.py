@@ -274,18 +274,31 @@ def layer_shape(handle, layer):
     return int(rows[0]), int(cols[0]), int(bias[0])
 
 
-def get_params(handle, layer, out=None):
-    """Copies of a layer's weights and bias; into ``out`` (a (weights,
-    bias) pair of that shape, C-contiguous float32) when it fits."""
+def get_params(handle, layer):
     n_rows, n_cols, n_bias = layer_shape(handle, layer)
-    if (out is not None and out[0].shape == (n_rows, n_cols) and out[1].shape == (n_bias,)
+    w = np.empty((n_rows, n_cols), dtype=np.float32)
+    b = np.empty(n_bias, dtype=np.float32)
+    _check(lib.bolt_get_params(handle, int(layer), _ptr("float[]", w), _ptr("float[]", b)))
+    return w, b
+
+
+def sync_params(handle, layer, out):
+    """``get_params`` into ``out`` (a (weights, bias) pair an earlier
+    ``sync_params`` or ``get_params`` of this network filled, None for a
+    fresh pair): a layer that marks the blocks Adam moves copies only
+    those moved since its previous sync. Returns the pair."""
+    n_rows, n_cols, n_bias = layer_shape(handle, layer)
+    fits = (out is not None and out[0].shape == (n_rows, n_cols) and out[1].shape == (n_bias,)
             and all(a.dtype == np.float32 and a.flags.c_contiguous and a.flags.writeable
-                    for a in out)):
+                    for a in out))
+    if fits:
         w, b = out
     else:
         w = np.empty((n_rows, n_cols), dtype=np.float32)
         b = np.empty(n_bias, dtype=np.float32)
-    _check(lib.bolt_get_params(handle, int(layer), _ptr("float[]", w), _ptr("float[]", b)))
+    n = ffi.new("int64_t *")
+    _check(lib.bolt_sync_params(handle, int(layer), _ptr("float[]", w), _ptr("float[]", b),
+                                int(fits), n))
     return w, b
 
 

@@ -362,8 +362,8 @@ class Network:
     def rebuild_tables(self, redraw, n_threads):
         _native.rebuild_tables(self._handle, redraw, n_threads)
 
-    def get_params(self, layer, out=None):
-        return _native.get_params(self._handle, layer, out)
+    def get_params(self, layer):
+        return _native.get_params(self._handle, layer)
 
     @_writes
     def set_params(self, layer, weights, bias):
@@ -415,15 +415,21 @@ class Network:
         them from the rows). With ``output_rows`` (ids) the output layer's
         weights are those rows alone, listed under "output_rows": a partial
         state, which ``restore`` writes onto a network that holds the other
-        rows as they should be. ``reuse``, a state of this network that
-        nothing else holds, lends its weight arrays to the new one (no fresh
-        pages: a 10,000-wide sparse hidden layer over 2^15 features is 1.3
-        GB of weights).
+        rows as they should be. ``reuse`` keeps a copy up to date: a state
+        that an earlier ``get_state(reuse=...)`` of this network returned
+        and nothing else holds (``{}`` the first time), whose weight arrays
+        are written in place, the sparse hidden layer's input rows only at
+        the blocks Adam moved since (a 10,000-wide layer over 2^15 features
+        is 1.3 GB of weights, of which an epoch of TREC moves 2%).
         """
         last = self.n_layers - 1
-        old = reuse["params"] if reuse is not None and "output_rows" not in reuse else []
-        params = [self.get_params(i, old[i] if i < len(old) else None)
-                  for i in range(last if output_rows is not None else self.n_layers)]
+        n = last if output_rows is not None else self.n_layers
+        if reuse is not None and output_rows is None:
+            old = reuse.get("params", [])
+            params = [_native.sync_params(self._handle, i, old[i] if i < len(old) else None)
+                      for i in range(n)]
+        else:
+            params = [self.get_params(i) for i in range(n)]
         state = {"version": STATE_VERSION, "config": dict(self.config), "params": params}
         if output_rows is not None:
             rows = np.ascontiguousarray(output_rows, dtype=np.int32)

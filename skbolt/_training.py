@@ -246,7 +246,7 @@ class _Checkpoint:
     """
 
     def __init__(self, network):
-        self._config = self._state = self._rows = None
+        self._config = self._state = self._rows = self._of = None
         self._moved = np.zeros(0, dtype=np.int32)  # rows Adam moved since the base
         self.take(network)
 
@@ -258,9 +258,12 @@ class _Checkpoint:
             self._config, self._state, self._rows = network.config, None, None
         elif not base or not network.sparse_output:
             self._config, self._rows = None, None
-            # the arrays kept are overwritten in place (fresh pages for a
-            # copy of a wide layer cost more than the copy)
-            self._state = network.get_state(tables=False, reuse=self._state)
+            # the copy kept is brought up to date in place: fresh pages for
+            # a wide layer cost more than the copy, and a sparse hidden
+            # layer's input rows change only at the blocks Adam moved
+            same = self._state is not None and self._of is network
+            self._state = network.get_state(tables=False, reuse=self._state if same else {})
+            self._of = network
         else:
             self._moved = np.union1d(self._moved, network.take_changed(last))
             rows = np.union1d(np.flatnonzero(network.seen), self._moved)

@@ -302,3 +302,29 @@ def test_wide_sparse_layer_learns_as_well_as_dense():
     # whole blocks of 16 units (7 of 125 here) are coarser than single
     # units: 0.958 against the dense 1.0 (single units, before: 0.989)
     assert scores[0.05] >= scores[1.0] - 0.05, scores
+
+
+def test_checkpoint_copies_moved_blocks_exactly():
+    # the Ctrl-C checkpoint keeps its copy up to date in place, copying only
+    # the input-layer blocks Adam moved (and set_rows / set_params wrote)
+    from skbolt._training import _Checkpoint
+
+    cfg, X, Y, _ = problem(n=48)
+    net = trained(cfg, X, Y, epochs=1)
+    kept = _Checkpoint(net)
+    first = kept._state["params"][0][0]
+    for _ in range(2):
+        net.train(X[:16], Y[:16], np.arange(16), 16, 1e-2, 1)
+        kept.take(net)
+        assert kept._state["params"][0][0] is first  # written in place
+        for (w, b), i in zip(kept._state["params"], range(2)):
+            np.testing.assert_array_equal(w, net.get_params(i)[0])
+            np.testing.assert_array_equal(b, net.get_params(i)[1])
+    w0, b0 = net.get_params(0)
+    w0[3] += 1.0
+    net.set_rows(0, np.array([3], np.int32), w0[3:4], b0)
+    kept.take(net)
+    np.testing.assert_array_equal(kept._state["params"][0][0], net.get_params(0)[0])
+    restored = kept.restore(1)
+    np.testing.assert_array_equal(restored.predict_scores(X, True, 1),
+                                  net.predict_scores(X, True, 1))
