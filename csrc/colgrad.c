@@ -166,6 +166,36 @@ void update_indexed_cols(const row_index *ix, const int32_t *ids, const float *v
     }
 }
 
+void update_all_cols(int64_t n_samples, int64_t n_rows, const float *grads, const int32_t *ids,
+                     const float *vals, int32_t k, const row_sink *sink, const col_bufs *cb,
+                     int32_t n_threads)
+{
+    const int64_t W = cb->width;
+    const int32_t B = cb->block;
+    (void)n_threads; /* without OpenMP */
+    /* one region, rows split in contiguous ranges: no row index to build
+     * (every sample touches every row), no barrier but the last */
+#pragma omp parallel num_threads(n_threads)
+    {
+        const int64_t team = TEAM_SIZE(), me = THREAD_ID();
+        const int64_t lo = n_rows * me / team, hi = n_rows * (me + 1) / team;
+        float *g = cb->g + me * W;
+        uint8_t *mark = cb->mark + me * W;
+        int32_t *cols = cb->cols + me * (W / B);
+        for (int64_t r = lo; r < hi; r++) {
+            float gb = 0.0f;
+            int64_t n = 0;
+            for (int64_t s = 0; s < n_samples; s++) {
+                const float v = grads[s * n_rows + r];
+                gb += v;
+                if (v != 0.0f)
+                    n = add_sparse(g, mark, cols, n, v, ids + s * k, vals + s * k, k, B);
+            }
+            sink_cols(sink, r, g, mark, cols, n, B, gb);
+        }
+    }
+}
+
 void update_sparse_bias(int64_t n_samples, const int32_t *ids, const float *vals,
                         int32_t k, const row_sink *sink, const col_bufs *cb)
 {

@@ -55,6 +55,9 @@ static int key_bits_direct(const hidden_hash *h)
  * block of weights (one line) per candidate block and input nonzero. */
 #define HS_RANK_FACTOR 8
 #define HS_RANK_SPARE 512
+/* Nonzeros of a row the ranking reads, at most (those of largest
+ * magnitude); the blocks kept then get their exact pre-activations. */
+#define HS_RANK_FEATURES 32
 
 /* The block shape of a sparse first hidden layer under config c: 0 when
  * the layer is dense (also once rounded to whole blocks). */
@@ -86,7 +89,7 @@ static int64_t probe_words(const bolt_config *c, const hs_dims *d)
 {
     const int64_t L = c->hidden_L, nc = (int64_t)c->hidden_K * L;
     return L + 2 * nc + L * (int64_t)c->hidden_reservoir + (int64_t)d->rank * (d->block + 2) +
-           (d->blocks + 1) / 2;
+           2 * HS_RANK_FEATURES + (d->blocks + 1) / 2;
 }
 
 int64_t hsparse_infer_words(const bolt_config *c)
@@ -297,6 +300,8 @@ void hprobe_layout(arena *a, hidden_probe *all, const bolt_network *net, int64_t
     all->z = arena_take(a, PART_BUFFERS, nt * net->hrank * net->hblock, sizeof(float));
     all->score = arena_take(a, PART_BUFFERS, nt * net->hrank, sizeof(float));
     all->order = arena_take(a, PART_BUFFERS, nt * net->hrank, sizeof(int32_t));
+    all->top = arena_take(a, PART_BUFFERS, nt * HS_RANK_FEATURES, sizeof(int32_t));
+    all->mag = arena_take(a, PART_BUFFERS, nt * HS_RANK_FEATURES, sizeof(float));
     all->count = arena_zero(a, PART_BUFFERS, nt * net->hblocks, sizeof(uint16_t));
 }
 
@@ -309,6 +314,8 @@ hidden_probe hprobe_at(const hidden_probe *all, const bolt_network *net, int tid
                       all->z + (int64_t)tid * net->hrank * net->hblock,
                       all->score + (int64_t)tid * net->hrank,
                       all->order + (int64_t)tid * net->hrank,
+                      all->top + (int64_t)tid * HS_RANK_FEATURES,
+                      all->mag + (int64_t)tid * HS_RANK_FEATURES,
                       all->count + (int64_t)tid * net->hblocks};
     return p;
 }
@@ -325,7 +332,9 @@ hidden_probe hprobe_carve(const bolt_network *net, float *buf)
     p.z = (float *)(p.cand + (int64_t)h->L * net->htables.R);
     p.score = p.z + (int64_t)net->hrank * net->hblock;
     p.order = (int32_t *)(p.score + net->hrank);
-    p.count = (uint16_t *)(p.order + net->hrank);
+    p.top = p.order + net->hrank;
+    p.mag = (float *)(p.top + HS_RANK_FEATURES);
+    p.count = (uint16_t *)(p.mag + HS_RANK_FEATURES);
     memset(p.count, 0, (size_t)net->hblocks * sizeof(uint16_t));
     return p;
 }
@@ -414,21 +423,26 @@ static inline void axpy_blocks(float *restrict z, const float *restrict wr,
 
 /* Pre-activations of n blocks of units into z (B each), block i being the
  * B units from start[i * stride] on: b + sum over the row's nonzeros of
- * x_j w[j, unit]. Every input row costs one contiguous run of B weights
- * (one cache line at B = 16) per block. */
+ * x_j w[j, unit] (only over the nonzeros at offsets at[0..n_at) of the
+ * row, when at is given). Every input row costs one contiguous run of B
+ * weights (one cache line at B = 16) per block. */
 static void block_pre(const bolt_network *net, const bolt_csr *X, int64_t row,
-                      const int32_t *start, int32_t stride, int32_t n, float *z)
+                      const int32_t *at, int32_t n_at, const int32_t *start, int32_t stride,
+                      int32_t n, float *z)
 {
     const bolt_layer *l = &net->layer[0];
     const int32_t B = net->hblock;
-    const int64_t H = l->cols, begin = csr_ptr(X, row), end = csr_ptr(X, row + 1);
-    for (int64_t p = begin; p < end && p < begin + GATHER_AHEAD; p++)
-        prefetch_blocks(l->w + csr_col(X, p) * H, start, stride, n, B);
+    const int64_t H = l->cols, begin = csr_ptr(X, row);
+    const int64_t m = at ? n_at : csr_ptr(X, row + 1) - begin;
+#define HS_POS(q) (begin + (at ? (int64_t)at[q] : (q)))
+    for (int64_t q = 0; q < m && q < GATHER_AHEAD; q++)
+        prefetch_blocks(l->w + csr_col(X, HS_POS(q)) * H, start, stride, n, B);
     for (int32_t i = 0; i < n; i++)
         memcpy(z + (int64_t)i * B, l->b + start[(int64_t)i * stride], (size_t)B * sizeof(float));
-    for (int64_t p = begin; p < end; p++) {
-        if (p + GATHER_AHEAD < end)
-            prefetch_blocks(l->w + csr_col(X, p + GATHER_AHEAD) * H, start, stride, n, B);
+    for (int64_t q = 0; q < m; q++) {
+        if (q + GATHER_AHEAD < m)
+            prefetch_blocks(l->w + csr_col(X, HS_POS(q + GATHER_AHEAD)) * H, start, stride, n, B);
+        const int64_t p = HS_POS(q);
         const float v = csr_val(X, p);
         const float *wr = l->w + csr_col(X, p) * H;
         if (B == 16)
@@ -436,6 +450,36 @@ static void block_pre(const bolt_network *net, const bolt_csr *X, int64_t row,
         else
             axpy_blocks(z, wr, start, stride, n, v, B);
     }
+#undef HS_POS
+}
+
+/* Offsets in the row of its (at most) HS_RANK_FEATURES nonzeros of largest
+ * magnitude (ties: the earlier) into top; returns how many, or -1 when the
+ * row has no more than that (all of them count). */
+static int32_t top_features(const bolt_csr *X, int64_t row, int32_t *top, float *mag)
+{
+    const int64_t begin = csr_ptr(X, row), nnz = csr_ptr(X, row + 1) - begin;
+    if (nnz <= HS_RANK_FEATURES)
+        return -1;
+    int32_t n = 0, low = 0; /* low: the entry of smallest magnitude kept */
+    for (int64_t q = 0; q < nnz; q++) {
+        const float v = fabsf(csr_val(X, begin + q));
+        if (n < HS_RANK_FEATURES) {
+            top[n] = (int32_t)q;
+            mag[n++] = v;
+            if (n == HS_RANK_FEATURES)
+                for (int32_t i = 0; i < n; i++)
+                    low = mag[i] < mag[low] || (mag[i] == mag[low] && top[i] > top[low]) ? i : low;
+            continue;
+        }
+        if (!(v > mag[low]))
+            continue;
+        top[low] = (int32_t)q;
+        mag[low] = v;
+        for (int32_t i = 0; i < n; i++)
+            low = mag[i] < mag[low] || (mag[i] == mag[low] && top[i] > top[low]) ? i : low;
+    }
+    return n;
 }
 
 /* The k of n indices id with the largest values z (ties: the smaller
@@ -599,7 +643,10 @@ int hsparse_choose(const bolt_network *net, const hidden_probe *p, const bolt_cs
         sort_ints(p->cand, m); /* the loads along a weight row go forward */
         for (int32_t i = 0; i < m; i++)
             p->cand[i] *= B; /* first units */
-        block_pre(net, X, row, p->cand, 1, m, p->z);
+        /* a long row is ranked by its largest nonzeros alone: ranking
+         * costs a line per candidate block and nonzero */
+        const int32_t n_top = top_features(X, row, p->top, p->mag);
+        block_pre(net, X, row, n_top < 0 ? NULL : p->top, n_top, p->cand, 1, m, p->z);
         for (int32_t i = 0; i < m; i++) {
             float sum = 0.0f;
             const float *zi = p->z + (int64_t)i * B;
@@ -614,10 +661,10 @@ int hsparse_choose(const bolt_network *net, const hidden_probe *p, const bolt_cs
             const int32_t c = p->order[i];
             for (int32_t t = 0; t < B; t++)
                 ids[(int64_t)i * B + t] = p->cand[c] + t;
-            if (pre)
+            if (pre && n_top < 0)
                 memcpy(pre + (int64_t)i * B, p->z + (int64_t)c * B, (size_t)B * sizeof(float));
         }
-        return pre != NULL;
+        return pre != NULL && n_top < 0;
     }
     memcpy(ids, p->cand, (size_t)m * sizeof(int32_t));
     if (m < nb)
@@ -631,7 +678,7 @@ int hsparse_choose(const bolt_network *net, const hidden_probe *p, const bolt_cs
 void hsparse_forward(const bolt_network *net, const bolt_csr *X, int64_t row,
                      const int32_t *ids, int32_t k, float *a)
 {
-    block_pre(net, X, row, ids, net->hblock, k / net->hblock, a);
+    block_pre(net, X, row, NULL, 0, ids, net->hblock, k / net->hblock, a);
     for (int32_t i = 0; i < k; i++)
         a[i] = a[i] > 0.0f ? a[i] : 0.0f;
 }

@@ -369,6 +369,8 @@ typedef struct {
     float *z;        /* rank_blocks * block: pre-activations of the ranked blocks */
     float *score;    /* rank_blocks: their scores */
     int32_t *order;  /* rank_blocks: indices into cand */
+    int32_t *top;    /* the row's nonzeros the ranking reads (offsets) */
+    float *mag;      /* their magnitudes */
     uint16_t *count; /* blocks: units of each block retrieved, over the tables
                       * (zero between uses) */
 } hidden_probe;
@@ -578,6 +580,11 @@ void colbufs_layout(arena *a, col_bufs *cb, int64_t width, int32_t block, int64_
 void update_indexed_cols(const row_index *ix, const int32_t *ids, const float *vals,
                          int32_t k, const row_sink *sink, const col_bufs *cb,
                          int32_t n_threads);
+/* update_indexed_cols for a layer every sample touches at every row (the
+ * dense output layer): row r's entry of sample s is grads[s * n_rows + r]. */
+void update_all_cols(int64_t n_samples, int64_t n_rows, const float *grads, const int32_t *ids,
+                     const float *vals, int32_t k, const row_sink *sink, const col_bufs *cb,
+                     int32_t n_threads);
 /* The bias of the sparse layer: unit ids[s * k + i] gets vals[s * k + i]
  * from each sample s; only the touched biases reach the sink. */
 void update_sparse_bias(int64_t n_samples, const int32_t *ids, const float *vals,

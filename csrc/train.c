@@ -425,13 +425,9 @@ static void sparse_layer_update(bolt_network *net, workspace *ws, const bolt_csr
     const int32_t k = net->hk;
     if (li == 1) {
         if (!net->sparse) { /* every output row, from every sample */
-            const int64_t C = net->cfg.n_outputs;
-            for (int64_t s = 0; s < B; s++) {
-                ws->out_begin[s] = s * C;
-                ws->out_n[s] = (int32_t)C;
-                for (int64_t j = 0; j < C; j++)
-                    ws->out_ids[s * C + j] = (int32_t)j;
-            }
+            update_all_cols(B, net->cfg.n_outputs, ws->out_val, ws->hid, ws->act[0], k, sink,
+                            &ws->cb, nt);
+            return;
         }
         rowindex_build(&ws->ix, B, ws->out_begin, ws->out_n, ws->out_ids, ws->out_val, nt);
         update_indexed_cols(&ws->ix, ws->hid, ws->act[0], k, sink, &ws->cb, nt);

@@ -36,10 +36,10 @@ def random_rows(rng, n, d, nnz=8):
                           np.asarray(indptr, np.int32)), shape=(n, d))
 
 
-def problem(seed=0, n=64, **kw):
+def problem(seed=0, n=64, nnz=8, **kw):
     rng = np.random.default_rng(seed)
     cfg = hidden_config(**kw)
-    X = random_rows(rng, n, cfg["n_features"])
+    X = random_rows(rng, n, cfg["n_features"], nnz)
     y = rng.integers(0, cfg["n_outputs"], n)
     return cfg, X, labels_to_csr(y, cfg["n_outputs"]), y
 
@@ -68,10 +68,12 @@ def reference_logits(net, X, step=0):
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("active_size", [5, 3])  # dense and sampled output layers
-def test_sparse_forward_matches_numpy_on_the_active_set(active_size):
+# dense and sampled output layers; rows of 48 nonzeros are ranked by their
+# 32 largest, then the kept blocks computed over all 48
+@pytest.mark.parametrize("active_size, nnz", [(5, 8), (3, 8), (5, 48)])
+def test_sparse_forward_matches_numpy_on_the_active_set(active_size, nnz):
     cfg, X, Y, _ = problem(active_size=active_size, hash_K=1, hash_L=4, range_pow=3,
-                           reservoir=4)
+                           reservoir=4, nnz=nnz)
     net = trained(cfg, X, Y)
     ref = reference_logits(net, X)
     if active_size == cfg["n_outputs"]:
@@ -179,10 +181,10 @@ def test_gradient_matches_finite_differences_on_the_active_set():
             assert not gw[:, idle].any()
 
 
-@pytest.mark.parametrize("active_size", [5, 3])
-def test_same_result_on_one_and_two_threads(active_size):
+@pytest.mark.parametrize("active_size, nnz", [(5, 8), (3, 8), (5, 48)])
+def test_same_result_on_one_and_two_threads(active_size, nnz):
     cfg, X, Y, _ = problem(n=96, active_size=active_size, hash_K=1, hash_L=4, range_pow=3,
-                           reservoir=4)
+                           reservoir=4, nnz=nnz)
     one, two = trained(cfg, X, Y, 1, epochs=3), trained(cfg, X, Y, 2, epochs=3)
     for i in range(2):
         for a, b in zip(one.get_params(i), two.get_params(i)):
