@@ -54,6 +54,12 @@ static void adam_blocks(float *w, float *m, float *v, const float *g, const int3
 #undef COLGRAD_BLOCKS
 }
 
+#if defined(__GNUC__)
+#define PREFETCH_W(p) __builtin_prefetch((p), 1)
+#else
+#define PREFETCH_W(p) ((void)(p))
+#endif
+
 /* adam_blocks for a layer with pooled moments: a block's first step takes
  * the pool's next slot (row r belongs to one thread; the counter is
  * shared). Where a block's moments sit changes nothing computed. */
@@ -63,17 +69,26 @@ static void adam_pooled(bolt_layer *l, int64_t r, const float *g, const int32_t 
     float *w = l->w + r * l->cols;
     uint32_t *slot = l->slot + r * (l->cols / B);
     uint8_t *moved = l->moved + r * (l->cols / B);
+    /* the row's blocks are scattered: ask for every line first, so that
+     * the misses overlap (the moments once the slots are known) */
+    for (int64_t t = 0; t < n; t++)
+        PREFETCH_W(w + cols[t]);
     for (int64_t t = 0; t < n; t++) {
         const int32_t c = cols[t];
         moved[c / B] = 1;
-        uint32_t s = slot[c / B];
-        if (!s) {
+        if (!slot[c / B]) {
             int64_t got;
 #pragma omp atomic capture
             got = ++l->pool_used;
-            s = slot[c / B] = (uint32_t)got;
+            slot[c / B] = (uint32_t)got;
         }
-        float *m = l->pool + (int64_t)(s - 1) * 2 * B;
+        const float *m = l->pool + (int64_t)(slot[c / B] - 1) * 2 * B;
+        PREFETCH_W(m);
+        PREFETCH_W(m + B);
+    }
+    for (int64_t t = 0; t < n; t++) {
+        const int32_t c = cols[t];
+        float *m = l->pool + (int64_t)(slot[c / B] - 1) * 2 * B;
         if (B == 16)
             adam_block(w + c, m, m + 16, g + c, 16, a);
         else
