@@ -6,6 +6,12 @@
  * touched: lazy Adam, one level finer. Stepping whole rows would cost
  * every touched row's full width and lose the saving of the sparse layer.
  *
+ * The active units come in whole blocks of B consecutive columns, so a row
+ * steps block by block: B contiguous floats of w, m and v, a loop that
+ * vectorises. The input layer's moments are pooled by block (layer.c):
+ * a block's m and v sit side by side in the order blocks were first
+ * trained, so the pages touched are those of trained blocks.
+ *
  * Entries of a row are summed in sample order (the row index keeps it), and
  * every (row, column) belongs to one thread, so the result is the same at
  * any thread count.

@@ -18,10 +18,17 @@
  * columns are never gathered. The pass reads all d x H weights, which is
  * why the rebuild schedule of this layer is its own (hidden_rebuild_interval).
  *
- * A sample's active set: the units retrieved by the most of its L buckets
- * (ties in retrieval order), topped up to k from a fixed random permutation
- * of the units at an offset drawn from the sample's keys and the step:
- * deterministic, and at inference (step 0) a function of the row alone.
+ * A sample's active set is made of whole aligned blocks of B consecutive
+ * units (B = 16, one 64-byte cache line of a weight row, or the largest
+ * power of two dividing the width), k rounded up to whole blocks: a block
+ * costs one line per input nonzero where scattered units cost a miss each,
+ * and its loops run over contiguous floats. The tables hold units; a
+ * retrieved unit counts for its block. The blocks with the most retrieved
+ * units (at most hrank of them) are ranked by the largest pre-activation of
+ * their units (long rows: over their 32 largest nonzeros) and the best kept,
+ * topped up from a fixed random permutation of the blocks at an offset
+ * drawn from the sample's keys and the step: deterministic, and at
+ * inference (step 0) a function of the row alone.
  */
 #include "network.h"
 

@@ -127,8 +127,10 @@ verbose, warm_start
         chosen by the layer's own LSH tables over the sparse input
         (densified winner-take-all, as BOLT / SLIDE make hidden layers
         sparse): the forward pass, backward pass and Adam steps touch only
-        those ``ceil(hidden_sparsity * width)`` units, and inference
-        computes the same ones. One float, or one per hidden layer; only a
+        those ``ceil(hidden_sparsity * width)`` units, rounded up to whole
+        aligned blocks of 16 consecutive units (one cache line of weights;
+        of the largest power of two dividing the width when 16 does not),
+        and inference computes the same ones. One float, or one per hidden layer; only a
         single hidden layer can be sparse (it reads the sparse input), and
         it takes no dropout; with it ``learning_rate_init="auto"`` is ten
         times the dense rule's (a unit steps only when active). "auto"

@@ -1667,6 +1667,8 @@ def test_null_pointers_are_rejected_by_every_function():
         "bolt_rebuild_tables": (h, 0, 1),
         "bolt_init_centroids": (h, X.c, Y.c, rows, 6, 4.0, 1),
         "bolt_take_changed": (h, 0, out("int32_t[]", 60), 60, out("int64_t[]")),
+        "bolt_sync_params": (h, 0, out("float[]", 60 * 32), out("float[]", 32), 1,
+                             out("int64_t[]")),
         "bolt_get_rows": (h, 0, ffi.new("int32_t[]", [1, 2]), 2, out("float[]", 2 * 32),
                           out("float[]", 32)),
         "bolt_set_rows": (h, 0, ffi.new("int32_t[]", [1, 2]), 2, w, b),
