@@ -43,14 +43,16 @@ def auto_hidden_sparsity(n_hidden):
     """Dense (1.0) for every hidden layer.
 
     Measured (``benchmarks/bench_sparse_hidden.py``: hashed 1-2-grams,
-    2^15 features, 5 epochs, 2 threads; figures in benchmarks/README.md):
-    a 10,000-wide layer at 0.005 costs 3.1-5.8x the dense default's epoch
-    and 4-9x its time per predicted row, because each gathered weight and
-    each Adam entry is a cache miss where the dense layer streams rows.
-    Only TREC scored higher sparse (10,000 at 0.05: 0.876 against 0.832 at
-    5 epochs), and the dense network given the same time reached 0.870; MR
-    and 20 Newsgroups scored lower at every width and sparsity. No two real
-    sets with a win at equal fit time, so "auto" keeps today's network.
+    2^15 features, 5 epochs, 2 threads; figures in benchmarks/README.md),
+    with the active units in whole 16-unit blocks: a 10,000-wide layer at
+    0.005 fits in 1.8-5.6x the dense default's time (best of three; the
+    fixed cost of creating, hashing and checkpointing 1.3 GB of weights
+    weighs most on the small sets) and predicts 1.6-4.3x slower per row.
+    Only TREC scored higher sparse (10,000 at 0.05: 0.856 against 0.832 at
+    5 epochs, in three times the fit), and the dense network given that
+    time reached 0.866-0.870; MR and 20 Newsgroups scored lower at every
+    width and sparsity. No two real sets with a win at equal fit time, so
+    "auto" keeps today's network.
     """
     return (1.0,) * n_hidden
 
