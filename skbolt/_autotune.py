@@ -546,7 +546,9 @@ def _race(data, train_rows, val_rows, plan, variant, work, final_fit, max_visits
     X_val, Y_val = data.held_out(val_rows)
     patience = race_patience(params["n_iter_no_change"], max_visits // n_train)
     results, trials = [], []
-    for i, g in enumerate(grid):
+    i = 0
+    while i < len(grid):
+        g = grid[i]
         limit = min(max_visits, affordable_visits(left / (len(grid) - i), costs[i], n_train,
                                                   first))
         trial = _Trial(variant(g), stream)
@@ -579,8 +581,41 @@ def _race(data, train_rows, val_rows, plan, variant, work, final_fit, max_visits
         # keep the best alone alive, so memory stays bounded
         trials.sort(key=lambda t: (-t.score, grid.index(t.overrides)))
         del trials[1:]
+        if i == 0 and auto_epochs and trial.stop is None:
+            twin = smaller_batch_twin(params, base)
+            if twin is not None:
+                r = variant(twin).resolved
+                grid.append(twin)
+                costs.append(sample_cost(r, nnz, C))
+                # an unconfirmed peak buys the twin one more fit's work
+                left += final_fit(base) - max(0.0, final_fit(r) - final_fit(base))
+                left -= setup_cost(r, X.shape[1], C)
+        i += 1
     best, decisions = _outcome(trials[0], decide, X_val, Y_val)
     return results, best, decisions
+
+
+#: A race whose rules' curve confirmed no peak tries a batch this many times
+#: smaller (never below SMALLEST_BATCH rows).
+SMALL_BATCH_DIVISOR = 8
+SMALLEST_BATCH = 16
+
+
+def smaller_batch_twin(params, base):
+    """Overrides of the race's twin with a smaller batch, or None when the
+    batch is the user's or already small.
+
+    A curve still rising when its share of the budget (or the rules'
+    epochs) ends says the rules' network has not finished learning; on
+    small text sets more epochs at the rules' batch converged the training
+    loss to no better a held-out score, and smaller batches (more, noisier
+    Adam steps) scored better. The twin is raced only then, so data whose
+    curve peaks early (most) pays nothing for it.
+    """
+    if not _rules.is_auto(params["batch_size"]):
+        return None
+    batch = max(SMALLEST_BATCH, base.batch_size // SMALL_BATCH_DIVISOR)
+    return {"batch_size": int(batch)} if batch < base.batch_size else None
 
 
 def _try_centroid_finish(trial, X, Y, train_rows, val_rows, X_val, Y_val, score, mean_labels,
