@@ -503,14 +503,20 @@ def test_race_tries_a_smaller_batch_only_when_the_rules_confirm_no_peak(monkeypa
             monkeypatch.setattr(_autotune, "RACE_BELOW", 10**9)
             monkeypatch.setattr(_autotune, "epochs_from_curve",
                                 lambda curve, patience: int(_autotune.curve_peak(curve)))
+        extra.setdefault("autotune_budget", 2.0)
         return BoltClassifier(random_state=0, autotune=True, n_jobs=2, **extra).fit(X, y)
 
-    # no confirmed peak: the twin races and the better held-out score wins
+    # no confirmed peak after the rules' epochs: the twin races and the
+    # better held-out score wins
     clf = race(never_peaks=True)
     entries = clf.autotune_results_
     assert [e["params"] for e in entries] == [{}, {"batch_size": 32}]
     twin_won = entries[1]["validation_score"] > entries[0]["validation_score"]
     assert clf.batch_size_ == (32 if twin_won else 256)
+    # a curve the budget cut short brings no twin in
+    clf = race(never_peaks=True, autotune_budget=0.3)
+    assert [e["params"] for e in clf.autotune_results_] == [{}]
+    assert clf.autotune_results_[0]["epochs"] < 0.75 * clf.max_iter_
     # a user's batch is never overridden
     clf = race(never_peaks=True, batch_size=128)
     assert [e["params"] for e in clf.autotune_results_] == [{}]
