@@ -121,7 +121,9 @@ class BoltClassifier(ClassifierMixin, BoltEstimator):
         on a held-out split before the final fit on all the data. Below
         20,000 rows with a dense output layer the search instead trains
         the rules' network (and its sigmoid twin for multi-label rows)
-        along its whole held-out curve and stops where it peaked. With
+        along its whole held-out curve and stops where it peaked; when
+        that curve has run three quarters of its epochs without a
+        confirmed peak, a twin with an eighth of the batch races too. With
         ``max_iter="auto"`` the search also picks the epochs, and for
         multi-label ``y`` the threshold of ``predict`` (``threshold_``).
         "auto" searches when there are at least 2,000 training rows.

@@ -462,7 +462,8 @@ def test_small_data_races_whole_curves_and_stops_at_the_peak(xc_data, monkeypatc
     clf = BoltClassifier(random_state=0, autotune=True, n_jobs=2).fit(X, y)
     rules = BoltClassifier(random_state=0, autotune=False, n_jobs=2).fit(X, y)
     assert clf.hash_params_["active_size"] == clf.n_outputs_
-    assert [r["params"] for r in clf.autotune_results_] == [{}]
+    # (and, where its curve confirmed no peak, the smaller-batch twin)
+    assert [r["params"] for r in clf.autotune_results_] in ([{}], [{}, {"batch_size": 32}])
     assert clf.score(Xt, yt) >= rules.score(Xt, yt) - 0.02
     assert _autotune.race_patience(5, 48) == 12 and _autotune.race_patience(5, 11) == 5
     # several labels per row: both losses race, the best peak wins
@@ -470,7 +471,8 @@ def test_small_data_races_whole_curves_and_stops_at_the_peak(xc_data, monkeypatc
                                          n_labels=3, multilabel=True, random_state=2)
     clf = BoltClassifier(random_state=0, autotune=True, n_jobs=2).fit(Xm, Ym)
     entries = clf.autotune_results_
-    assert [e["params"] for e in entries] == [{}, {"loss": "sigmoid"}]
+    assert [e["params"] for e in entries][:2] == [{}, {"loss": "sigmoid"}]
+    assert [e["params"] for e in entries][2:] in ([], [{"batch_size": 32}])
     winner = max(entries, key=lambda e: e["validation_score"])
     assert clf.loss_ == winner["params"].get("loss", "softmax")
     assert clf.threshold_ is not None
@@ -481,3 +483,44 @@ def test_curve_peak_is_a_plateau_s_last_epoch():
     assert _autotune.curve_peak(curve) == 4
     assert _autotune.epochs_from_curve(curve, 1) == 4
     assert _autotune.epochs_from_curve(curve, 2) is None
+
+
+def test_race_tries_a_smaller_batch_only_when_the_rules_confirm_no_peak(monkeypatch):
+    monkeypatch.setattr(_autotune, "RACE_BELOW", 10**9)
+    base, params = _resolved()
+    assert _autotune.smaller_batch_twin(params, base) == {"batch_size": base.batch_size // 8}
+    assert _autotune.smaller_batch_twin({**params, "batch_size": 256}, base) is None
+    small, _ = _resolved(batch_size=16)
+    assert _autotune.smaller_batch_twin(params, small) is None
+    X, y = make_extreme_classification(n_samples=2400, n_features=300, n_classes=12,
+                                       random_state=4)
+
+    def race(never_peaks, **extra):
+        if never_peaks:
+            monkeypatch.setattr(_autotune, "epochs_from_curve", lambda curve, patience: None)
+        else:
+            monkeypatch.undo()
+            monkeypatch.setattr(_autotune, "RACE_BELOW", 10**9)
+            monkeypatch.setattr(_autotune, "epochs_from_curve",
+                                lambda curve, patience: int(_autotune.curve_peak(curve)))
+        extra.setdefault("autotune_budget", 2.0)
+        return BoltClassifier(random_state=0, autotune=True, n_jobs=2, **extra).fit(X, y)
+
+    # no confirmed peak after the rules' epochs: the twin races and the
+    # better held-out score wins
+    clf = race(never_peaks=True)
+    entries = clf.autotune_results_
+    assert [e["params"] for e in entries] == [{}, {"batch_size": 32}]
+    twin_won = entries[1]["validation_score"] > entries[0]["validation_score"]
+    assert clf.batch_size_ == (32 if twin_won else 256)
+    # a curve the budget cut short brings no twin in
+    clf = race(never_peaks=True, autotune_budget=0.3)
+    assert [e["params"] for e in clf.autotune_results_] == [{}]
+    assert clf.autotune_results_[0]["epochs"] < 0.75 * clf.max_iter_
+    # a user's batch is never overridden
+    clf = race(never_peaks=True, batch_size=128)
+    assert [e["params"] for e in clf.autotune_results_] == [{}]
+    assert clf.batch_size_ == 128
+    # a confirmed peak: the rules' network alone
+    clf = race(never_peaks=False)
+    assert [e["params"] for e in clf.autotune_results_] == [{}]
