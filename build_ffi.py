@@ -83,6 +83,14 @@ def _flags():
         )
         if _accepts(["-fopenmp-simd"], "int main(void) { return 0; }\n"):
             compile_args.append("-fopenmp-simd")
+    # The hot loops' speed followed where the linker happened to place them:
+    # issue 36's new objects moved simd_axpy from 32 to 0 modulo 64 bytes
+    # and a dense-output fit (Corel5k, one thread) took 20-25% longer with
+    # the same code; both builds aligned to 64 ran at the faster speed
+    # (benchmarks/HISTORY.md, twentieth session).
+    align = ["-falign-functions=64", "-falign-loops=64"]
+    if _accepts(align, "int main(void) { return 0; }\n"):
+        compile_args += align
     extra = os.environ.get("SKBOLT_CFLAGS")
     if extra:  # e.g. "-fsanitize=address -g" for a sanitizer build
         compile_args += shlex.split(extra)
