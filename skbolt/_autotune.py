@@ -596,6 +596,89 @@ def _race(data, train_rows, val_rows, plan, variant, work, final_fit, max_visits
     return results, best, decisions
 
 
+def cv_race(data, folds, plan, score, losses, decide, verbose=0, log=print):
+    """The measurement of ``fit`` below ``AUTOTUNE_MIN_SAMPLES`` rows: the
+    rules' network, its loss twins (``losses``, where the loss is "auto")
+    and its smaller-batch twin (``smaller_batch_twin``) each trained on
+    every fold's training rows and scored at every epoch on the fold's
+    held-out rows; the folds' curves are averaged, and the best average
+    wins (the rules' on a tie) with, when ``max_iter`` is "auto", the
+    average curve's confirmed peak as the final fit's epochs.
+
+    A single held-out split of such data is too small to choose (medical's
+    tenth is 33 rows); across the folds every row is held out once. Same
+    returns as ``search``; the multi-label threshold is the mean of the
+    winner's folds' (``decide`` on each fold's held-out rows at the end
+    of its curve).
+
+    Parameters
+    ----------
+    data : skbolt._training.TrainingData
+        All training data and its targets.
+    folds : list of (ndarray, ndarray)
+        (training rows, held-out rows) of each fold.
+    plan : skbolt._base.Plan
+        The estimator's plan for all the rows.
+    score, losses, decide, verbose, log
+        As for ``search``.
+    """
+    params, base = plan.params, plan.resolved
+    grid = [{}]
+    if _rules.is_auto(params.get("loss", "auto")):
+        grid += [{"loss": loss} for loss in losses if loss != base.loss]
+    twin = smaller_batch_twin(params, base)
+    if twin is not None:
+        grid.append(twin)
+    auto_epochs = _rules.is_auto(params["max_iter"])
+    if len(grid) == 1 and not auto_epochs:
+        return [], {}, {}
+    final_epochs = base.max_iter
+    fold_plans = [plan.for_rows(len(tr)) for tr, _ in folds]
+    patience = race_patience(params["n_iter_no_change"], final_epochs)
+    results, best = [], None
+    for g in grid:
+        start = time.perf_counter()
+        curves, decisions = [], []
+        for (tr, va), fold_plan in zip(folds, fold_plans):
+            trial = _Trial(fold_plan.variant(g), _training.RowStream.seeded(tr, plan.seed))
+            X_val, Y_val = data.held_out(va)
+
+            def on_epoch(epoch, trial=trial, X_val=X_val, Y_val=Y_val):
+                trial.curve.append((epoch, score(trial.network, trial.resolved, X_val, Y_val)))
+
+            while trial.visits < final_epochs * len(tr):
+                trial.run.advance(data, trial.visits + len(tr), n_threads=plan.threads,
+                                  on_epoch=on_epoch)
+                if auto_epochs and epochs_from_curve(trial.curve, patience) is not None:
+                    break
+            curves.append([v for _, v in trial.curve])
+            if decide is not None:
+                decisions.append(decide(trial.network, trial.resolved, X_val, Y_val))
+            del trial
+        # a fold stopped by its own patience keeps its last score after
+        length = max(len(c) for c in curves)
+        mean = np.mean([c + [c[-1]] * (length - len(c)) for c in curves], axis=0)
+        curve = [(e + 1, float(v)) for e, v in enumerate(mean)]
+        stop = epochs_from_curve(curve, patience) if auto_epochs else None
+        value = dict(curve)[stop] if stop is not None else curve[-1][1]
+        seconds = time.perf_counter() - start
+        results.append({"params": dict(g), "rung": 0, "epochs": float(length),
+                        "validation_score": value, "seconds": seconds, "folds": len(folds)})
+        if verbose:
+            log(f"autotune: {_describe(g) or 'the rules'} -> mean validation score "
+                f"{value:.4f} over {len(folds)} folds (epochs {length}, stop {stop})")
+        if best is None or value > best[0]:
+            best = (value, g, stop, decisions)
+    _, g, stop, decisions = best
+    overrides = dict(g)
+    if stop is not None:
+        overrides["max_iter"] = max(1, int(stop))
+    merged = {}
+    if decisions and all("threshold" in d for d in decisions):
+        merged["threshold"] = float(np.mean([d["threshold"] for d in decisions]))
+    return results, overrides, merged
+
+
 #: A race whose rules' curve ran this share of the rules' epochs or more
 #: and confirmed no peak tries a batch SMALL_BATCH_DIVISOR times smaller
 #: (never below SMALLEST_BATCH rows).

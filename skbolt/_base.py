@@ -36,8 +36,13 @@ from .metrics import precision_at_k
 #: Layout version of what ``__getstate__`` stores.
 PICKLE_VERSION = 1
 
-#: Training rows from which autotune="auto" searches.
+#: Training rows from which autotune="auto" searches on a held-out split;
+#: from CV_MIN_SAMPLES rows up to there it races the rules and their twins
+#: over CV_FOLDS folds instead (``_autotune.cv_race``), in the estimators
+#: that allow it (``SMALL_DATA_CV``).
 AUTOTUNE_MIN_SAMPLES = 2000
+CV_MIN_SAMPLES = 100
+CV_FOLDS = 3
 
 #: Native calls per epoch: the estimator regains control this often for
 #: progress, early stopping checks and Ctrl-C.
@@ -293,6 +298,9 @@ class BoltEstimator(NativePickle, BaseEstimator):
     predictions; everything else is here.
     """
 
+    #: Whether autotune="auto" measures small data by cross-validation.
+    SMALL_DATA_CV = False
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
@@ -429,6 +437,10 @@ class BoltEstimator(NativePickle, BaseEstimator):
         if search and self._autotune_on(problem.n_samples):
             self.autotune_results_, self.best_params_, self._decisions = self._search(data, plan)
             plan = plan.variant(self.best_params_)
+        elif search and self._cross_validate(problem.n_samples):
+            self.autotune_results_, self.best_params_, self._decisions = self._cv_search(data,
+                                                                                        plan)
+            plan = plan.variant(self.best_params_)
         self._set_resolved(plan)
         # Run's centroid start fills the tables: built here, they were
         # built twice (a third of a 1M-output fit, bench_scale)
@@ -472,6 +484,31 @@ class BoltEstimator(NativePickle, BaseEstimator):
         self.max_iter_ = r.max_iter
         self.learning_rate_init_ = r.learning_rate_init
         self.batch_size_ = r.batch_size
+
+    def _cross_validate(self, n_samples):
+        """Whether ``fit`` measures its choices by ``_autotune.cv_race``."""
+        return (self.SMALL_DATA_CV and _rules.is_auto(self.autotune)
+                and CV_MIN_SAMPLES <= n_samples < AUTOTUNE_MIN_SAMPLES)
+
+    def _cv_search(self, data, plan):
+        """``_autotune.cv_race`` over CV_FOLDS seeded folds of the rows."""
+        perm = np.random.RandomState(self._seed).permutation(data.n_rows)
+        parts = np.array_split(perm, CV_FOLDS)
+        folds = [(np.sort(np.concatenate(parts[:i] + parts[i + 1:])), np.sort(part))
+                 for i, part in enumerate(parts)]
+        threads = plan.threads
+
+        def score(network, resolved, X_val, Y_val):
+            return self._network_score(network, resolved.sparse_inference,
+                                       resolved.hash_params["inference_candidates"],
+                                       X_val, Y_val, threads)
+
+        return _autotune.cv_race(data, folds, plan, score,
+                                 losses=self._search_losses(plan.problem),
+                                 decide=lambda net, r, X_val, Y_val: self._decide(
+                                     net, r, X_val, Y_val, threads, plan.problem),
+                                 verbose=self.verbose,
+                                 log=tqdm.write if self.verbose else None)
 
     def _search(self, data, plan):
         """The autotuning search on a held-out split; returns its trials, its

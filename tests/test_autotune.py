@@ -136,13 +136,18 @@ def test_autotuned_fit_records_trials_and_is_deterministic(xc_data):
     assert a.score(Xt, yt) > 0.3
 
 
+@pytest.mark.filterwarnings("ignore:The number of unique classes")
 def test_autotune_off_and_small_data(xc_data):
     X, y, _, _ = xc_data
     clf = BoltClassifier(random_state=0, autotune=False, max_iter=2).fit(X, y)
     assert clf.autotune_results_ == [] and clf.best_params_ == {}
-    # "auto" does not search below AUTOTUNE_MIN_SAMPLES rows
-    clf = BoltClassifier(random_state=0, max_iter=2).fit(X[:500], y[:500])
+    # "auto" does not search below CV_MIN_SAMPLES rows, and cross-validates
+    # up to AUTOTUNE_MIN_SAMPLES
+    clf = BoltClassifier(random_state=0, max_iter=2).fit(X[:_base.CV_MIN_SAMPLES - 1],
+                                                         y[:_base.CV_MIN_SAMPLES - 1])
     assert clf.autotune_results_ == []
+    clf = BoltClassifier(random_state=0, max_iter=2).fit(X[:500], y[:500])
+    assert {e["folds"] for e in clf.autotune_results_} == {_base.CV_FOLDS}
     with pytest.raises(ValueError, match="autotune"):
         BoltClassifier(autotune="yes").fit(X, y)
     for bad in (0, -1.0, "soon", "xs"):
@@ -524,3 +529,79 @@ def test_race_tries_a_smaller_batch_only_when_the_rules_confirm_no_peak(monkeypa
     # a confirmed peak: the rules' network alone
     clf = race(never_peaks=False)
     assert [e["params"] for e in clf.autotune_results_] == [{}]
+
+
+def _cv_problem(n=450, multilabel=False):
+    if multilabel:
+        X, Y = make_extreme_classification(n_samples=n + 300, n_features=300, n_classes=30,
+                                           n_labels=3, multilabel=True,
+                                           random_state=6)
+    else:
+        X, Y = make_extreme_classification(n_samples=n + 300, n_features=300, n_classes=12,
+                                           random_state=5)
+    return X[:n], Y[:n], X[n:], Y[n:]
+
+
+def test_small_data_cross_validates_rules_and_twins(monkeypatch):
+    X, y, Xt, _ = _cv_problem()
+    seen = []
+    race = _autotune.cv_race
+
+    def spy(data, folds, *args, **kwargs):
+        seen.append(folds)
+        return race(data, folds, *args, **kwargs)
+
+    monkeypatch.setattr(_autotune, "cv_race", spy)
+    clf = BoltClassifier(random_state=0, n_jobs=2).fit(X, y)
+    # every row is held out by exactly one fold and trains in the others
+    (folds,) = seen
+    assert len(folds) == _base.CV_FOLDS
+    held = np.concatenate([va for _, va in folds])
+    np.testing.assert_array_equal(np.sort(held), np.arange(X.shape[0]))
+    for tr, va in folds:
+        assert np.intersect1d(tr, va).size == 0 and tr.size + va.size == X.shape[0]
+    # the rules and the smaller batch (one label per row: no loss twin),
+    # the better mean held-out score wins, the rules on a tie
+    entries = clf.autotune_results_
+    rules = BoltClassifier(random_state=0, autotune=False).fit(X, y)
+    twin = max(_autotune.SMALLEST_BATCH, rules.batch_size_ // _autotune.SMALL_BATCH_DIVISOR)
+    assert [e["params"] for e in entries] == [{}, {"batch_size": twin}]
+    winner = max(range(len(entries)), key=lambda i: (entries[i]["validation_score"], -i))
+    assert {k: v for k, v in clf.best_params_.items() if k != "max_iter"} == \
+        entries[winner]["params"]
+    if "max_iter" in clf.best_params_:
+        assert clf.max_iter_ == clf.best_params_["max_iter"] <= entries[winner]["epochs"]
+    # deterministic for a seed
+    again = BoltClassifier(random_state=0, n_jobs=2).fit(X, y)
+    np.testing.assert_array_equal(again.predict_proba(Xt), clf.predict_proba(Xt))
+    # a user's value is never raced: fixed batch and epochs leave nothing
+    fixed = BoltClassifier(random_state=0, batch_size=64, max_iter=5).fit(X, y)
+    assert fixed.autotune_results_ == [] and fixed.batch_size_ == 64
+    # autotune=False keeps the rules
+    assert rules.autotune_results_ == [] and rules.best_params_ == {}
+
+
+def test_small_multilabel_data_races_the_loss_and_fits_the_threshold(monkeypatch):
+    X, Y, Xt, _ = _cv_problem(multilabel=True)
+    thresholds = []
+    decide = BoltClassifier._decide
+
+    def spy(self, *args):
+        out = decide(self, *args)
+        thresholds.append(out["threshold"])
+        return out
+
+    monkeypatch.setattr(BoltClassifier, "_decide", spy)
+    clf = BoltClassifier(random_state=0, n_jobs=2).fit(X, Y)
+    params = [e["params"] for e in clf.autotune_results_]
+    assert params[:2] == [{}, {"loss": "sigmoid"}]
+    # one threshold per (candidate, fold); the winner's folds' mean is kept
+    assert len(thresholds) == len(params) * _base.CV_FOLDS
+    winner = max(range(len(params)), key=lambda i: (
+        clf.autotune_results_[i]["validation_score"], -i))
+    mine = thresholds[winner * _base.CV_FOLDS:(winner + 1) * _base.CV_FOLDS]
+    assert clf.threshold_ == pytest.approx(np.mean(mine))
+    # predict keeps the labels at or above it
+    P = clf.predict(Xt).toarray() if sp.issparse(clf.predict(Xt)) else clf.predict(Xt)
+    probs = clf.predict_proba(Xt)
+    assert np.all(probs[P.astype(bool)] >= clf.threshold_ - 1e-6)
