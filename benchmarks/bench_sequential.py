@@ -31,7 +31,11 @@ first defaults but looked at when co-occurrence was added (its test
 figures were read then, so it is no longer clean); ``heldout2``: a
 generated log of another shape (``HELDOUT2``: 4,000 users, 3,000 items,
 so a sampled output layer, followed successors 30 % of the time; seed
-11), never run before the co-occurrence defaults were fixed, reported
+11), never run before the co-occurrence defaults were fixed (its
+validation scores were then read to widen the co-occurrence weights, so
+it is no longer clean); ``heldout3``: a third shape (``HELDOUT3``: 5,000
+users, 4,000 items, shorter histories, successors followed 20 % of the
+time; seed 29), first run after the weights were widened, reported
 last. Each (data, system, seed) runs in its
 own process: fit CPU seconds (process CPU time of fit, both threads
 counted), recommend ms per user (wall), peak RSS (VmHWM).
@@ -518,9 +522,11 @@ def run_sasrec(data, seed, max_len=SASREC_MAX_LEN):
 # ----------------------------------------------------------------------
 # driver
 
-#: The second held-out log's generator settings.
+#: The second and third held-out logs' generator settings.
 HELDOUT2 = dict(n_users=4000, n_items=3000, mean_length=20, follow=0.3, n_groups=30,
                 random_state=11)
+HELDOUT3 = dict(n_users=5000, n_items=4000, mean_length=15, follow=0.2, n_groups=50,
+                random_state=29)
 
 
 def load(name):
@@ -530,6 +536,8 @@ def load(name):
         return split(*make_sequences())
     if name == "heldout2":
         return split(*make_sequences(**HELDOUT2))
+    if name == "heldout3":
+        return split(*make_sequences(**HELDOUT3))
     raise ValueError(name)
 
 
@@ -622,7 +630,8 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
     ap.add_argument("--systems", nargs="*",
                     default=["popularity", "markov", "itemknn", "ease", "als", "sasrec", "skbolt"])
-    ap.add_argument("--data", nargs="*", default=["ml100k", "heldout", "heldout2"])
+    ap.add_argument("--data", nargs="*",
+                    default=["ml100k", "heldout", "heldout2", "heldout3"])
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     if args.one:

@@ -56,8 +56,7 @@ def dense_ranked(net, x, seen, n, threads, P=None, weight=0.0):
     s = np.take_along_axis(s, order, axis=1)
     gone = np.isneginf(s)
     if P is not None:
-        with np.errstate(over="ignore"):
-            s = np.exp(s)
+        s = _scores_from_logs(s)
     s = s.astype(np.float32)
     ids[gone], s[gone] = -1, np.nan
     return ids, s
@@ -144,10 +143,17 @@ def _blend_retrieved(ids, s, P, weight, seen, n_items):
     score[cand < 0] = -np.inf
     best = np.argsort(-score, axis=1, kind="stable")[:, :k]
     out_ids = np.take_along_axis(cand, best, axis=1)
-    with np.errstate(over="ignore"):
-        out_s = np.exp(np.take_along_axis(score, best, axis=1))
+    out_s = _scores_from_logs(np.take_along_axis(score, best, axis=1))
     out_s[out_ids < 0] = np.nan
     return out_ids, out_s
+
+
+def _scores_from_logs(log_s):
+    """exp of blended log-scores, at most float32's largest value: with a
+    large co-occurrence weight, (1 + n_items P) ** weight passes it (3,001
+    ** 16 is 4e55), and the order the logs gave stays as it is."""
+    with np.errstate(over="ignore"):
+        return np.minimum(np.exp(log_s), np.finfo(np.float32).max)
 
 
 def ndcg_one(ids, targets):

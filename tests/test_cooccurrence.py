@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from skbolt import BoltSequentialRecommender
+from skbolt import BoltSequentialRecommender, _sequential_auto
 from skbolt import _cooccurrence as co
 
 
@@ -132,8 +132,9 @@ def successor_hits(rec, users, items, succ):
 def test_auto_weight_measures_and_recovers_the_successor_table(fitted):
     auto, alone, users, items, succ = fitted
     assert alone.cooccurrence_weight_ == 0.0 and alone.cooccurrence_scores_ is None
-    assert set(auto.cooccurrence_scores_) == set(co.AUTO_WEIGHTS if hasattr(co, "AUTO_WEIGHTS")
-                                                 else (0.0, 1.0, 2.0, 4.0))
+    assert set(auto.cooccurrence_scores_) == set(_sequential_auto.AUTO_WEIGHTS)
+    assert auto.cooccurrence_scores_[auto.cooccurrence_weight_] == max(
+        auto.cooccurrence_scores_.values())
     assert auto.cooccurrence_weight_ > 0
     # the successor is ranked first for most users once co-occurrence is in
     # (some successors were seen already and are excluded); 16 units alone
@@ -243,3 +244,17 @@ def test_sampled_rerank_matches_a_loop():
     np.testing.assert_allclose(got_s, want_s, rtol=1e-6)
     # ids agree wherever the products are not tied
     np.testing.assert_array_equal(got_ids[:, 0], want_ids[:, 0])
+
+
+def test_a_large_weight_keeps_finite_scores_in_the_blend_s_order(fitted):
+    auto = fitted[0]
+    heavy = pickle.loads(pickle.dumps(auto))
+    # (1 + n_items P) ** 200 passes float32's (and float64's) largest value
+    heavy.cooccurrence_weight_ = 200.0
+    ids, scores = heavy.recommend([0, 1, 2], n=10)
+    assert np.all(np.isfinite(scores)) and np.all(np.diff(scores, axis=1) <= 0)
+    # the same items as a weight large enough to rank by co-occurrence first
+    # without overflowing: the order comes from the logs, not the scores
+    ref = pickle.loads(pickle.dumps(auto))
+    ref.cooccurrence_weight_ = 60.0
+    np.testing.assert_array_equal(ids[:, :3], ref.recommend([0, 1, 2], n=10)[0][:, :3])
