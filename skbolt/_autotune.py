@@ -597,13 +597,14 @@ def _race(data, train_rows, val_rows, plan, variant, work, final_fit, max_visits
 
 
 def cv_race(data, folds, plan, score, losses, decide, verbose=0, log=print):
-    """The measurement of ``fit`` below ``AUTOTUNE_MIN_SAMPLES`` rows: the
-    rules' network, its loss twins (``losses``, where the loss is "auto")
-    and its smaller-batch twin (``smaller_batch_twin``) each trained on
-    every fold's training rows and scored at every epoch on the fold's
-    held-out rows; the folds' curves are averaged, and the best average
-    wins (the rules' on a tie) with, when ``max_iter`` is "auto", the
-    average curve's confirmed peak as the final fit's epochs.
+    """The measurement of ``fit`` below ``AUTOTUNE_MIN_SAMPLES`` rows with a
+    dense output layer (``_race``'s domain): the rules' network, its loss
+    twins (``losses``, where the loss is "auto") and its smaller-batch
+    twin (``smaller_batch_twin``) each trained on every fold's training
+    rows and scored at every epoch on the fold's held-out rows; the
+    folds' curves are averaged, and the best average wins (the rules' on
+    a tie) with, when ``max_iter`` is "auto", the average curve's
+    confirmed peak as the final fit's epochs.
 
     A single held-out split of such data is too small to choose (medical's
     tenth is 33 rows); across the folds every row is held out once. Same
@@ -623,6 +624,10 @@ def cv_race(data, folds, plan, score, losses, decide, verbose=0, log=print):
         As for ``search``.
     """
     params, base = plan.params, plan.resolved
+    if base.hash_params["active_size"] < plan.problem.n_outputs:
+        # a sampled output layer: what was measured on small data is the
+        # dense one's race; sampled ones keep the rules, as before
+        return [], {}, {}
     grid = [{}]
     if _rules.is_auto(params.get("loss", "auto")):
         grid += [{"loss": loss} for loss in losses if loss != base.loss]

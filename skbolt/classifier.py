@@ -127,8 +127,8 @@ class BoltClassifier(ClassifierMixin, BoltEstimator):
         ``max_iter="auto"`` the search also picks the epochs, and for
         multi-label ``y`` the threshold of ``predict`` (``threshold_``).
         "auto" searches when there are at least 2,000 training rows; from
-        100 to 2,000 rows, where a held-out split is too small to choose,
-        it races the same candidates (the rules' network, its sigmoid twin
+        100 to 2,000 rows with a dense output layer, where a held-out split
+        is too small to choose, it races the same candidates (the rules' network, its sigmoid twin
         for multi-label rows, and a twin with an eighth of the batch) over
         3 folds, each along its whole curve, and keeps the best mean curve,
         its peak epoch and the mean of its folds' thresholds. On such data

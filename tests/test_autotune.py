@@ -579,6 +579,11 @@ def test_small_data_cross_validates_rules_and_twins(monkeypatch):
     assert fixed.autotune_results_ == [] and fixed.batch_size_ == 64
     # autotune=False keeps the rules
     assert rules.autotune_results_ == [] and rules.best_params_ == {}
+    # a sampled output layer keeps the rules (the race measured dense ones)
+    Xs, ys = make_extreme_classification(n_samples=1500, n_features=400, n_classes=3000,
+                                         random_state=3)
+    sampled = BoltClassifier(random_state=0, max_iter=2).fit(Xs, ys)
+    assert sampled.output_sparsity_ < 1 and sampled.autotune_results_ == []
 
 
 def test_small_multilabel_data_races_the_loss_and_fits_the_threshold(monkeypatch):
