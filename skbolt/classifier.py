@@ -218,7 +218,10 @@ centroid_finish_ :
         on the held-out split) and ``seconds`` (that candidate's own
         training time so far, summed over the rungs it reached); the last entry
         has ``centroid_finish=True`` when the winner was also scored with
-        that finish. Empty when no search ran.
+        that finish. Entries of the 3-fold race under 2,000 rows carry
+        ``folds``: their ``validation_score`` is the folds' mean at the
+        chosen epoch, ``epochs`` the longest fold's and ``seconds`` the
+        time over every fold. Empty when no search ran.
     best_params_ : dict
         The searched parameters' winning values (empty without a search).
     memory_bytes_ : int
