@@ -258,3 +258,18 @@ def test_a_large_weight_keeps_finite_scores_in_the_blend_s_order(fitted):
     ref = pickle.loads(pickle.dumps(auto))
     ref.cooccurrence_weight_ = 60.0
     np.testing.assert_array_equal(ids[:, :3], ref.recommend([0, 1, 2], n=10)[0][:, :3])
+
+
+def test_output_layer_is_dense_up_to_dense_items(monkeypatch):
+    from skbolt import sequential
+
+    # 500 items: sampled by the classifier's rule (bolt_output_sparsity)
+    users, items, times, _ = successor_log(n_users=400, n_items=500, length=6, seed=2)
+    n = np.unique(items).size
+    monkeypatch.setattr(sequential, "DENSE_ITEMS", n)
+    rec = BoltSequentialRecommender(cooccurrence_weight=0.0, **NARROW).fit(users, items, times)
+    assert rec.n_items_ == n and rec.output_sparsity_ == 1.0
+    assert not rec._network.sparse_output
+    monkeypatch.setattr(sequential, "DENSE_ITEMS", n - 1)
+    rec = BoltSequentialRecommender(cooccurrence_weight=0.0, **NARROW).fit(users, items, times)
+    assert rec.output_sparsity_ < 1.0 and rec._network.sparse_output
