@@ -496,17 +496,9 @@ class BoltEstimator(NativePickle, BaseEstimator):
         parts = np.array_split(perm, CV_FOLDS)
         folds = [(np.sort(np.concatenate(parts[:i] + parts[i + 1:])), np.sort(part))
                  for i, part in enumerate(parts)]
-        threads = plan.threads
-
-        def score(network, resolved, X_val, Y_val):
-            return self._network_score(network, resolved.sparse_inference,
-                                       resolved.hash_params["inference_candidates"],
-                                       X_val, Y_val, threads)
-
+        score, decide = self._judges(plan)
         return _autotune.cv_race(data, folds, plan, score,
-                                 losses=self._search_losses(plan.problem),
-                                 decide=lambda net, r, X_val, Y_val: self._decide(
-                                     net, r, X_val, Y_val, threads, plan.problem),
+                                 losses=self._search_losses(plan.problem), decide=decide,
                                  verbose=self.verbose,
                                  log=tqdm.write if self.verbose else None)
 
@@ -515,6 +507,16 @@ class BoltEstimator(NativePickle, BaseEstimator):
         winner and what ``_decide`` fitted for the winner."""
         budget = _autotune.budget_spec(self.autotune_budget, plan)
         train_rows, val_rows = self._split(data.n_rows, np.random.RandomState(self._seed))
+        score, decide = self._judges(plan)
+        return _autotune.search(data, train_rows, val_rows, plan.for_rows(len(train_rows)),
+                                budget, plan.resolved.max_iter, score, verbose=self.verbose,
+                                log=tqdm.write if self.verbose else None,
+                                losses=self._search_losses(plan.problem), decide=decide)
+
+    def _judges(self, plan):
+        """A search's ``score(network, resolved, X_val, Y_val)`` (the held-out
+        score of a candidate's network) and ``decide`` (what is fitted on
+        held-out rows for the winner, ``_decide``)."""
         threads = plan.threads
 
         def score(network, resolved, X_val, Y_val):
@@ -522,12 +524,10 @@ class BoltEstimator(NativePickle, BaseEstimator):
                                        resolved.hash_params["inference_candidates"],
                                        X_val, Y_val, threads)
 
-        return _autotune.search(data, train_rows, val_rows, plan.for_rows(len(train_rows)),
-                                budget, plan.resolved.max_iter, score, verbose=self.verbose,
-                                log=tqdm.write if self.verbose else None,
-                                losses=self._search_losses(plan.problem),
-                                decide=lambda net, r, X_val, Y_val: self._decide(
-                                    net, r, X_val, Y_val, threads, plan.problem))
+        def decide(network, resolved, X_val, Y_val):
+            return self._decide(network, resolved, X_val, Y_val, threads, plan.problem)
+
+        return score, decide
 
     def _search_losses(self, problem):
         """Losses the search tries besides the rules' (none here)."""
