@@ -526,9 +526,7 @@ def _race(data, train_rows, val_rows, plan, variant, work, final_fit, max_visits
     n_train, C = len(train_rows), Y.shape[1]
     nnz = X[train_rows].nnz / max(n_train, 1)
     first = first_epoch_cost(base, C)
-    grid = [{}]
-    if _rules.is_auto(params.get("loss", "auto")):
-        grid += [{"loss": loss} for loss in losses if loss != base.loss]
+    grid = _loss_grid(params, base, losses)
     auto_epochs = _rules.is_auto(params["max_iter"])
     if len(grid) == 1 and not auto_epochs:
         return [], {}, {}
@@ -553,15 +551,8 @@ def _race(data, train_rows, val_rows, plan, variant, work, final_fit, max_visits
                                                   first))
         trial = _Trial(variant(g), stream)
         start = time.perf_counter()
-
-        def on_epoch(epoch, trial=trial):
-            trial.curve.append((epoch, score(trial.network, trial.resolved, X_val, Y_val)))
-
-        while trial.visits < limit:
-            trial.run.advance(data, min(limit, trial.visits + n_train), n_threads=plan.threads,
-                              on_epoch=on_epoch)
-            if auto_epochs and epochs_from_curve(trial.curve, patience) is not None:
-                break
+        _train_curve(trial, data, limit, n_train, plan.threads, score, X_val, Y_val,
+                     patience if auto_epochs else None)
         if not trial.curve or trial.curve[-1][0] * n_train < trial.visits:
             # a last part-epoch has no curve point yet
             trial.curve.append((trial.visits / n_train,
@@ -596,6 +587,31 @@ def _race(data, train_rows, val_rows, plan, variant, work, final_fit, max_visits
     return results, best, decisions
 
 
+def _loss_grid(params, base, losses):
+    """A race's candidates: the rules' (``{}``) and, where the loss is
+    "auto", one twin per other loss of ``losses``."""
+    grid = [{}]
+    if _rules.is_auto(params.get("loss", "auto")):
+        grid += [{"loss": loss} for loss in losses if loss != base.loss]
+    return grid
+
+
+def _train_curve(trial, data, limit, n_rows, n_threads, score, X_val, Y_val, patience):
+    """Train ``trial`` epoch by epoch up to ``limit`` visits of its
+    ``n_rows``-row stream, appending its held-out score to ``trial.curve``
+    after every epoch; stop early once ``patience`` (None: never) epochs
+    confirm a peak (``epochs_from_curve``)."""
+
+    def on_epoch(epoch):
+        trial.curve.append((epoch, score(trial.network, trial.resolved, X_val, Y_val)))
+
+    while trial.visits < limit:
+        trial.run.advance(data, min(limit, trial.visits + n_rows), n_threads=n_threads,
+                          on_epoch=on_epoch)
+        if patience is not None and epochs_from_curve(trial.curve, patience) is not None:
+            break
+
+
 def cv_race(data, folds, plan, score, losses, decide, verbose=0, log=print):
     """The measurement of ``fit`` below ``AUTOTUNE_MIN_SAMPLES`` rows with a
     dense output layer (``_race``'s domain): the rules' network, its loss
@@ -628,9 +644,7 @@ def cv_race(data, folds, plan, score, losses, decide, verbose=0, log=print):
         # a sampled output layer: what was measured on small data is the
         # dense one's race; sampled ones keep the rules, as before
         return [], {}, {}
-    grid = [{}]
-    if _rules.is_auto(params.get("loss", "auto")):
-        grid += [{"loss": loss} for loss in losses if loss != base.loss]
+    grid = _loss_grid(params, base, losses)
     twin = smaller_batch_twin(params, base)
     if twin is not None:
         grid.append(twin)
@@ -647,15 +661,8 @@ def cv_race(data, folds, plan, score, losses, decide, verbose=0, log=print):
         for (tr, va), fold_plan in zip(folds, fold_plans):
             trial = _Trial(fold_plan.variant(g), _training.RowStream.seeded(tr, plan.seed))
             X_val, Y_val = data.held_out(va)
-
-            def on_epoch(epoch, trial=trial, X_val=X_val, Y_val=Y_val):
-                trial.curve.append((epoch, score(trial.network, trial.resolved, X_val, Y_val)))
-
-            while trial.visits < final_epochs * len(tr):
-                trial.run.advance(data, trial.visits + len(tr), n_threads=plan.threads,
-                                  on_epoch=on_epoch)
-                if auto_epochs and epochs_from_curve(trial.curve, patience) is not None:
-                    break
+            _train_curve(trial, data, final_epochs * len(tr), len(tr), plan.threads, score,
+                         X_val, Y_val, patience if auto_epochs else None)
             curves.append([v for _, v in trial.curve])
             if decide is not None:
                 decisions.append(decide(trial.network, trial.resolved, X_val, Y_val))

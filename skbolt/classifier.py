@@ -128,12 +128,13 @@ class BoltClassifier(ClassifierMixin, BoltEstimator):
         multi-label ``y`` the threshold of ``predict`` (``threshold_``).
         "auto" searches when there are at least 2,000 training rows; from
         100 to 2,000 rows with a dense output layer, where a held-out split
-        is too small to choose, it races the same candidates (the rules' network, its sigmoid twin
-        for multi-label rows, and a twin with an eighth of the batch) over
-        3 folds, each along its whole curve, and keeps the best mean curve,
-        its peak epoch and the mean of its folds' thresholds. On such data
-        a fit takes seconds; the race costs 2-7 times a fit without search
-        (``benchmarks/README.md``). ``autotune_budget`` does not apply to it.
+        is too small to choose, it races the same candidates (the rules'
+        network, its sigmoid twin for multi-label rows, and a twin with an
+        eighth of the batch) over 3 folds, each along its whole curve, and
+        keeps the best mean curve, its peak epoch and the mean of its folds'
+        thresholds. On such data a fit takes seconds; the race costs 2-7
+        times a fit without search (``benchmarks/README.md``).
+        ``autotune_budget`` does not apply to it.
     autotune_budget : float or str, default=0.8
         Extra work an autotuned fit may spend beyond a fit without search:
         the search, plus what the final fit costs more if the search picks
