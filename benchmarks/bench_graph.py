@@ -366,12 +366,16 @@ def run_one(name, system, seed, threads):
 ABLATION = (
     ("own features only", dict(hops=0, degree=False, label_features=False, standardize=False)),
     ("+ hop means", dict(degree=False, label_features=False, standardize=False)),
-    ("+ degree", dict(label_features=False, standardize=False)),
-    ("+ label features", dict(label_features=True, standardize=False)),
-    ("+ standardisation (label_features=True)", dict(label_features=True)),
-    ("defaults (label_features='auto')", {}),
+    ("+ degree", dict(degree=True, label_features=False, standardize=False)),
+    ("+ label features", dict(degree=True, label_features=True, standardize=False)),
+    ("+ standardisation (label_features=True)", dict(degree=True, label_features=True)),
+    ("defaults", {}),
     ("defaults, no width cap", dict(max_nnz=None)),
-    ("defaults, normalization='sym'", dict(normalization="sym")),
+    ("defaults, normalization='row'", dict(normalization="row")),
+    ("defaults, degree=True", dict(degree=True)),
+    ("defaults, hops=3", dict(hops=3)),
+    ("before: last of 3 hops, row, degree", dict(hop_blocks="last", hops=3, normalization="row",
+                                                 degree=True)),
 )
 
 

@@ -172,7 +172,7 @@ def test_citation_graph():
     out = run("citation_graph.py")
     graph, words = _citation_figures(out)
     if "data: Cora" in out:
-        assert graph >= 0.77 and graph > words + 0.15, out  # measured 0.801 vs 0.576
+        assert graph >= 0.79 and graph > words + 0.15, out  # measured 0.819 vs 0.576
     else:
         assert graph > words + 0.2, out
     assert len(re.findall(r"hops=\d: cv accuracy [0-9.]+", out)) == 2, out
@@ -181,8 +181,8 @@ def test_citation_graph():
 def test_citation_graph_synthetic():
     out = run("citation_graph.py", "--synthetic")
     graph, words = _citation_figures(out)
-    assert graph >= 0.85 and graph > words + 0.2, out  # measured 0.932 vs 0.579
-    assert figure(r"chosen \{'neighborhoodfeatures__hops': (\d)\}", out) == 3, out
+    assert graph >= 0.85 and graph > words + 0.2, out  # measured 0.949 vs 0.579
+    assert figure(r"chosen \{'neighborhoodfeatures__hops': (\d)\}", out) == 8, out
 
 
 def test_next_item_synthetic():

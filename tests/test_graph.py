@@ -102,25 +102,43 @@ def test_aggregation_sparse_features_relations_and_degree():
     assert nf.relation_names_ == ["a", "b"]
 
 
-def test_sparse_defaults_smooth_l1_rows_with_self_loops_and_unit_norm():
-    # sparse features: rows scaled to sum 1, three hops of the mean over the
-    # node and its neighbours, only the last hop kept, then one factor that
-    # gives the fit rows an average L2 norm of 1
+def test_sparse_defaults_average_eight_symmetric_hops_with_self_loops_and_unit_norm():
+    # sparse features: rows scaled to sum 1, the mean of eight hops of the
+    # symmetric smoothing over the node and its neighbours (no own block, no
+    # degree column), then one factor that gives the fit rows an average L2
+    # norm of 1
     rng = np.random.default_rng(6)
     W = random_graph(15, 0.25, rng)
     F = (rng.random((15, 20)) < 0.3).astype(float)
     F[F.sum(1) == 0, 0] = 1.0
-    nf = NeighborhoodFeatures(sp.csr_matrix(W), features=sp.csr_matrix(F), degree=False,
-                              max_nnz=None)
+    nf = NeighborhoodFeatures(sp.csr_matrix(W), features=sp.csr_matrix(F), max_nnz=None)
     train = np.arange(10)
     Z = nf.fit(train).transform(np.arange(15)).toarray()
     H = F / F.sum(1, keepdims=True)
     loops = W + np.eye(15)
-    for _ in range(3):
-        H = ref_mean(loops, H, "row")
-    H /= np.linalg.norm(H[train], axis=1).mean()
-    np.testing.assert_allclose(Z, H, rtol=1e-4, atol=1e-6)
-    assert nf.hop_blocks_ == "last"
+    total = np.zeros_like(H)
+    for _ in range(8):
+        H = ref_mean(loops, H, "sym")
+        total += H
+    total /= 8
+    total /= np.linalg.norm(total[train], axis=1).mean()
+    np.testing.assert_allclose(Z, total, rtol=1e-4, atol=1e-6)
+    assert (nf.hop_blocks_, nf.hops_, nf.normalization_, nf.degree_) == ("mean", 8, "sym", False)
+    assert list(nf.get_feature_names_out()[:2]) == ["0_hopmean_x0", "0_hopmean_x1"]
+
+
+def test_mean_block_keeps_at_most_max_nnz_per_row():
+    # every hop is cut to max_nnz entries, and so is their mean (the union of
+    # the hops' supports could be wider than any one of them)
+    rng = np.random.default_rng(8)
+    W = random_graph(40, 0.2, rng)
+    F = sp.csr_matrix((rng.random((40, 60)) < 0.2).astype(float))
+    Z = NeighborhoodFeatures(sp.csr_matrix(W), features=F, max_nnz=5).fit_transform(
+        np.arange(40))
+    assert np.diff(Z.indptr).max() == 5
+    dense = NeighborhoodFeatures(sp.csr_matrix(W), features=F, max_nnz=None).fit_transform(
+        np.arange(40))
+    assert np.diff(dense.indptr).max() > 5
 
 
 @pytest.mark.parametrize("self_loops", [False, True])
@@ -303,6 +321,9 @@ A3 = sp.csr_matrix(np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=float))
     (dict(relations=A3), [[0, 1]], None, "1-D array"),
     (dict(relations=A3), [0, 1], [1], "one label per node id"),
     (dict(relations=A3, hops=-1), [0], None, "hops"),
+    (dict(relations=A3, hops="many"), [0], None, "hops"),
+    (dict(relations=A3, degree="yes"), [0], None, "degree"),
+    (dict(relations=A3, hop_blocks="first"), [0], None, "hop_blocks"),
     (dict(relations=A3, normalization="max"), [0], None, "normalization"),
     (dict(relations=A3, max_nnz=0), [0], None, "max_nnz"),
     (dict(relations={}), [0], None, "relations is empty"),
