@@ -135,17 +135,50 @@ def _propagator(A, normalization):
     return sp.diags(scale) @ A @ sp.diags(scale)
 
 
+#: Padded entries ``_top_k_rows`` selects over at once (32 MB of float64).
+_TOP_K_CHUNK = 1 << 22
+
+
 def _top_k_rows(M, k):
-    """Keep, per row of CSR M, the k entries of largest magnitude."""
+    """Keep, per row of CSR M, the k entries of largest magnitude (ties by
+    column, for determinism).
+
+    Only the rows longer than k are looked at, in chunks of rows of about
+    equal length padded to a matrix, where a partition finds each row's
+    k-th magnitude: a sort of every entry (a lexsort by row, magnitude and
+    column) took 109 of 126 s of ``NeighborhoodFeatures.fit`` on a 50,000-
+    node graph with 2,500 entries per row before the cap.
+    """
     M = sp.csr_matrix(M)
     lengths = np.diff(M.indptr)
     if k is None or lengths.max(initial=0) <= k:
         return M
-    rows = np.repeat(np.arange(M.shape[0]), lengths)
-    # within each row, largest magnitude first; ties by column for determinism
-    order = np.lexsort((M.indices, -np.abs(M.data), rows))
-    rank = np.arange(order.size) - M.indptr[rows[order]]
-    keep = np.sort(order[rank < k])
+    M.sort_indices()
+    keep = np.ones(M.nnz, dtype=bool)
+    long_rows = np.flatnonzero(lengths > k)
+    long_rows = long_rows[np.argsort(lengths[long_rows], kind="stable")]
+    start = 0
+    while start < long_rows.size:
+        width = int(lengths[long_rows[start]])
+        stop = start + 1
+        # rows sorted by length: a chunk is padded to its last row's length
+        while (stop < long_rows.size
+               and (stop + 1 - start) * int(lengths[long_rows[stop]]) <= _TOP_K_CHUNK):
+            stop += 1
+        rows = long_rows[start:stop]
+        width = int(lengths[rows[-1]])
+        valid = np.arange(width) < lengths[rows][:, None]
+        pos = np.where(valid, M.indptr[rows][:, None] + np.arange(width), 0)
+        mag = np.where(valid, np.abs(M.data[pos]), -1.0)
+        # the k-th largest magnitude per row (padding is below every entry)
+        t = np.partition(mag, width - k, axis=1)[:, width - k][:, None]
+        above = mag > t
+        tied = mag == t
+        # among the entries equal to it, the lowest columns (sorted) first
+        room = k - above.sum(axis=1, keepdims=True)
+        chosen = above | (tied & (np.cumsum(tied, axis=1) <= room))
+        keep[pos[valid]] = chosen[valid]
+        start = stop
     kept = np.minimum(lengths, k)
     indptr = np.concatenate([[0], np.cumsum(kept)]).astype(M.indptr.dtype)
     return sp.csr_matrix((M.data[keep], M.indices[keep], indptr), shape=M.shape)

@@ -15,6 +15,7 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 
 from skbolt import BoltClassifier
+from skbolt import graph as graph_module
 from skbolt.graph import NeighborhoodFeatures, make_graph
 
 
@@ -125,6 +126,35 @@ def test_sparse_defaults_average_eight_symmetric_hops_with_self_loops_and_unit_n
     np.testing.assert_allclose(Z, total, rtol=1e-4, atol=1e-6)
     assert (nf.hop_blocks_, nf.hops_, nf.normalization_, nf.degree_) == ("mean", 8, "sym", False)
     assert list(nf.get_feature_names_out()[:2]) == ["0_hopmean_x0", "0_hopmean_x1"]
+
+
+@pytest.mark.parametrize("chunk", [1, 40, 1 << 22])
+def test_top_k_rows_keeps_the_largest_magnitudes_ties_by_column(chunk, monkeypatch):
+    # rows in any column order, many ties (values from a few integers),
+    # negatives and explicit zeros; each row's kept entries must be the
+    # first k by (-|value|, column), whatever the chunking
+    monkeypatch.setattr(graph_module, "_TOP_K_CHUNK", chunk)
+    rng = np.random.default_rng(11)
+    for trial in range(20):
+        n, d, k = int(rng.integers(1, 40)), int(rng.integers(1, 60)), int(rng.integers(1, 8))
+        M = sp.random(n, d, density=rng.random(), format="csr", random_state=trial,
+                      dtype=np.float32)
+        M.data = (np.round(M.data * 3) - 1).astype(np.float32)
+        for i in range(n):
+            s, e = M.indptr[i], M.indptr[i + 1]
+            p = rng.permutation(e - s)
+            M.indices[s:e], M.data[s:e] = M.indices[s:e][p], M.data[s:e][p]
+        M.has_sorted_indices = False
+        want = set()
+        for i in range(n):
+            s, e = M.indptr[i], M.indptr[i + 1]
+            ranked = sorted(zip(M.indices[s:e], M.data[s:e]), key=lambda t: (-abs(t[1]), t[0]))
+            want |= {(i, int(c), float(v)) for c, v in ranked[:k]}
+        got = graph_module._top_k_rows(M.copy(), k)
+        kept = {(i, int(c), float(v)) for i in range(n)
+                for c, v in zip(got.indices[got.indptr[i]:got.indptr[i + 1]],
+                                got.data[got.indptr[i]:got.indptr[i + 1]])}
+        assert kept == want
 
 
 def test_mean_block_keeps_at_most_max_nnz_per_row():
