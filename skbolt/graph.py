@@ -184,6 +184,21 @@ def _top_k_rows(M, k):
     return sp.csr_matrix((M.data[keep], M.indices[keep], indptr), shape=M.shape)
 
 
+def _propagate(P, H, k):
+    """P @ H, a sparse H's rows cut to k entries (``_top_k_rows``) block by
+    block of rows, so that the uncut product (up to a row's degree times k
+    entries per row) never exists whole."""
+    if not sp.issparse(H):
+        return np.asarray(P @ H, np.float32)
+    if k is None:
+        return sp.csr_matrix(P @ H)
+    # rows per block: about _TOP_K_CHUNK entries of the uncut product
+    per_row = max(1.0, P.nnz / max(P.shape[0], 1) * min(k, H.shape[1]))
+    step = max(1, int(_TOP_K_CHUNK // per_row))
+    blocks = [_top_k_rows(P[i:i + step] @ H, k) for i in range(0, P.shape[0], step)]
+    return sp.vstack(blocks, format="csr")
+
+
 def _unit_rows_on_average(B, ids):
     """B scaled so that the rows ``ids`` have L2 norm 1 on average."""
     rows = B[ids] if ids.size else B
@@ -483,7 +498,7 @@ class NeighborhoodFeatures(TransformerMixin, BaseEstimator):
         H = total = F
         last = self.hops_ - 1
         for hop in range(self.hops_):
-            H = self._capped(P @ H)
+            H = _propagate(P, H, self.max_nnz)
             if self.hop_blocks_ == "mean":
                 total = H if hop == 0 else total + H
                 if hop == last:
