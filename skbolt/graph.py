@@ -159,7 +159,6 @@ def _top_k_rows(M, k):
     long_rows = long_rows[np.argsort(lengths[long_rows], kind="stable")]
     start = 0
     while start < long_rows.size:
-        width = int(lengths[long_rows[start]])
         stop = start + 1
         # rows sorted by length: a chunk is padded to its last row's length
         while (stop < long_rows.size
@@ -406,7 +405,7 @@ class NeighborhoodFeatures(TransformerMixin, BaseEstimator):
         is_sparse = F is not None and sp.issparse(F)
         blocks = self.hop_blocks if self.hop_blocks != "auto" else (
             "mean" if is_sparse else "all")
-        self.hops_ = _AUTO_HOPS[blocks] if self.hops == "auto" else self.hops
+        self.hops_ = _AUTO_HOPS[blocks] if isinstance(self.hops, str) else int(self.hops)
         self.hop_blocks_ = blocks if self.hops_ and F is not None else "all"
         self.normalization_ = self.normalization if self.normalization != "auto" else (
             "sym" if self.hop_blocks_ == "mean" else "row")
