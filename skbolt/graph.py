@@ -145,9 +145,8 @@ def _top_k_rows(M, k):
 
     Only the rows longer than k are looked at, in chunks of rows of about
     equal length padded to a matrix, where a partition finds each row's
-    k-th magnitude: a sort of every entry (a lexsort by row, magnitude and
-    column) took 109 of 126 s of ``NeighborhoodFeatures.fit`` on a 50,000-
-    node graph with 2,500 entries per row before the cap.
+    k-th magnitude: linear in a row's entries, where sorting every entry
+    was most of a large graph's fit (benchmarks/HISTORY.md).
     """
     M = sp.csr_matrix(M)
     lengths = np.diff(M.indptr)
@@ -257,8 +256,8 @@ class NeighborhoodFeatures(TransformerMixin, BaseEstimator):
     degree : {"auto", True, False}, default="auto"
         Add log(1 + weighted degree) per relation. "auto": only without
         sparse features (beside a bag of words' smoothed block the
-        standardised column cost 0.9 points on random Cora splits and 2.1 on
-        CiteSeer's).
+        standardised column cost accuracy on both citation graphs measured:
+        benchmarks/README.md, ``bench_graph.py --ablation``).
     label_features : {"auto", True, False}, default="auto"
         Add, per relation, the distribution of the labels passed to ``fit``
         among the node's neighbours (fractions per class and log counts) at
