@@ -48,7 +48,10 @@ history only, last items only) on ml100k. ``--scale``: a generated log of
 1M users x 100k items x 50M events, or ``--scale-users`` of it at the
 same events per user and catalogue, with estimate_memory against the peak
 RSS, epoch time and recommend time, and SASRec's epoch time on a sample of
-the same log (extrapolated, said so).
+the same log (extrapolated, said so). ``--scale --scale-full``: the whole
+log through every default, every step of ``fit`` at full size but the
+training passes, each bounded to ``--scale-train-rows`` rows and
+extrapolated from their time per row (``bench_sequential_scale.run_full``).
 
 Usage::
 
@@ -56,6 +59,7 @@ Usage::
     python benchmarks/bench_sequential.py --quick    # 1 seed, ml100k, no sasrec
     python benchmarks/bench_sequential.py --ablation
     python benchmarks/bench_sequential.py --scale --scale-users 100000
+    python benchmarks/bench_sequential.py --scale --scale-full   # 1M users, 50M events
 """
 import argparse
 import json
@@ -632,6 +636,10 @@ def main():
                     help="which rows of ABLATION to run (all by default)")
     ap.add_argument("--scale", action="store_true")
     ap.add_argument("--scale-users", type=int, default=1_000_000)
+    ap.add_argument("--scale-full", action="store_true",
+                    help="with --scale: every default and every step at full size, each "
+                         "training pass bounded to --scale-train-rows rows (extrapolated)")
+    ap.add_argument("--scale-train-rows", type=int, default=200_000)
     ap.add_argument("--scale-sasrec-seconds", type=float, default=300,
                     help="SASRec's timed sample on the scale log (0: not run)")
     ap.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
@@ -644,6 +652,12 @@ def main():
     if args.one:
         d, s, seed, params = args.one
         print(json.dumps(one(d, s, int(seed), json.loads(params)), default=float))
+        return
+    if args.scale and args.scale_full:
+        from bench_sequential_scale import run_full
+
+        run_full(args.scale_users, args.scale_train_rows,
+                 args.out or "sequential_scale_full.json", args.scale_sasrec_seconds)
         return
     if args.scale:
         from bench_sequential_scale import run_scale

@@ -9,6 +9,9 @@ choice is three short fits more), its time per epoch is measured, and the
 default epochs' time is that times ``max_iter_``; SASRec trains on a
 sample of users for a bounded time and its time per event is scaled to
 the whole log at the epochs it needed on MovieLens-100K.
+
+``run_full`` (``--scale --scale-full``) takes the whole log through every
+default instead, with each training pass bounded (see its docstring).
 """
 import json
 import os
@@ -145,3 +148,124 @@ def sasrec_epoch_time(users, items, times, seconds, batch=16, max_len=200):
             "note": "measured on the first users' sequences; epoch time scaled linearly "
                     "to 50M events (extrapolated, not run)",
             "pid": os.getpid()}
+
+
+def large_mappings(min_mb=64):
+    """Size and resident size of the process's mappings of ``min_mb`` and
+    more (``/proc/self/smaps``): the network's block is one, allocated
+    zeroed, so the pages training has not yet touched (Adam's moments of
+    rows no batch reached) are in its size but not its RSS."""
+    out, current = [], None
+    try:
+        with open("/proc/self/smaps") as fh:
+            for line in fh:
+                key = line.split(":", 1)[0]
+                if not key.endswith(("Size", "Rss")) and "-" in line.split(" ", 1)[0]:
+                    current = {"size_mb": 0.0, "rss_mb": 0.0}
+                    out.append(current)
+                elif key == "Size" and current is not None:
+                    current["size_mb"] = int(line.split()[1]) / 1024
+                elif key == "Rss" and current is not None:
+                    current["rss_mb"] = int(line.split()[1]) / 1024
+    except OSError:
+        return []
+    return [m for m in out if m["size_mb"] >= min_mb]
+
+
+def run_full(n_users, train_rows, out_name, sasrec_seconds=300):
+    """The whole log through ``BoltSequentialRecommender(random_state=0)``
+    with every default, each training pass bounded to ``train_rows`` rows.
+
+    Everything but training runs in full: building the sequences, the
+    networks and their tables, the "auto" choices' scoring on 5,000
+    users, co-occurrence counting, the seen-items matrix, and recommend
+    for 2,000 users. Each ``_train`` call (three "auto" candidates and the
+    final network) trains one epoch over a seeded sample of
+    ``train_rows`` of its positions; its CPU time per row, times the
+    positions and epochs it would have trained, is the extrapolated part
+    of the fit. Memory does not depend on how far training goes: the
+    network, its optimizer and tables are allocated before the first
+    batch, and rows are built per chunk.
+    """
+    import dataclasses
+    import types
+
+    from skbolt import BoltSequentialRecommender
+
+    t0 = time.perf_counter()
+    users, items, times = make_log(n_users)
+    n_events = int(users.size)
+    print(f"log: {n_users} users, {N_ITEMS} items, {n_events} events "
+          f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    passes = []
+    original = BoltSequentialRecommender._train
+
+    def bounded(self, net, plan, enc, seqs, positions, seed, threads):
+        rng = np.random.default_rng(len(passes))
+        sample = np.sort(rng.choice(positions, min(train_rows, positions.size), replace=False))
+        shim = types.SimpleNamespace(resolved=dataclasses.replace(plan.resolved, max_iter=1))
+        c0, w0 = cpu(), time.perf_counter()
+        curve = original(self, net, shim, enc, seqs, sample, seed, threads)
+        c, w = cpu() - c0, time.perf_counter() - w0
+        full = positions.size * plan.resolved.max_iter
+        passes.append({"positions": int(positions.size), "epochs": plan.resolved.max_iter,
+                       "rows_trained": int(sample.size), "cpu_s": c, "wall_s": w,
+                       "cpu_s_extrapolated": c / sample.size * full,
+                       "wall_s_extrapolated": w / sample.size * full,
+                       "hidden": list(plan.resolved.hidden_layer_sizes)})
+        print("training pass", json.dumps(passes[-1]), flush=True)
+        return curve
+
+    BoltSequentialRecommender._train = bounded
+    try:
+        rec = BoltSequentialRecommender(random_state=0, n_jobs=2)
+        est = rec.estimate_memory(n_events, n_users, N_ITEMS)
+        rss_before = peak_rss_mb()
+        c0, w0 = cpu(), time.perf_counter()
+        rec.fit(users, items, times)
+        fit_cpu, fit_wall = cpu() - c0, time.perf_counter() - w0
+    finally:
+        BoltSequentialRecommender._train = original
+    peak = peak_rss_mb()
+    mappings = large_mappings()
+    probe = np.random.default_rng(1).choice(n_users, 2000, replace=False)
+    rec.recommend(probe[:100], n=10)  # warm
+    r0 = time.perf_counter()
+    rec.recommend(probe, n=10)
+    ms_user = (time.perf_counter() - r0) * 1000 / probe.size
+    trained_cpu = sum(p["cpu_s"] for p in passes)
+    trained_wall = sum(p["wall_s"] for p in passes)
+    result = {
+        "n_users": n_users, "n_items": N_ITEMS, "n_events": n_events,
+        "train_rows_per_pass": train_rows, "passes": passes,
+        "fit_cpu_s_measured": fit_cpu, "fit_wall_s_measured": fit_wall,
+        "fit_cpu_s_outside_training": fit_cpu - trained_cpu,
+        "fit_wall_s_outside_training": fit_wall - trained_wall,
+        "fit_cpu_s_extrapolated": fit_cpu - trained_cpu
+        + sum(p["cpu_s_extrapolated"] for p in passes),
+        "fit_wall_s_extrapolated": fit_wall - trained_wall
+        + sum(p["wall_s_extrapolated"] for p in passes),
+        "estimate_memory_mb": {k: v / 2**20 for k, v in est.items()},
+        "peak_rss_mb": peak, "rss_before_fit_mb": rss_before,
+        "fit_rss_mb": peak - rss_before,
+        "large_mappings_after_fit": mappings,
+        "not_resident_mb": sum(m["size_mb"] - m["rss_mb"] for m in mappings),
+        "recommend_ms_per_user": ms_user,
+        "decay": rec.decay_, "last_items": rec.last_items_,
+        "cooccurrence_weight": rec.cooccurrence_weight_,
+        "hidden": list(rec.hidden_layer_sizes_), "output_sparsity": rec.output_sparsity_,
+        "max_iter": rec.max_iter_,
+        "note": "every step of fit at full size except training, which ran train_rows "
+                "rows per pass; extrapolated = measured outside training + each pass's "
+                "time per row x its positions x its epochs",
+    }
+    print(json.dumps(result, indent=1), flush=True)
+    if sasrec_seconds > 0:
+        del rec
+        result["sasrec"] = sasrec_epoch_time(users, items, times, sasrec_seconds)
+        result["sasrec"]["fit_cpu_s_extrapolated_50M_events_per_epoch"] = (
+            result["sasrec"]["cpu_s"] / max(result["sasrec"]["events_trained"], 1) * n_events)
+        print(json.dumps(result["sasrec"], indent=1), flush=True)
+    RESULTS.mkdir(exist_ok=True)
+    with open(RESULTS / out_name, "w") as fh:
+        json.dump(result, fh, indent=1)
