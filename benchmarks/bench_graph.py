@@ -461,6 +461,32 @@ def scale(n_nodes, threads):
     return out
 
 
+def scale_sparse(n_nodes, threads):
+    """Feature building on a generated graph with sparse 0/1 node features
+    (the layout for bags of words: eight symmetric hops averaged, each
+    cut to ``max_nnz``) at one thread and at ``threads``, every fifth node
+    labelled; the two must build the same rows."""
+    g = make_graph(n_nodes, n_classes=5, avg_degree=20, homophily=0.7, n_features=500,
+                   class_sep=0.3, random_state=0)
+    F = sp.csr_matrix((g.features > 1.5).astype(np.float32))
+    ids = np.arange(0, n_nodes, 5)
+    out = {"n_nodes": n_nodes, "n_edges": int(g.adjacency.nnz // 2),
+           "feature_nnz_per_row": F.nnz / n_nodes, "runs": []}
+    rows = []
+    for n_jobs in (1, threads):
+        t0, c0 = time.perf_counter(), time.process_time()
+        nf = NeighborhoodFeatures(g.adjacency, features=F, n_jobs=n_jobs)
+        rows.append(nf.fit(ids, g.labels[ids]).transform(ids))
+        out["runs"].append({"n_jobs": n_jobs, "wall_s": time.perf_counter() - t0,
+                            "cpu_s": time.process_time() - c0, "width": nf.n_features_out_,
+                            "nnz_per_row": rows[-1].nnz / ids.size})
+        print(json.dumps(out["runs"][-1]), flush=True)
+    out["same_rows"] = bool((rows[0] != rows[1]).nnz == 0)
+    out["speedup"] = out["runs"][0]["wall_s"] / out["runs"][1]["wall_s"]
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
 # ---------------------------------------------------------------- driver
 
 def summarise(results, sets, systems):
@@ -500,12 +526,21 @@ def main():
     parser.add_argument("--random-splits", type=int, default=0, metavar="N",
                         help="with --ablation: score on N random splits (Cora, CiteSeer)")
     parser.add_argument("--scale", type=int, default=None, metavar="N_NODES")
+    parser.add_argument("--scale-sparse", type=int, default=None, metavar="N_NODES",
+                        help="feature building with sparse node features, 1 thread "
+                             "against --threads")
     parser.add_argument("--one", nargs=3, metavar=("SET", "SYSTEM", "SEED"), help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     if args.one:
         name, system, seed = args.one
         print(json.dumps(run_one(name, system, int(seed), args.threads)))
+        return
+    if args.scale_sparse is not None:
+        found = scale_sparse(args.scale_sparse, args.threads)
+        print(json.dumps(found, indent=1))
+        with open(args.out or "benchmarks/results/graph_scale_sparse.json", "w") as fh:
+            json.dump(found, fh, indent=1)
         return
     if data_home() is None and args.scale is None:
         sys.exit("shared data not found: set SKBOLT_DATA (graph_yelpchi, graph_planetoid)")

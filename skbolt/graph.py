@@ -26,12 +26,16 @@ the raw features'.
 """
 
 import numbers
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_is_fitted
+
+from ._base import resolve_n_threads
+from ._native import max_threads
 
 __all__ = ["NeighborhoodFeatures", "make_graph"]
 
@@ -182,18 +186,31 @@ def _top_k_rows(M, k):
     return sp.csr_matrix((M.data[keep], M.indices[keep], indptr), shape=M.shape)
 
 
-def _propagate(P, H, k):
+def _propagate(P, H, k, threads=1):
     """P @ H, a sparse H's rows cut to k entries (``_top_k_rows``) block by
     block of rows, so that the uncut product (up to a row's degree times k
-    entries per row) never exists whole."""
+    entries per row) never exists whole. With ``threads`` > 1 the blocks
+    are computed that many at a time (scipy's product and numpy's
+    partition release the GIL); the rows are the same whatever the blocks."""
     if not sp.issparse(H):
         return np.asarray(P @ H, np.float32)
     if k is None:
         return sp.csr_matrix(P @ H)
-    # rows per block: about _TOP_K_CHUNK entries of the uncut product
-    per_row = max(1.0, P.nnz / max(P.shape[0], 1) * min(k, H.shape[1]))
-    step = max(1, int(_TOP_K_CHUNK // per_row))
-    blocks = [_top_k_rows(P[i:i + step] @ H, k) for i in range(0, P.shape[0], step)]
+    # rows per block: about _TOP_K_CHUNK entries of the uncut product, and
+    # at least one block per thread
+    n = P.shape[0]
+    per_row = max(1.0, P.nnz / max(n, 1) * min(k, H.shape[1]))
+    step = max(1, min(int(_TOP_K_CHUNK // per_row), -(-n // max(threads, 1))))
+    starts = range(0, n, step)
+
+    def block(i):
+        return _top_k_rows(P[i:i + step] @ H, k)
+
+    if threads > 1 and len(starts) > 1:
+        with ThreadPoolExecutor(min(threads, len(starts))) as pool:
+            blocks = list(pool.map(block, starts))
+    else:
+        blocks = [block(i) for i in starts]
     return sp.vstack(blocks, format="csr")
 
 
@@ -280,6 +297,11 @@ class NeighborhoodFeatures(TransformerMixin, BaseEstimator):
         aggregated block (the largest in magnitude), applied after every hop
         and to the "mean" block, so that propagation stays bounded. None: no
         cap.
+    n_jobs : int or None, default=None
+        Threads that build the aggregated sparse blocks, as BoltClassifier
+        counts them: None uses what OpenMP would use (all cores unless
+        ``OMP_NUM_THREADS`` or threadpoolctl limit it), -1 every core. The
+        rows are the same at any value.
 
     Attributes
     ----------
@@ -312,7 +334,7 @@ class NeighborhoodFeatures(TransformerMixin, BaseEstimator):
     def __init__(self, relations, features=None, hops="auto", hop_blocks="auto",
                  self_loops="auto", feature_norm="auto", normalization="auto", degree="auto",
                  label_features="auto",
-                 label_hops=2, standardize=True, max_nnz=128):
+                 label_hops=2, standardize=True, max_nnz=128, n_jobs=None):
         self.relations = relations
         self.features = features
         self.hops = hops
@@ -325,6 +347,7 @@ class NeighborhoodFeatures(TransformerMixin, BaseEstimator):
         self.label_hops = label_hops
         self.standardize = standardize
         self.max_nnz = max_nnz
+        self.n_jobs = n_jobs
 
     def __sklearn_clone__(self):
         # The default clone deep-copies every parameter: the graph would be
@@ -362,6 +385,8 @@ class NeighborhoodFeatures(TransformerMixin, BaseEstimator):
         if self.max_nnz is not None and (not isinstance(self.max_nnz, numbers.Integral)
                                          or self.max_nnz < 1):
             raise ValueError(f"max_nnz={self.max_nnz!r}: pass an integer >= 1 or None.")
+        if self.n_jobs is not None and not isinstance(self.n_jobs, numbers.Integral):
+            raise ValueError(f"n_jobs={self.n_jobs!r}: pass None or a nonzero integer.")
 
     def fit(self, X, y=None):
         """Build the feature rows of every node from the graph and ``y``.
@@ -379,6 +404,7 @@ class NeighborhoodFeatures(TransformerMixin, BaseEstimator):
             The fitted transformer.
         """
         self._check_params()
+        threads = resolve_n_threads(self.n_jobs, max_threads())
         relations = _relation_list(self.relations)
         mats = [_check_relation(name, A) for name, A in relations]
         n_nodes = mats[0].shape[0]
@@ -420,7 +446,7 @@ class NeighborhoodFeatures(TransformerMixin, BaseEstimator):
                     [f"x{j}" for j in range(n_in)])
         for name, A in zip(self.relation_names_, mats):
             if F is not None and self.hops_:
-                sparse_blocks_r, dense_blocks_r, hops_r = self._aggregate(A, F)
+                sparse_blocks_r, dense_blocks_r, hops_r = self._aggregate(A, F, threads)
                 names = [[f"{name}_hop{h}_x{j}" for j in range(n_in)] for h in hops_r]
                 sparse_blocks += sparse_blocks_r
                 dense_blocks += dense_blocks_r
@@ -485,7 +511,7 @@ class NeighborhoodFeatures(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "dense_")
         return self._feature_names.copy()
 
-    def _aggregate(self, A, F):
+    def _aggregate(self, A, F, threads=1):
         """Neighbourhood means of F over 1 .. hops hops of A (sparse blocks,
         dense blocks, and the hops they are of: numbers, or "mean")."""
         if self.self_loops is True or (self.self_loops == "auto"
@@ -496,7 +522,7 @@ class NeighborhoodFeatures(TransformerMixin, BaseEstimator):
         H = total = F
         last = self.hops_ - 1
         for hop in range(self.hops_):
-            H = _propagate(P, H, self.max_nnz)
+            H = _propagate(P, H, self.max_nnz, threads)
             if self.hop_blocks_ == "mean":
                 total = H if hop == 0 else total + H
                 if hop == last:

@@ -157,6 +157,28 @@ def test_top_k_rows_keeps_the_largest_magnitudes_ties_by_column(chunk, monkeypat
         assert kept == want
 
 
+@pytest.mark.parametrize("chunk", [1, 300, 1 << 22])
+def test_threads_build_the_same_rows(chunk, monkeypatch):
+    # blocks of rows computed two or three at a time, in any number of
+    # blocks, give the rows one thread gives, entry for entry
+    monkeypatch.setattr(graph_module, "_TOP_K_CHUNK", chunk)
+    rng = np.random.default_rng(12)
+    W = sp.csr_matrix(random_graph(60, 0.15, rng))
+    F = sp.csr_matrix((rng.random((60, 80)) < 0.15) * rng.random((60, 80)))
+    ids = np.arange(0, 60, 2)
+    rows = [NeighborhoodFeatures(W, features=F, max_nnz=6, n_jobs=j).fit(ids).transform(ids)
+            for j in (1, 2, 3)]
+    for other in rows[1:]:
+        assert (rows[0] != other).nnz == 0
+        np.testing.assert_array_equal(rows[0].indptr, other.indptr)
+
+
+@pytest.mark.parametrize("n_jobs", [0, 1.5, "2"])
+def test_bad_n_jobs(n_jobs):
+    with pytest.raises(ValueError, match="n_jobs"):
+        NeighborhoodFeatures(sp.eye(4, format="csr"), n_jobs=n_jobs).fit(np.arange(4))
+
+
 def test_mean_block_keeps_at_most_max_nnz_per_row():
     # every hop is cut to max_nnz entries, and so is their mean (the union of
     # the hops' supports could be wider than any one of them)
