@@ -21,6 +21,13 @@ AUTO_USERS = 5000
 AUTO_EPOCHS = 3
 AUTO_WIDTH = 128
 
+#: Most training positions a candidate's cheap fit trains on (a seeded
+#: sample of them on larger logs): on every position of a 50M-event log the
+#: candidates cost most of what the final fit does, and a comparison of
+#: encodings does not need the whole log (benchmarks/README.md,
+#: ``bench_sequential.py --scale --scale-full``).
+AUTO_ROWS = 1_000_000
+
 #: Co-occurrence weights "auto" measures on the same validation events,
 #: with the best encoding's cheap network (0: the network alone). Up to 4
 #: at first: on a generated log whose next item follows the last one's
@@ -33,7 +40,8 @@ AUTO_WEIGHTS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)
 def resolve_auto(rec, seqs, seed, threads):
     """Resolve "auto" in the encoding and the co-occurrence weight: each
     encoding of AUTO_CANDIDATES that the given values allow is trained
-    for AUTO_EPOCHS epochs on every position but each user's last, and
+    for AUTO_EPOCHS epochs on every position but each user's last (a
+    sample of AUTO_ROWS of them on larger logs), and
     scored by NDCG on the last events of a sample of users; the best is
     kept, and its network scores each weight of AUTO_WEIGHTS with
     co-occurrence counted without those last events."""
@@ -53,6 +61,8 @@ def resolve_auto(rec, seqs, seed, threads):
     if val_users.size > AUTO_USERS:
         val_users = np.sort(rng.choice(val_users, AUTO_USERS, replace=False))
     train = seqs.positions(skip_last=1)
+    if train.size > AUTO_ROWS:
+        train = np.sort(rng.choice(train, AUTO_ROWS, replace=False))
     ends = seqs.starts[val_users + 1] - 1
     lengths = ends - seqs.starts[val_users]
     targets = seqs.items[ends]

@@ -251,3 +251,34 @@ def test_grid_search_over_users_with_an_event_table():
     grid.fit(table, groups=users)
     assert grid.best_params_["decay"] in (0.5, 1.0)
     assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
+
+
+def test_auto_candidates_train_on_a_sample_of_large_logs(monkeypatch):
+    # each "auto" candidate's cheap fit trains on at most AUTO_ROWS
+    # positions, drawn from the training positions (never a user's last
+    # training event, which scores them); the final fit trains on all
+    from skbolt import _sequential_auto
+
+    users, items, times, _ = planted_log(n_users=150, seed=4)
+    seen = []
+    original = BoltSequentialRecommender._train
+
+    def spy(self, net, plan, enc, seqs, positions, seed, threads):
+        seen.append(np.array(positions))
+        return original(self, net, plan, enc, seqs, positions, seed, threads)
+
+    monkeypatch.setattr(BoltSequentialRecommender, "_train", spy)
+    params = dict(hidden_layer_sizes=(16,), max_iter=2, random_state=0, n_jobs=1,
+                  cooccurrence_weight=0.0)
+    BoltSequentialRecommender(**params).fit(users, items, times)
+    every, full = seen[0], seen[-1]
+    assert len(seen) == len(_sequential_auto.AUTO_CANDIDATES) + 1
+    assert every.size < full.size  # the candidates leave each user's last event out
+    seen.clear()
+    monkeypatch.setattr(_sequential_auto, "AUTO_ROWS", 300)
+    BoltSequentialRecommender(**params).fit(users, items, times)
+    *cands, final = seen
+    for positions in cands:
+        assert positions.size == 300
+        assert np.isin(positions, every).all() and np.unique(positions).size == 300
+    np.testing.assert_array_equal(final, full)
