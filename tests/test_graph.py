@@ -14,8 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 
-from skbolt import BoltClassifier
-from skbolt import graph as graph_module
+from skbolt import BoltClassifier, _propagation
 from skbolt.graph import NeighborhoodFeatures, make_graph
 
 
@@ -133,7 +132,7 @@ def test_top_k_rows_keeps_the_largest_magnitudes_ties_by_column(chunk, monkeypat
     # rows in any column order, many ties (values from a few integers),
     # negatives and explicit zeros; each row's kept entries must be the
     # first k by (-|value|, column), whatever the chunking
-    monkeypatch.setattr(graph_module, "_TOP_K_CHUNK", chunk)
+    monkeypatch.setattr(_propagation, "TOP_K_CHUNK", chunk)
     rng = np.random.default_rng(11)
     for trial in range(20):
         n, d, k = int(rng.integers(1, 40)), int(rng.integers(1, 60)), int(rng.integers(1, 8))
@@ -150,7 +149,7 @@ def test_top_k_rows_keeps_the_largest_magnitudes_ties_by_column(chunk, monkeypat
             s, e = M.indptr[i], M.indptr[i + 1]
             ranked = sorted(zip(M.indices[s:e], M.data[s:e]), key=lambda t: (-abs(t[1]), t[0]))
             want |= {(i, int(c), float(v)) for c, v in ranked[:k]}
-        got = graph_module._top_k_rows(M.copy(), k)
+        got = _propagation.top_k_rows(M.copy(), k)
         kept = {(i, int(c), float(v)) for i in range(n)
                 for c, v in zip(got.indices[got.indptr[i]:got.indptr[i + 1]],
                                 got.data[got.indptr[i]:got.indptr[i + 1]])}
@@ -161,7 +160,7 @@ def test_top_k_rows_keeps_the_largest_magnitudes_ties_by_column(chunk, monkeypat
 def test_threads_build_the_same_rows(chunk, monkeypatch):
     # blocks of rows computed two or three at a time, in any number of
     # blocks, give the rows one thread gives, entry for entry
-    monkeypatch.setattr(graph_module, "_TOP_K_CHUNK", chunk)
+    monkeypatch.setattr(_propagation, "TOP_K_CHUNK", chunk)
     rng = np.random.default_rng(12)
     W = sp.csr_matrix(random_graph(60, 0.15, rng))
     F = sp.csr_matrix((rng.random((60, 80)) < 0.15) * rng.random((60, 80)))
