@@ -60,6 +60,7 @@ Usage::
     python benchmarks/bench_sequential.py --ablation
     python benchmarks/bench_sequential.py --scale --scale-users 100000
     python benchmarks/bench_sequential.py --scale --scale-full   # 1M users, 50M events
+    python benchmarks/bench_sequential.py --scale --scale-users 40000 --scale-auto-rows
 """
 import argparse
 import json
@@ -640,6 +641,9 @@ def main():
                     help="with --scale: every default and every step at full size, each "
                          "training pass bounded to --scale-train-rows rows (extrapolated)")
     ap.add_argument("--scale-train-rows", type=int, default=200_000)
+    ap.add_argument("--scale-auto-rows", type=int, nargs="*", default=None, metavar="CAP",
+                    help="with --scale: the 'auto' choice with its cheap fits on every "
+                         "position and on CAP sampled ones (fit stopped after it)")
     ap.add_argument("--scale-sasrec-seconds", type=float, default=300,
                     help="SASRec's timed sample on the scale log (0: not run)")
     ap.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
@@ -652,6 +656,12 @@ def main():
     if args.one:
         d, s, seed, params = args.one
         print(json.dumps(one(d, s, int(seed), json.loads(params)), default=float))
+        return
+    if args.scale and args.scale_auto_rows is not None:
+        from bench_sequential_scale import auto_rows_check
+
+        auto_rows_check(args.scale_users, args.out or "sequential_auto_rows.json",
+                        [None, *(args.scale_auto_rows or [1_000_000])])
         return
     if args.scale and args.scale_full:
         from bench_sequential_scale import run_full

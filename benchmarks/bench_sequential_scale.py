@@ -269,3 +269,48 @@ def run_full(n_users, train_rows, out_name, sasrec_seconds=300):
     RESULTS.mkdir(exist_ok=True)
     with open(RESULTS / out_name, "w") as fh:
         json.dump(result, fh, indent=1)
+
+
+class _Stop(Exception):
+    """Raised where a check needs no more of ``fit``."""
+
+
+def auto_rows_check(n_users, out_name, caps=(None, 1_000_000)):
+    """The "auto" choice on ``make_log(n_users)`` with the candidates'
+    cheap fits on every training position (cap None) and on a sample of
+    ``AUTO_ROWS`` of them: the choices, their validation scores and the
+    CPU seconds of each, ``fit`` stopped before the final network trains."""
+    from skbolt import BoltSequentialRecommender, _sequential_auto
+
+    users, items, times = make_log(n_users)
+    original, saved = BoltSequentialRecommender._train, _sequential_auto.AUTO_ROWS
+    found = {"n_users": n_users, "n_events": int(users.size), "runs": []}
+    for cap in caps:
+        calls = []
+
+        def counted(self, net, plan, enc, seqs, positions, seed, threads):
+            calls.append(int(positions.size))
+            if len(calls) > len(_sequential_auto.AUTO_CANDIDATES):
+                raise _Stop
+            return original(self, net, plan, enc, seqs, positions, seed, threads)
+
+        _sequential_auto.AUTO_ROWS = cap if cap is not None else np.iinfo(np.int64).max
+        BoltSequentialRecommender._train = counted
+        rec = BoltSequentialRecommender(random_state=0, n_jobs=2)
+        c0 = cpu()
+        try:
+            rec.fit(users, items, times)
+        except _Stop:
+            pass
+        finally:
+            BoltSequentialRecommender._train, _sequential_auto.AUTO_ROWS = original, saved
+        found["runs"].append({
+            "auto_rows": cap, "cpu_s": cpu() - c0, "positions": calls,
+            "decay": rec.decay_, "last_items": rec.last_items_,
+            "cooccurrence_weight": rec.cooccurrence_weight_,
+            "encoding_scores": {str(k): v for k, v in rec.encoding_scores_.items()},
+            "cooccurrence_scores": {str(k): v for k, v in rec.cooccurrence_scores_.items()}})
+        print(json.dumps(found["runs"][-1]), flush=True)
+    RESULTS.mkdir(exist_ok=True)
+    with open(RESULTS / out_name, "w") as fh:
+        json.dump(found, fh, indent=1)
